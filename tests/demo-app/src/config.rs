@@ -1,0 +1,54 @@
+//! The release's behaviour, read from environment variables so that one binary makes every
+//! kind of release a test needs.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DEMO_VERSION`: what `/` and `/api/v1/status` report.
+    pub version: String,
+    /// `DEMO_PORT`: the port to listen on inside the container.
+    pub port: u16,
+    /// `DEMO_CRASH`: exit 3 at start after printing this on stderr.
+    pub crash: Option<String>,
+    /// `DEMO_START_DELAY_MS`: wait this long before listening.
+    pub start_delay: Duration,
+    /// `DEMO_UNHEALTHY`: `/health` answers 503 forever.
+    pub unhealthy: bool,
+    /// `DEMO_ERROR_RATE`: this share of app requests (not `/health`, `/metrics`) answer 500.
+    pub error_rate: f64,
+    /// `DEMO_SLOW_MS`: app requests (not `/health`, `/metrics`) take this long.
+    pub slow: Duration,
+    /// `DEMO_IGNORE_SIGTERM`: keep serving on SIGTERM (a badly behaved app).
+    pub ignore_sigterm: bool,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, String> {
+        Ok(Config {
+            version: var("DEMO_VERSION").unwrap_or_else(|| "dev".into()),
+            port: parse("DEMO_PORT", 8000)?,
+            crash: var("DEMO_CRASH"),
+            start_delay: Duration::from_millis(parse("DEMO_START_DELAY_MS", 0)?),
+            unhealthy: flag("DEMO_UNHEALTHY"),
+            error_rate: parse("DEMO_ERROR_RATE", 0.0)?,
+            slow: Duration::from_millis(parse("DEMO_SLOW_MS", 0)?),
+            ignore_sigterm: flag("DEMO_IGNORE_SIGTERM"),
+        })
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn flag(name: &str) -> bool {
+    var(name).is_some_and(|v| v != "0" && v != "false")
+}
+
+fn parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| format!("{name}={v} is not valid")),
+    }
+}

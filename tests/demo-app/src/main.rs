@@ -1,0 +1,55 @@
+//! The demo app. Behaviour comes from `DEMO_*` environment variables (see `config`).
+
+mod config;
+mod metrics;
+mod server;
+
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+extern "C" fn on_stop(_: i32) {
+    server::STOPPING.store(true, Ordering::SeqCst);
+}
+
+fn main() -> ExitCode {
+    let config = match config::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("demo-app: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return if server::healthcheck(config.port) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    if let Some(msg) = &config.crash {
+        eprintln!("demo-app {}: fatal: {msg}", config.version);
+        return ExitCode::from(3);
+    }
+    let handler = if config.ignore_sigterm { SigHandler::SigIgn } else { SigHandler::Handler(on_stop) };
+    let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
+    for signal in [Signal::SIGTERM, Signal::SIGINT] {
+        // SAFETY: the handler only stores into an atomic.
+        unsafe { sigaction(signal, &action) }.expect("sigaction");
+    }
+    eprintln!("demo-app {}: starting", config.version);
+    std::thread::sleep(config.start_delay);
+    let listener = match TcpListener::bind(("0.0.0.0", config.port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("demo-app: cannot listen on port {}: {e}", config.port);
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!("demo-app {}: listening on port {}", config.version, config.port);
+    match server::serve(Arc::new(server::App::new(config)), listener) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo-app: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! One test's app: a unique name, its own state dir, slot ports and nginx, configured for the
+//! tools through `MVK_*` variables, and cleaned up on drop (containers, then images).
+
+use crate::cmd::{docker, run_tool, Run};
+use crate::net::free_port;
+use crate::nginx::Nginx;
+use crate::tmp::TempDir;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct TestApp {
+    pub name: String,
+    pub blue_port: u16,
+    pub green_port: u16,
+    pub state: TempDir,
+    pub nginx: Nginx,
+}
+
+impl TestApp {
+    /// A fresh app named `e2e-<label>-<unique>`, its nginx routed to the (empty) blue slot.
+    pub fn new(label: &str) -> TestApp {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("e2e-{label}-{}-{:x}", std::process::id(), nanos % 0xfffff);
+        let blue_port = free_port();
+        let green_port = free_port();
+        TestApp {
+            nginx: Nginx::start(&name, blue_port),
+            state: TempDir::new("state"),
+            name,
+            blue_port,
+            green_port,
+        }
+    }
+
+    /// The environment that points every tool at this app's ports, state and nginx.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("MVK_APP", self.name.clone()),
+            ("MVK_STATE_DIR", self.state.path().display().to_string()),
+            ("MVK_BLUE_PORT", self.blue_port.to_string()),
+            ("MVK_GREEN_PORT", self.green_port.to_string()),
+            ("MVK_UPSTREAM_FILE", self.nginx.upstream_file.display().to_string()),
+            ("MVK_NGINX_CONF", self.nginx.conf.display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Runs a tool with this app's environment (plus `extra`).
+    pub fn run(&self, tool: &str, args: &[&str], extra: &[(&str, &str)], stdin: &str) -> Run {
+        let mut env = self.env();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        run_tool(tool, args, &env, stdin)
+    }
+
+    /// The image tag `<app>:<version>`.
+    pub fn tag(&self, version: &str) -> String {
+        format!("{}:{version}", self.name)
+    }
+
+    /// IDs of this app's containers (any state), by label or by name.
+    pub fn containers(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        for filter in [format!("label=mvk.app={}", self.name), format!("name=^/{}-", self.name)] {
+            let out = docker(&["ps", "-aq", "--no-trunc", "--filter", &filter]).unwrap_or_default();
+            ids.extend(out.lines().map(str::to_string));
+        }
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for id in self.containers() {
+            let _ = docker(&["rm", "-f", "-v", &id]);
+        }
+        let images = docker(&["images", "-q", "--no-trunc", &self.name]).unwrap_or_default();
+        for id in images.lines() {
+            let _ = docker(&["rmi", "-f", id]);
+        }
+    }
+}

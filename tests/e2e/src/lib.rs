@@ -1,0 +1,19 @@
+//! The harness the end-to-end tests share: the tools' binaries, demo-app images, a private
+//! nginx on loopback, free ports, and cleanup of everything a test made, also when it fails.
+//!
+//! It drives Docker through the `docker` CLI on purpose: the tests check the tools (which use
+//! the Engine API) with an independent client.
+
+pub mod app;
+pub mod cmd;
+pub mod demo;
+pub mod nginx;
+pub mod net;
+pub mod tmp;
+
+pub use app::TestApp;
+pub use cmd::{docker, run_tool, tool, Run};
+pub use demo::{demo_binary, DemoContainer, DemoImage};
+pub use nginx::Nginx;
+pub use net::{free_port, get, wait_for_port};
+pub use tmp::TempDir;

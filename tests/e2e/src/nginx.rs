@@ -1,0 +1,99 @@
+//! A private nginx on a free loopback port, configured as DESIGN.md §3 lays out a site: it
+//! `include`s the app's upstream file and proxies to it.
+
+use crate::net::{free_port, wait_for_port};
+use crate::tmp::TempDir;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Nginx {
+    pub port: u16,
+    pub conf: PathBuf,
+    pub upstream_file: PathBuf,
+    child: Child,
+    dir: TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx for `app`, its upstream pointing at `127.0.0.1:<upstream_port>`.
+    pub fn start(app: &str, upstream_port: u16) -> Nginx {
+        let dir = TempDir::new("nginx");
+        // Workers run as nobody when nginx starts as root: let them reach their temp paths.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        let upstream_file = dir.join(&format!("{app}.upstream"));
+        std::fs::write(
+            &upstream_file,
+            format!("upstream {app} {{\n    server 127.0.0.1:{upstream_port};\n}}\n"),
+        )
+        .unwrap();
+        let conf = dir.join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "daemon off;
+worker_processes 2;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    include {upstream};
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://{app};
+            proxy_read_timeout 60s;
+        }}
+    }}
+}}
+",
+                upstream = upstream_file.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("nginx")
+            .args(["-c", conf.to_str().unwrap(), "-e", &format!("{d}/error.log")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nginx (is it installed? scripts/test installs it)");
+        assert!(wait_for_port(port, Duration::from_secs(10)), "nginx did not start listening on {port}");
+        Nginx {
+            port,
+            conf,
+            upstream_file,
+            child,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+
+    pub fn master_pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,110 @@
+//! Options every tool shares. Every option also reads `MVK_<OPTION>` (DESIGN.md §2), so one
+//! env file per app configures all tools, the scripts and the systemd units.
+
+use crate::Slot;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Validates an app name: it becomes container, file and nginx upstream names.
+pub fn app_name(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let ok_first = bytes.first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok_rest = bytes[1.min(bytes.len())..]
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-');
+    if ok_first && ok_rest && bytes.len() <= 63 {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not a valid app name: use 1 to 63 of a-z, 0-9, `_` and `-`, starting with a letter or digit"
+        ))
+    }
+}
+
+/// `--quiet`, shared by every tool.
+#[derive(Args, Debug, Clone)]
+pub struct Output {
+    /// Print no progress on stderr (errors are still printed)
+    #[arg(long, short, env = "MVK_QUIET")]
+    pub quiet: bool,
+}
+
+/// Where the per-app state and lock live.
+#[derive(Args, Debug, Clone)]
+pub struct StateArgs {
+    /// Directory holding <app>/state.json and <app>/lock
+    #[arg(long, env = "MVK_STATE_DIR", default_value = "/var/lib/mvk", value_name = "DIR")]
+    pub state_dir: PathBuf,
+}
+
+/// The slots' host ports and the port the app listens on inside its container.
+#[derive(Args, Debug, Clone)]
+pub struct SlotArgs {
+    /// Host port of the blue slot
+    #[arg(long, env = "MVK_BLUE_PORT", default_value_t = 8000, value_name = "PORT")]
+    pub blue_port: u16,
+    /// Host port of the green slot
+    #[arg(long, env = "MVK_GREEN_PORT", default_value_t = 8001, value_name = "PORT")]
+    pub green_port: u16,
+    /// Port the app listens on inside the container
+    #[arg(long, env = "MVK_CONTAINER_PORT", default_value_t = 8000, value_name = "PORT")]
+    pub container_port: u16,
+}
+
+impl SlotArgs {
+    pub fn port(&self, slot: Slot) -> u16 {
+        match slot {
+            Slot::Blue => self.blue_port,
+            Slot::Green => self.green_port,
+        }
+    }
+
+    /// The slot whose host port is `port`, if any.
+    pub fn slot_of(&self, port: u16) -> Option<Slot> {
+        [Slot::Blue, Slot::Green].into_iter().find(|s| self.port(*s) == port)
+    }
+}
+
+/// Where the app's nginx upstream file is and how nginx is driven.
+#[derive(Args, Debug, Clone)]
+pub struct NginxArgs {
+    /// Upstream file owned by mvk-swap [default: /etc/nginx/mvk/<app>.upstream]
+    #[arg(long, env = "MVK_UPSTREAM_FILE", value_name = "FILE")]
+    pub upstream_file: Option<PathBuf>,
+    /// Name of the upstream block [default: the app name]
+    #[arg(long, env = "MVK_UPSTREAM_NAME", value_name = "NAME")]
+    pub upstream_name: Option<String>,
+    /// The nginx binary
+    #[arg(long, env = "MVK_NGINX", default_value = "nginx", value_name = "PATH")]
+    pub nginx: PathBuf,
+    /// nginx's main config file, passed as `-c` [default: nginx's own]
+    #[arg(long, env = "MVK_NGINX_CONF", value_name = "FILE")]
+    pub nginx_conf: Option<PathBuf>,
+}
+
+impl NginxArgs {
+    pub fn upstream_file(&self, app: &str) -> PathBuf {
+        self.upstream_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/etc/nginx/mvk/{app}.upstream")))
+    }
+
+    pub fn upstream_name(&self, app: &str) -> String {
+        self.upstream_name.clone().unwrap_or_else(|| app.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_names() {
+        for good in ["shop", "a", "0x", "my-app_2", &"a".repeat(63)] {
+            assert!(app_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Shop", "-x", "_x", "a b", "a/b", "a.b", "ü", &"a".repeat(64)] {
+            assert!(app_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Plain HTTP GETs on loopback: health probes, scrapes, endpoint checks.
+
+use std::time::{Duration, Instant};
+
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub elapsed: Duration,
+}
+
+/// An agent that reports every status as a status (no error for 4xx/5xx) and follows no
+/// redirects, so a probe sees the 301 an app sends rather than where it points.
+pub fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build(),
+    )
+}
+
+/// GETs `url`; `Err` says why no answer came (refused, timed out, reset).
+pub fn get(agent: &ureq::Agent, url: &str, headers: &[(String, String)]) -> Result<Reply, String> {
+    let start = Instant::now();
+    let mut req = agent.get(url);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let mut resp = req.call().map_err(describe)?;
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().map_err(describe)?;
+    Ok(Reply {
+        status,
+        body,
+        elapsed: start.elapsed(),
+    })
+}
+
+fn describe(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(_) => "timed out".to_string(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses `Name: value` (for `--header`-style options).
+pub fn header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not a header (expected `Name: value`)"))?;
+    let name = name.trim();
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return Err(format!("`{name}` is not a valid header name"));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    #[test]
+    fn parses_headers() {
+        assert_eq!(header("X-Forwarded-Proto: https").unwrap(), ("X-Forwarded-Proto".into(), "https".into()));
+        assert_eq!(header("Host:a.b:80").unwrap(), ("Host".into(), "a.b:80".into()));
+        assert!(header("no colon").is_err());
+        assert!(header("bad name: x").is_err());
+        assert!(header(": x").is_err());
+    }
+
+    #[test]
+    fn reports_status_body_and_refusal() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap();
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            s.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\nconnection: close\r\n\r\ndown").unwrap();
+            req
+        });
+        let a = agent(Duration::from_secs(2));
+        let reply = get(&a, &format!("http://127.0.0.1:{port}/health"), &[("X-A".into(), "1".into())]).unwrap();
+        assert_eq!(reply.status, 503);
+        assert_eq!(reply.body, "down");
+        let req = server.join().unwrap();
+        assert!(req.to_ascii_lowercase().contains("x-a: 1"), "{req}");
+        let err = get(&a, &format!("http://127.0.0.1:{port}/"), &[]).err().unwrap();
+        assert_eq!(err, "connection refused");
+    }
+}

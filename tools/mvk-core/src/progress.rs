@@ -1,0 +1,66 @@
+//! Human progress on stderr: plain lines prefixed with the tool's name; a live, rewritten
+//! status line only when stderr is a terminal; `--quiet` silences all but errors.
+
+use std::cell::Cell;
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+
+pub struct Progress {
+    tool: &'static str,
+    quiet: bool,
+    tty: bool,
+    /// A live line is on screen and must be cleared before the next plain line.
+    live: Cell<bool>,
+}
+
+impl Progress {
+    pub fn new(tool: &'static str, quiet: bool) -> Progress {
+        Progress {
+            tool,
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            live: Cell::new(false),
+        }
+    }
+
+    pub fn tool(&self) -> &'static str {
+        self.tool
+    }
+
+    /// A progress line: `mvk-swap: reloading nginx`.
+    pub fn say(&self, msg: impl Display) {
+        if !self.quiet {
+            self.line(msg);
+        }
+    }
+
+    /// A line printed even with `--quiet` (errors, the logs of a failed candidate).
+    pub fn error(&self, msg: impl Display) {
+        self.line(msg);
+    }
+
+    /// A status line that rewrites itself on a terminal, and is not printed otherwise.
+    pub fn live(&self, msg: impl Display) {
+        if self.quiet || !self.tty {
+            return;
+        }
+        let _ = write!(std::io::stderr(), "\r\x1b[K{}: {msg}", self.tool);
+        self.live.set(true);
+    }
+
+    fn line(&self, msg: impl Display) {
+        let mut err = std::io::stderr().lock();
+        if self.live.replace(false) {
+            let _ = write!(err, "\r\x1b[K");
+        }
+        let _ = writeln!(err, "{}: {msg}", self.tool);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if self.live.get() {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The release record (`mvk.release/v1`, DESIGN.md §1): one JSON object on one line.
+//!
+//! A tool reads it, adds its own section, appends to `steps`, and writes it on. Every field
+//! the tool does not know is kept as it was, so users can carry their own with jq.
+
+use crate::{time, Fail};
+use serde_json::{Map, Value};
+use std::time::SystemTime;
+
+pub const SCHEMA: &str = "mvk.release/v1";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    fields: Map<String, Value>,
+    /// Written by a tool run without a record (`mvk-verify --url`): no schema, no steps.
+    standalone: bool,
+}
+
+impl Record {
+    /// A fresh record for `app`, as the first step of a pipeline writes it.
+    pub fn new(app: &str) -> Record {
+        let mut fields = Map::new();
+        fields.insert("schema".into(), SCHEMA.into());
+        fields.insert("app".into(), app.into());
+        fields.insert("steps".into(), Value::Array(vec![]));
+        fields.insert("error".into(), Value::Null);
+        Record {
+            fields,
+            standalone: false,
+        }
+    }
+
+    /// The object a tool writes when it runs on its own, without a record.
+    pub fn standalone() -> Record {
+        Record {
+            fields: Map::new(),
+            standalone: true,
+        }
+    }
+
+    pub fn is_standalone(&self) -> bool {
+        self.standalone
+    }
+
+    /// Parses what came on stdin: `Ok(None)` for nothing but white space.
+    pub fn parse_input(text: &str) -> Result<Option<Record>, Fail> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        Record::parse(text).map(Some)
+    }
+
+    /// Parses exactly one JSON object holding a `mvk.release/v1` record.
+    pub fn parse(text: &str) -> Result<Record, Fail> {
+        let mut values = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+        let first = match values.next() {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => return Err(Fail::usage(format!("invalid JSON in the release record: {e}"))),
+            None => return Err(Fail::usage(NO_RECORD)),
+        };
+        if let Some(next) = values.next() {
+            let at = match next {
+                Ok(_) => "a second JSON value follows the record".to_string(),
+                Err(e) => format!("trailing garbage after the record: {e}"),
+            };
+            return Err(Fail::usage(format!("expected one release record on stdin, {at}")));
+        }
+        let Value::Object(fields) = first else {
+            return Err(Fail::usage(format!(
+                "the release record must be a JSON object, found {}",
+                type_name(&first)
+            )));
+        };
+        let record = Record {
+            fields,
+            standalone: false,
+        };
+        match record.fields.get("schema") {
+            Some(Value::String(s)) if s == SCHEMA => {}
+            Some(other) => {
+                return Err(Fail::usage(format!(
+                    "field `schema` is {other}, expected \"{SCHEMA}\""
+                )))
+            }
+            None => return Err(Fail::usage(format!("field `schema` is missing (expected \"{SCHEMA}\")"))),
+        }
+        let app = record.str("app")?;
+        crate::config::app_name(app).map_err(|e| Fail::usage(format!("field `app`: {e}")))?;
+        if let Some(steps) = record.fields.get("steps") {
+            if !steps.is_array() {
+                return Err(Fail::usage(format!(
+                    "field `steps` must be an array, found {}",
+                    type_name(steps)
+                )));
+            }
+        }
+        Ok(record)
+    }
+
+    pub fn app(&self) -> &str {
+        self.fields.get("app").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// The value at a dotted path (`candidate.port`), if present and not null.
+    pub fn get(&self, path: &str) -> Option<&Value> {
+        let mut parts = path.split('.');
+        let mut value = self.fields.get(parts.next()?)?;
+        for part in parts {
+            value = value.get(part)?;
+        }
+        (!value.is_null()).then_some(value)
+    }
+
+    /// The value at `path`, or exit 2 naming the missing field.
+    pub fn require(&self, path: &str) -> Result<&Value, Fail> {
+        self.get(path)
+            .ok_or_else(|| Fail::usage(format!("field `{path}` is missing from the release record")))
+    }
+
+    pub fn str(&self, path: &str) -> Result<&str, Fail> {
+        let v = self.require(path)?;
+        v.as_str().ok_or_else(|| wrong_type(path, "a string", v))
+    }
+
+    pub fn u64(&self, path: &str) -> Result<u64, Fail> {
+        let v = self.require(path)?;
+        v.as_u64().ok_or_else(|| wrong_type(path, "a whole number", v))
+    }
+
+    pub fn bool(&self, path: &str) -> Result<bool, Fail> {
+        let v = self.require(path)?;
+        v.as_bool().ok_or_else(|| wrong_type(path, "true or false", v))
+    }
+
+    /// A port number at `path`.
+    pub fn port(&self, path: &str) -> Result<u16, Fail> {
+        let n = self.u64(path)?;
+        u16::try_from(n)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| Fail::usage(format!("field `{path}` is {n}, not a port number")))
+    }
+
+    /// Sets a top-level field (a tool's section, `release`, `image`, …).
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) {
+        self.fields.insert(key.to_string(), value.into());
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        self.fields.remove(key);
+    }
+
+    /// The `error` object an earlier step left, if any.
+    pub fn error(&self) -> Option<&Value> {
+        self.get("error")
+    }
+
+    pub fn set_error(&mut self, tool: &str, fail: &Fail) {
+        let mut error = Map::new();
+        error.insert("tool".into(), tool.into());
+        error.insert("kind".into(), fail.kind.clone().into());
+        error.insert("message".into(), fail.message.clone().into());
+        for (k, v) in &fail.details {
+            error.insert(k.clone(), v.clone());
+        }
+        self.fields.insert("error".into(), Value::Object(error));
+    }
+
+    /// Appends this tool's entry to `steps`.
+    pub fn push_step(&mut self, tool: &str, ok: bool, started: SystemTime) {
+        if self.standalone {
+            return;
+        }
+        let seconds = started.elapsed().map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let entry = serde_json::json!({
+            "tool": tool,
+            "ok": ok,
+            "started_at": time::rfc3339(started),
+            "seconds": time::round_ms(seconds),
+        });
+        match self.fields.get_mut("steps") {
+            Some(Value::Array(steps)) => steps.push(entry),
+            _ => {
+                self.fields.insert("steps".into(), Value::Array(vec![entry]));
+            }
+        }
+    }
+
+    /// The record as one line of JSON, without the newline.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(&self.fields).expect("a JSON map always serializes")
+    }
+
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.fields
+    }
+}
+
+pub const NO_RECORD: &str = "no release record on stdin (did the step before fail?)";
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong_type(path: &str, expected: &str, found: &Value) -> Fail {
+    Fail::usage(format!(
+        "field `{path}` must be {expected}, found {} ({found})",
+        type_name(found)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Exit;
+    use serde_json::json;
+
+    const GOOD: &str = r#"{"schema":"mvk.release/v1","app":"shop","release":"abc","image":"shop:abc","x-team":{"owner":"ops","tags":[1,2.5,"three",null,{"deep":true}]},"steps":[],"error":null}"#;
+
+    #[test]
+    fn round_trip_keeps_unknown_nested_fields() {
+        let mut r = Record::parse(GOOD).unwrap();
+        r.set("health", json!({"healthy": true}));
+        r.push_step("mvk-healthwait", true, SystemTime::now());
+        let out: Value = serde_json::from_str(&r.to_line()).unwrap();
+        let orig: Value = serde_json::from_str(GOOD).unwrap();
+        assert_eq!(out["x-team"], orig["x-team"]);
+        assert_eq!(out["image"], orig["image"]);
+        assert_eq!(out["health"]["healthy"], true);
+        assert_eq!(out["steps"][0]["tool"], "mvk-healthwait");
+        assert_eq!(out["steps"][0]["ok"], true);
+        assert!(!r.to_line().contains('\n'));
+    }
+
+    #[test]
+    fn round_trip_keeps_field_order_and_numbers() {
+        let r = Record::parse(GOOD).unwrap();
+        assert_eq!(r.to_line(), GOOD);
+    }
+
+    #[test]
+    fn empty_input_is_no_record() {
+        assert!(Record::parse_input("").unwrap().is_none());
+        assert!(Record::parse_input(" \n\t").unwrap().is_none());
+    }
+
+    fn usage_message(text: &str) -> String {
+        let fail = Record::parse(text).unwrap_err();
+        assert_eq!(fail.exit, Exit::Usage, "{text}");
+        fail.message
+    }
+
+    #[test]
+    fn bad_inputs_exit_2_saying_what_and_where() {
+        assert!(usage_message("{\"schema\": ").contains("line 1 column"));
+        assert!(usage_message("[1,2]").contains("must be a JSON object, found an array"));
+        assert!(usage_message(r#"{"app":"shop"}"#).contains("`schema` is missing"));
+        assert!(usage_message(r#"{"schema":"mvk.release/v0","app":"shop"}"#).contains("expected \"mvk.release/v1\""));
+        assert!(usage_message(r#"{"schema":"mvk.release/v1"}"#).contains("`app` is missing"));
+        assert!(usage_message(r#"{"schema":"mvk.release/v1","app":"Bad Name"}"#).contains("field `app`"));
+        assert!(usage_message(&format!("{GOOD}\n{GOOD}")).contains("second JSON value"));
+        assert!(usage_message(&format!("{GOOD} junk")).contains("trailing garbage"));
+        assert!(usage_message(r#"{"schema":"mvk.release/v1","app":"shop","steps":{}}"#).contains("`steps` must be an array"));
+    }
+
+    #[test]
+    fn typed_getters_name_the_field() {
+        let r = Record::parse(
+            r#"{"schema":"mvk.release/v1","app":"shop","candidate":{"port":"8001","slot":"green"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.str("candidate.slot").unwrap(), "green");
+        let e = r.port("candidate.port").unwrap_err();
+        assert!(e.message.contains("`candidate.port` must be a whole number, found a string"), "{}", e.message);
+        let e = r.str("candidate.container_id").unwrap_err();
+        assert!(e.message.contains("`candidate.container_id` is missing"));
+        assert_eq!(e.exit, Exit::Usage);
+    }
+
+    #[test]
+    fn error_is_set_with_details() {
+        let mut r = Record::new("shop");
+        assert!(r.error().is_none());
+        r.set_error("mvk-healthwait", &Fail::failed("crashed", "exited with 3").with("logs", vec!["boom"]));
+        let e = r.error().unwrap();
+        assert_eq!(e["tool"], "mvk-healthwait");
+        assert_eq!(e["kind"], "crashed");
+        assert_eq!(e["logs"][0], "boom");
+    }
+
+    #[test]
+    fn standalone_has_no_schema_or_steps() {
+        let mut r = Record::standalone();
+        r.set("verify", json!({"ok": true}));
+        r.push_step("mvk-verify", true, SystemTime::now());
+        assert_eq!(r.to_line(), r#"{"verify":{"ok":true}}"#);
+    }
+}

@@ -1,0 +1,77 @@
+//! SIGINT and SIGTERM turn into a flag that a tool checks at its safe points, so it can undo
+//! its own half-done work and exit 130 instead of dying between two related changes.
+
+use crate::Fail;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+static CAUGHT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(signal: i32) {
+    // Only an atomic store: anything else is not async-signal-safe.
+    CAUGHT.store(signal, Ordering::SeqCst);
+}
+
+/// Installs the handler for SIGINT and SIGTERM.
+pub fn install() {
+    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores into an atomic.
+        unsafe { sigaction(signal, &action) }.expect("installing a signal handler cannot fail");
+    }
+}
+
+/// The signal caught so far, if any (`SIGINT`, `SIGTERM`).
+pub fn caught() -> Option<&'static str> {
+    match CAUGHT.load(Ordering::SeqCst) {
+        0 => None,
+        n if n == Signal::SIGINT as i32 => Some("SIGINT"),
+        n if n == Signal::SIGTERM as i32 => Some("SIGTERM"),
+        _ => Some("a signal"),
+    }
+}
+
+/// `Err(interrupted)` once a signal has arrived: call it at every safe point.
+pub fn check() -> Result<(), Fail> {
+    match caught() {
+        Some(name) => Err(Fail::interrupted(name)),
+        None => Ok(()),
+    }
+}
+
+/// Sleeps, waking early with `Err(interrupted)` when a signal arrives.
+pub fn sleep(d: Duration) -> Result<(), Fail> {
+    let end = Instant::now() + d;
+    loop {
+        check()?;
+        let now = Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(20)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Exit;
+
+    #[test]
+    fn a_signal_sets_the_flag_and_wakes_sleep() {
+        install();
+        assert!(check().is_ok());
+        let sender = std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            nix::sys::signal::raise(Signal::SIGTERM).unwrap();
+        });
+        let start = Instant::now();
+        let err = sleep(Duration::from_secs(10)).unwrap_err();
+        sender.join().unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(err.exit, Exit::Interrupted);
+        assert_eq!(err.message, "interrupted by SIGTERM");
+        CAUGHT.store(0, Ordering::SeqCst);
+    }
+}

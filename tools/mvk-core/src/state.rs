@@ -1,0 +1,270 @@
+//! The per-app state (`<state-dir>/<app>/state.json`, DESIGN.md §3): the live release and the
+//! release history, newest first. Written atomically, and only under the app's `flock`.
+
+use crate::{atomic, time, Fail, Slot};
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The state file format this build writes. Older versions are read and migrated.
+pub const STATE_VERSION: u64 = 1;
+/// How many releases the history keeps (the live one included).
+pub const HISTORY_LIMIT: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u64,
+    pub app: String,
+    /// The release nginx routes to, if any deploy has happened.
+    pub live: Option<Deployed>,
+    /// Every release deployed, newest first, at most [`HISTORY_LIMIT`].
+    #[serde(default)]
+    pub history: Vec<Deployed>,
+    /// Fields written by newer tools or by users: kept as they are.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployed {
+    pub release: String,
+    pub image: String,
+    #[serde(default)]
+    pub image_id: String,
+    pub slot: String,
+    pub port: u16,
+    pub deployed_at: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Deployed {
+    pub fn slot(&self) -> Option<Slot> {
+        self.slot.parse().ok()
+    }
+}
+
+impl State {
+    pub fn empty(app: &str) -> State {
+        State {
+            version: STATE_VERSION,
+            app: app.to_string(),
+            live: None,
+            history: vec![],
+            extra: Map::new(),
+        }
+    }
+
+    /// Makes `deployed` live and puts it first in the history, keeping at most `limit` entries.
+    pub fn record_deploy(&mut self, deployed: Deployed, limit: usize) {
+        self.history.insert(0, deployed.clone());
+        self.history.truncate(limit.max(1));
+        self.live = Some(deployed);
+    }
+}
+
+/// Where one app's state and lock live.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+    app: String,
+}
+
+impl Store {
+    pub fn new(state_dir: &Path, app: &str) -> Store {
+        Store {
+            dir: state_dir.join(app),
+            app: app.to_string(),
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+
+    /// Reads the state; an app that was never deployed has an empty one. Reading needs no
+    /// lock, since writes replace the file whole.
+    pub fn load(&self) -> Result<State> {
+        let path = self.path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::empty(&self.app)),
+            Err(e) => {
+                return Err(Fail::unavailable("state", format!("cannot read {}: {e}", path.display())).into())
+            }
+        };
+        parse(&text).map_err(|e| {
+            Fail::unavailable("state", format!("{} is not a Maverick state file: {e}", path.display())).into()
+        })
+    }
+
+    /// Takes the app's exclusive lock without waiting. When another process holds it, fails
+    /// with exit 4, naming the holder's tool, pid and since when.
+    pub fn lock(&self, tool: &str) -> Result<Lock> {
+        fs::create_dir_all(&self.dir).map_err(|e| {
+            Fail::unavailable("state", format!("cannot create {}: {e}", self.dir.display()))
+        })?;
+        let path = self.lock_path();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Fail::unavailable("state", format!("cannot open {}: {e}", path.display())))?;
+        let mut flock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => l,
+            Err((mut file, Errno::EWOULDBLOCK)) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let who = if holder.is_empty() { "another process" } else { holder };
+                return Err(Fail::unavailable(
+                    "locked",
+                    format!("app {} is locked by {who} ({})", self.app, path.display()),
+                )
+                .into());
+            }
+            Err((_, errno)) => {
+                return Err(Fail::unavailable("state", format!("cannot lock {}: {errno}", path.display())).into())
+            }
+        };
+        // Say who holds it, for whoever finds it busy.
+        let holder = format!(
+            "{tool} (pid {}) since {}\n",
+            std::process::id(),
+            time::rfc3339(SystemTime::now())
+        );
+        flock.set_len(0).context("cannot truncate the lock file")?;
+        flock.rewind().context("cannot rewind the lock file")?;
+        flock.write_all(holder.as_bytes()).context("cannot write the lock file")?;
+        Ok(Lock {
+            _file: flock,
+            store: self.clone(),
+        })
+    }
+}
+
+/// The app's lock; released on drop (and by the kernel if the process dies).
+pub struct Lock {
+    _file: Flock<File>,
+    store: Store,
+}
+
+impl Lock {
+    pub fn load(&self) -> Result<State> {
+        self.store.load()
+    }
+
+    /// Replaces the state file atomically.
+    pub fn save(&self, state: &State) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(state).context("cannot serialize the state")?;
+        text.push('\n');
+        atomic::write(&self.store.path(), text.as_bytes())
+            .map_err(|e| Fail::unavailable("state", format!("{e:#}")).into())
+    }
+}
+
+/// Parses a state file of this or an earlier format version.
+pub fn parse(text: &str) -> Result<State, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let version = match value.get("version") {
+        None => 0,
+        Some(v) => v.as_u64().ok_or("`version` is not a whole number")?,
+    };
+    if version > STATE_VERSION {
+        return Err(format!(
+            "it has format version {version}, and this mvk reads up to {STATE_VERSION}: upgrade mvk"
+        ));
+    }
+    let mut state: State = serde_json::from_value(migrate(value, version)?).map_err(|e| e.to_string())?;
+    state.version = STATE_VERSION;
+    Ok(state)
+}
+
+/// Brings an older state document up to the current version.
+fn migrate(value: Value, version: u64) -> Result<Value, String> {
+    match version {
+        STATE_VERSION => Ok(value),
+        v => Err(format!("unknown state format version {v}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployed(release: &str) -> Deployed {
+        Deployed {
+            release: release.into(),
+            image: format!("shop:{release}"),
+            image_id: "sha256:1".into(),
+            slot: "blue".into(),
+            port: 8000,
+            deployed_at: "2026-11-26T14:00:00Z".into(),
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn history_is_newest_first_and_bounded() {
+        let mut s = State::empty("shop");
+        for i in 0..5 {
+            s.record_deploy(deployed(&i.to_string()), 3);
+        }
+        let releases: Vec<_> = s.history.iter().map(|d| d.release.as_str()).collect();
+        assert_eq!(releases, ["4", "3", "2"]);
+        assert_eq!(s.live.unwrap().release, "4");
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let text = r#"{"version":1,"app":"shop","live":null,"history":[{"release":"a","image":"shop:a","image_id":"","slot":"blue","port":8000,"deployed_at":"x","note":"hi"}],"owner":"ops"}"#;
+        let s = parse(text).unwrap();
+        let back: Value = serde_json::to_value(&s).unwrap();
+        assert_eq!(back["owner"], "ops");
+        assert_eq!(back["history"][0]["note"], "hi");
+    }
+
+    #[test]
+    fn a_newer_version_is_refused_not_discarded() {
+        let e = parse(r#"{"version":99,"app":"shop","live":null,"history":[]}"#).unwrap_err();
+        assert!(e.contains("upgrade mvk"), "{e}");
+    }
+
+    #[test]
+    fn missing_state_is_empty_and_save_load_round_trips() {
+        let dir = std::env::temp_dir().join(format!("mvk-state-unit-{}", std::process::id()));
+        let store = Store::new(&dir, "shop");
+        assert_eq!(store.load().unwrap(), State::empty("shop"));
+        let lock = store.lock("test").unwrap();
+        let mut s = lock.load().unwrap();
+        s.record_deploy(deployed("a"), HISTORY_LIMIT);
+        lock.save(&s).unwrap();
+        assert_eq!(store.load().unwrap(), s);
+        drop(lock);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn corrupt_state_is_exit_4_naming_the_file() {
+        let dir = std::env::temp_dir().join(format!("mvk-state-bad-{}", std::process::id()));
+        fs::create_dir_all(dir.join("shop")).unwrap();
+        fs::write(dir.join("shop/state.json"), "{not json").unwrap();
+        let err = Store::new(&dir, "shop").load().unwrap_err();
+        let fail = Fail::classify(&err);
+        assert_eq!(fail.exit, crate::Exit::Unavailable);
+        assert!(fail.message.contains("state.json is not a Maverick state file"), "{}", fail.message);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
