@@ -192,12 +192,42 @@ pub fn parse(text: &str) -> Result<State, String> {
     Ok(state)
 }
 
-/// Brings an older state document up to the current version.
-fn migrate(value: Value, version: u64) -> Result<Value, String> {
-    match version {
-        STATE_VERSION => Ok(value),
-        v => Err(format!("unknown state format version {v}")),
+/// Brings an older state document up to the current version, one version at a time.
+fn migrate(mut value: Value, version: u64) -> Result<Value, String> {
+    for from in version..STATE_VERSION {
+        value = match from {
+            0 => from_v0(value)?,
+            v => return Err(format!("unknown state format version {v}")),
+        };
     }
+    Ok(value)
+}
+
+/// Version 0 is the state file before it carried a `version`: the history under `releases`
+/// (newest first, entries without `image_id`), and `live` naming the live release by its
+/// release string (or null). Version 1 names the field `history` and makes `live` the whole
+/// entry. A version-less file already shaped like version 1 is taken as it is.
+fn from_v0(value: Value) -> Result<Value, String> {
+    let Value::Object(mut doc) = value else {
+        return Err("the state must be a JSON object".into());
+    };
+    if let Some(releases) = doc.remove("releases") {
+        if doc.contains_key("history") {
+            return Err("it holds both `releases` (format 0) and `history` (format 1)".into());
+        }
+        doc.insert("history".into(), releases);
+    }
+    if let Some(Value::String(live)) = doc.get("live") {
+        let entry = doc
+            .get("history")
+            .and_then(Value::as_array)
+            .and_then(|h| h.iter().find(|d| d.get("release").and_then(Value::as_str) == Some(live)))
+            .cloned()
+            .ok_or_else(|| format!("its live release `{live}` is not among its releases"))?;
+        doc.insert("live".into(), entry);
+    }
+    doc.insert("version".into(), 1.into());
+    Ok(Value::Object(doc))
 }
 
 #[cfg(test)]
@@ -234,6 +264,41 @@ mod tests {
         let back: Value = serde_json::to_value(&s).unwrap();
         assert_eq!(back["owner"], "ops");
         assert_eq!(back["history"][0]["note"], "hi");
+    }
+
+    const V0: &str = r#"{"app":"shop","live":"b2","owner":"ops",
+        "releases":[{"release":"b2","image":"shop:b2","slot":"green","port":8001,"deployed_at":"2026-01-02T00:00:00Z"},
+                    {"release":"a1","image":"shop:a1","slot":"blue","port":8000,"deployed_at":"2026-01-01T00:00:00Z","note":"first"}]}"#;
+
+    #[test]
+    fn version_0_is_migrated_keeping_history_live_and_unknown_fields() {
+        let s = parse(V0).unwrap();
+        assert_eq!(s.version, STATE_VERSION);
+        let releases: Vec<_> = s.history.iter().map(|d| d.release.as_str()).collect();
+        assert_eq!(releases, ["b2", "a1"]);
+        let live = s.live.as_ref().unwrap();
+        assert_eq!((live.release.as_str(), live.slot.as_str(), live.port), ("b2", "green", 8001));
+        assert_eq!(s.history[1].image_id, "");
+        assert_eq!(s.history[1].extra["note"], "first");
+        assert_eq!(s.extra["owner"], "ops");
+        // Written back, it is a version-1 file that reads the same.
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(text.contains("\"version\":1") && !text.contains("releases"), "{text}");
+        assert_eq!(parse(&text).unwrap(), s);
+    }
+
+    #[test]
+    fn version_0_edge_cases() {
+        let s = parse(r#"{"app":"shop","live":null,"releases":[]}"#).unwrap();
+        assert_eq!(s, State::empty("shop"));
+        // Version-less but already shaped like version 1.
+        let s = parse(r#"{"app":"shop","live":null,"history":[]}"#).unwrap();
+        assert_eq!(s, State::empty("shop"));
+        let e = parse(r#"{"app":"shop","live":"zz","releases":[]}"#).unwrap_err();
+        assert!(e.contains("live release `zz` is not among its releases"), "{e}");
+        let e = parse(r#"{"app":"shop","live":null,"releases":[],"history":[]}"#).unwrap_err();
+        assert!(e.contains("both"), "{e}");
+        assert!(parse("[]").is_err());
     }
 
     #[test]

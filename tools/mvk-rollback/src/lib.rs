@@ -1,0 +1,145 @@
+//! mvk-rollback: reads the app's state and writes a fresh release record for the release before
+//! the live one (or `--to RELEASE`), ready for `mvk-rollback | mvk-healthwait | mvk-swap`.
+//! `--list` prints the release history instead.
+
+mod history;
+mod image;
+mod reuse;
+
+use anyhow::Result;
+use clap::{CommandFactory, Parser};
+use mvk_core::config::{app_name, Output, SlotArgs, StateArgs};
+use mvk_core::docker::Engine;
+use mvk_core::state::Store;
+use mvk_core::step::{self, Input};
+use mvk_core::{signal, Fail, Progress, Record};
+use serde_json::json;
+use std::io::Write;
+use std::process::ExitCode;
+
+const TOOL: &str = "mvk-rollback";
+
+/// Write the release record of an earlier release, to deploy it again
+#[derive(Parser, Debug)]
+#[command(
+    name = TOOL,
+    version,
+    after_help = "Examples:\n  mvk-rollback --app shop | mvk-healthwait | mvk-swap\n  \
+                  mvk-rollback --app shop --to 9ab12cd --pull | mvk-healthwait | mvk-swap\n  \
+                  mvk-rollback --app shop --list | jq -r .release"
+)]
+pub struct Args {
+    /// The app to roll back
+    #[arg(long, env = "MVK_APP", value_parser = app_name)]
+    pub app: String,
+    /// Roll back to this release (from the history) instead of the one before the live one
+    #[arg(long, env = "MVK_TO", value_name = "RELEASE", conflicts_with = "list")]
+    pub to: Option<String>,
+    /// Print the release history as JSON Lines, newest first, and change nothing
+    #[arg(long, env = "MVK_LIST")]
+    pub list: bool,
+    /// Pull the image by its recorded repo:tag when it is no longer on this host
+    #[arg(long, env = "MVK_PULL", conflicts_with = "list")]
+    pub pull: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub slots: SlotArgs,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    let progress = Progress::new(TOOL, args.output.quiet);
+    if args.list {
+        return match list(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                let fail = Fail::classify(&err);
+                progress.error(format!("error: {}", fail.message));
+                fail.exit.into()
+            }
+        };
+    }
+    step::run(
+        &progress,
+        Input::Fresh(args.app.clone()),
+        |record, progress| rollback(&args, record, progress),
+    )
+}
+
+fn list(args: &Args) -> Result<()> {
+    let state = Store::new(&args.state.state_dir, &args.app).load()?;
+    let mut out = std::io::stdout().lock();
+    for line in history::list(&state) {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn rollback(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
+    let state = Store::new(&args.state.state_dir, &args.app).load()?;
+    let (live, target) = history::target(&state, args.to.as_deref())?;
+    let live_slot = live.slot().ok_or_else(|| {
+        Fail::unavailable(
+            "state",
+            format!(
+                "the state of app {} names no slot for the live release",
+                args.app
+            ),
+        )
+    })?;
+    progress.say(format!(
+        "rolling back from {} to {}",
+        live.release, target.release
+    ));
+    let engine = Engine::connect()?;
+    let image = image::ensure(&engine, target, args.pull, progress)?;
+    signal::check()?;
+    let idle = live_slot.other();
+    let want = reuse::Wanted {
+        app: &args.app,
+        slot: idle,
+        port: args.slots.port(idle),
+        container_port: args.slots.container_port,
+        image_id: &image.id,
+    };
+    let candidate = reuse::stopped_candidate(&engine, &want, &image.reference, progress)?;
+
+    record.set("release", target.release.as_str());
+    record.set("image", image.reference.as_str());
+    record.set("image_id", image.id.as_str());
+    record.set(
+        "rollback",
+        json!({"from": live.release, "to": target.release, "pulled": image.pulled}),
+    );
+    if let Some(candidate) = candidate {
+        record.set("candidate", candidate);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn list_excludes_to_and_pull() {
+        for extra in [["--to", "a"].as_slice(), ["--pull"].as_slice()] {
+            let mut argv = vec![TOOL, "--app", "shop", "--list"];
+            argv.extend(extra);
+            assert!(Args::try_parse_from(argv).is_err());
+        }
+    }
+}
