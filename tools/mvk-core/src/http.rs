@@ -22,12 +22,18 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
 
 /// GETs `url`; `Err` says why no answer came (refused, timed out, reset).
 pub fn get(agent: &ureq::Agent, url: &str, headers: &[(String, String)]) -> Result<Reply, String> {
-    let start = Instant::now();
-    let mut req = agent.get(url);
+    let mut req = ureq::http::Request::get(url);
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    let mut resp = req.call().map_err(describe)?;
+    send(agent, req.body(()).map_err(|e| e.to_string())?)
+}
+
+/// Sends a request of any method (built with `ureq::http::Request`, perhaps configured with
+/// `agent.configure_request`) and reads the answer, as [`get`] does.
+pub fn send(agent: &ureq::Agent, request: ureq::http::Request<()>) -> Result<Reply, String> {
+    let start = Instant::now();
+    let mut resp = agent.run(request).map_err(describe)?;
     let status = resp.status().as_u16();
     let body = resp.body_mut().read_to_string().map_err(describe)?;
     Ok(Reply {
@@ -96,5 +102,26 @@ mod tests {
         assert!(req.to_ascii_lowercase().contains("x-a: 1"), "{req}");
         let err = get(&a, &format!("http://127.0.0.1:{port}/"), &[]).err().unwrap();
         assert_eq!(err, "connection refused");
+    }
+
+    #[test]
+    fn sends_any_method() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").unwrap();
+            String::from_utf8_lossy(&buf[..n]).to_string()
+        });
+        let request = ureq::http::Request::builder()
+            .method("OPTIONS")
+            .uri(format!("http://127.0.0.1:{port}/x"))
+            .body(())
+            .unwrap();
+        let reply = send(&agent(Duration::from_secs(2)), request).unwrap();
+        assert_eq!(reply.status, 204);
+        assert!(server.join().unwrap().starts_with("OPTIONS /x HTTP/1.1"));
     }
 }
