@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod demo;
 pub mod nginx;
 pub mod net;
+pub mod registry;
 pub mod tmp;
 
 pub use app::TestApp;
@@ -16,4 +17,5 @@ pub use cmd::{docker, run_tool, tool, Run};
 pub use demo::{demo_binary, DemoContainer, DemoImage};
 pub use nginx::Nginx;
 pub use net::{free_port, get, wait_for_port};
+pub use registry::Registry;
 pub use tmp::TempDir;

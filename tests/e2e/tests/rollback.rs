@@ -1,0 +1,375 @@
+//! mvk-rollback on a real Docker engine (and a real registry for `--pull`): which release it
+//! picks, the fast path, pruned images, bad input, and state files of an older format.
+
+use mvk_e2e::demo::repo_root;
+use mvk_e2e::{docker, DemoImage, Registry, TestApp};
+use serde_json::{json, Value};
+
+fn state_file(app: &TestApp) -> std::path::PathBuf {
+    app.state.path().join(&app.name).join("state.json")
+}
+
+/// One history entry as mvk-swap records it.
+fn entry(app: &TestApp, release: &str, image: &str, image_id: &str, slot: &str) -> Value {
+    let port = if slot == "blue" {
+        app.blue_port
+    } else {
+        app.green_port
+    };
+    json!({"release": release, "image": image, "image_id": image_id, "slot": slot, "port": port,
+           "deployed_at": "2026-01-01T00:00:00Z"})
+}
+
+/// Writes a state whose history is `entries` (newest first), the first one live.
+fn write_state(app: &TestApp, entries: &[Value]) {
+    let state = json!({"version": 1, "app": app.name, "live": entries.first(), "history": entries});
+    std::fs::create_dir_all(state_file(app).parent().unwrap()).unwrap();
+    std::fs::write(
+        state_file(app),
+        serde_json::to_string_pretty(&state).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A demo image only this test has: images built from the same context share an id, and
+/// another test removing its copy by id would take this one with it.
+fn image(app: &TestApp, tag: &str, version: &str) -> DemoImage {
+    DemoImage::build(
+        tag,
+        &[("DEMO_VERSION", version), ("MVK_TEST_APP", &app.name)],
+    )
+}
+
+fn rollback(app: &TestApp, args: &[&str]) -> mvk_e2e::Run {
+    app.run("mvk-rollback", args, &[], "")
+}
+
+#[test]
+fn nothing_to_roll_back_to_is_exit_1_and_creates_nothing() {
+    let app = TestApp::new("rb-nothing");
+    let run = rollback(&app, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["error"]["kind"], "nothing-to-roll-back");
+    assert!(
+        run.stderr.contains("nothing was deployed yet"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !state_file(&app).exists(),
+        "rollback must not create a state file"
+    );
+
+    let a = image(&app, &app.tag("a"), "a");
+    write_state(&app, &[entry(&app, "a", &a.tag, &a.id, "blue")]);
+    let before = std::fs::read(state_file(&app)).unwrap();
+    let run = rollback(&app, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("only ever run release a"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.record().get("rollback").is_none());
+    assert_eq!(std::fs::read(state_file(&app)).unwrap(), before);
+}
+
+#[test]
+fn to_an_unknown_or_the_live_release_is_exit_1() {
+    let app = TestApp::new("rb-unknown");
+    let a = image(&app, &app.tag("a"), "a");
+    let b = image(&app, &app.tag("b"), "b");
+    write_state(
+        &app,
+        &[
+            entry(&app, "b", &b.tag, &b.id, "green"),
+            entry(&app, "a", &a.tag, &a.id, "blue"),
+        ],
+    );
+    let run = rollback(&app, &["--to", "nope"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.record()["error"]["kind"], "unknown-release");
+    assert!(
+        run.stderr.contains("release nope is not in the history") && run.stderr.contains("b, a"),
+        "{}",
+        run.stderr
+    );
+    let run = rollback(&app, &["--to", "b"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("already live"), "{}", run.stderr);
+    // --list and --to together is a usage error.
+    assert_eq!(rollback(&app, &["--list", "--to", "a"]).code, 2);
+}
+
+#[test]
+fn picks_the_release_before_the_live_one_or_to_and_lists_history() {
+    let app = TestApp::new("rb-pick");
+    let a = image(&app, &app.tag("a"), "a");
+    let b = image(&app, &app.tag("b"), "b");
+    let c = image(&app, &app.tag("c"), "c");
+    write_state(
+        &app,
+        &[
+            entry(&app, "c", &c.tag, &c.id, "blue"),
+            entry(&app, "b", &b.tag, &b.id, "green"),
+            entry(&app, "a", &a.tag, &a.id, "blue"),
+        ],
+    );
+    let run = rollback(&app, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["app"], app.name.as_str());
+    assert_eq!(r["release"], "b");
+    assert_eq!(r["image"], b.tag.as_str());
+    assert_eq!(r["image_id"], b.id.as_str());
+    assert_eq!(
+        r["rollback"],
+        json!({"from": "c", "to": "b", "pulled": false})
+    );
+    assert!(
+        r.get("candidate").is_none(),
+        "no container in the idle slot: {r}"
+    );
+    assert_eq!(r["steps"][0]["tool"], "mvk-rollback");
+
+    let run = rollback(&app, &["--to", "a"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.record()["release"], "a");
+    assert_eq!(run.record()["image_id"], a.id.as_str());
+
+    let run = rollback(&app, &["--list"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        lines[0],
+        json!({"release": "c", "image": c.tag, "image_id": c.id, "slot": "blue",
+               "deployed_at": "2026-01-01T00:00:00Z", "live": true})
+    );
+    assert_eq!(
+        (lines[1]["release"].as_str(), lines[1]["live"].as_bool()),
+        (Some("b"), Some(false))
+    );
+    assert_eq!(lines[2]["release"], "a");
+}
+
+#[test]
+fn the_stopped_container_in_the_idle_slot_is_the_fast_path() {
+    let app = TestApp::new("rb-fast");
+    let a = image(&app, &app.tag("a"), "a");
+    let b = image(&app, &app.tag("b"), "b");
+    write_state(
+        &app,
+        &[
+            entry(&app, "b", &b.tag, &b.id, "blue"),
+            entry(&app, "a", &a.tag, &a.id, "green"),
+        ],
+    );
+    let green = format!("{}-green", app.name);
+    let publish = format!("127.0.0.1:{}:8000", app.green_port);
+    let id = docker(&["create", "--name", &green, "-p", &publish, &a.tag]).unwrap();
+
+    let run = rollback(&app, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(
+        r["candidate"],
+        json!({"slot": "green", "port": app.green_port, "container": green, "container_id": id, "image": a.tag})
+    );
+    assert!(run.stderr.contains("fast path"), "{}", run.stderr);
+    // Reading Docker changed nothing: the container is still there, still stopped.
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Status}}", &green]).unwrap(),
+        "created"
+    );
+
+    // The same slot holding another image (or publishing another port) is no fast path.
+    docker(&["rm", "-f", &green]).unwrap();
+    docker(&["create", "--name", &green, "-p", &publish, &b.tag]).unwrap();
+    let run = rollback(&app, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.record().get("candidate").is_none(), "{}", run.stdout);
+    assert!(run.stderr.contains("runs another image"), "{}", run.stderr);
+    docker(&["rm", "-f", &green]).unwrap();
+    let other = format!("127.0.0.1:{}:8000", mvk_e2e::free_port());
+    docker(&["create", "--name", &green, "-p", &other, &a.tag]).unwrap();
+    let run = rollback(&app, &[]);
+    assert!(run.record().get("candidate").is_none(), "{}", run.stdout);
+    assert!(run.stderr.contains("does not publish"), "{}", run.stderr);
+}
+
+/// Removes the registry-tagged images a test pushed, also when it fails.
+struct Untag(Vec<String>);
+
+impl Drop for Untag {
+    fn drop(&mut self) {
+        for tag in &self.0 {
+            let _ = docker(&["rmi", "-f", tag]);
+        }
+    }
+}
+
+#[test]
+fn a_pruned_image_fails_without_pull_and_is_pulled_back_with_it() {
+    let app = TestApp::new("rb-pull");
+    let registry = Registry::start();
+    let repo = registry.repo(&app.name);
+    let (a_ref, b_ref) = (format!("{repo}:a"), format!("{repo}:b"));
+    let _untag = Untag(vec![a_ref.clone(), b_ref.clone()]);
+    let a = image(&app, &a_ref, "a");
+    let b = image(&app, &b_ref, "b");
+    docker(&["push", &a_ref]).unwrap();
+    write_state(
+        &app,
+        &[
+            entry(&app, "b", &b_ref, &b.id, "green"),
+            entry(&app, "a", &a_ref, &a.id, "blue"),
+        ],
+    );
+    // Pruned, as mvk-swap --keep-images does it.
+    docker(&["rmi", &a_ref]).unwrap();
+
+    let run = rollback(&app, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.record()["error"]["kind"], "image-gone");
+    assert!(
+        run.stderr.contains("no longer on this host") && run.stderr.contains("--pull"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        docker(&["image", "inspect", &a_ref]).is_err(),
+        "nothing may be pulled without --pull"
+    );
+
+    let run = rollback(&app, &["--pull"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["image"], a_ref.as_str());
+    assert_eq!(r["image_id"], a.id.as_str());
+    assert_eq!(r["rollback"]["pulled"], true);
+    assert_eq!(
+        docker(&["image", "inspect", "-f", "{{.Id}}", &a_ref]).unwrap(),
+        a.id
+    );
+
+    // Present again, it is used without pulling.
+    let run = rollback(&app, &["--pull"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.record()["rollback"]["pulled"], false);
+}
+
+#[test]
+fn a_tag_pushed_again_since_is_not_used_and_leaves_no_tag_behind() {
+    let app = TestApp::new("rb-changed");
+    let registry = Registry::start();
+    let a_ref = format!("{}:a", registry.repo(&app.name));
+    let _untag = Untag(vec![a_ref.clone()]);
+    let old = image(&app, &a_ref, "a");
+    let old_id = old.id.clone();
+    docker(&["rmi", &a_ref]).unwrap();
+    let new = image(&app, &a_ref, "rebuilt");
+    docker(&["push", &a_ref]).unwrap();
+    docker(&["rmi", &a_ref]).unwrap();
+    let b = image(&app, &app.tag("b"), "b");
+    write_state(
+        &app,
+        &[
+            entry(&app, "b", &b.tag, &b.id, "green"),
+            entry(&app, "a", &a_ref, &old_id, "blue"),
+        ],
+    );
+
+    let run = rollback(&app, &["--pull"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.record()["error"]["kind"], "image-changed");
+    assert!(
+        run.stderr.contains(&new.id) && run.stderr.contains(&old_id),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        docker(&["image", "inspect", &a_ref]).is_err(),
+        "the wrong image must not stay tagged"
+    );
+}
+
+#[test]
+fn an_unreachable_registry_or_engine_is_exit_4() {
+    let app = TestApp::new("rb-unreach");
+    let gone = format!("127.0.0.1:{}/{}:a", mvk_e2e::free_port(), app.name);
+    let b = image(&app, &app.tag("b"), "b");
+    write_state(
+        &app,
+        &[
+            entry(&app, "b", &b.tag, &b.id, "green"),
+            entry(&app, "a", &gone, "sha256:0", "blue"),
+        ],
+    );
+    let run = rollback(&app, &["--pull"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert_eq!(run.record()["error"]["kind"], "registry");
+
+    let run = app.run(
+        "mvk-rollback",
+        &[],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        "",
+    );
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert_eq!(run.record()["error"]["kind"], "docker");
+}
+
+#[test]
+fn a_version_0_state_file_is_read_and_listed() {
+    let app = TestApp::new("rb-v0");
+    let a = image(&app, &app.tag("v1"), "v1");
+    let fixture =
+        std::fs::read_to_string(repo_root().join("tests/e2e/fixtures/state-v0.json")).unwrap();
+    let mut v0: Value = serde_json::from_str(&fixture).unwrap();
+    assert!(
+        v0.get("version").is_none() && v0["releases"].is_array(),
+        "the fixture is a version-0 file"
+    );
+    // Point the fixture at this test's app, images and ports.
+    v0["app"] = app.name.clone().into();
+    for e in v0["releases"].as_array_mut().unwrap() {
+        e["image"] = app.tag(e["release"].as_str().unwrap()).into();
+        e["port"] = if e["slot"] == "blue" {
+            app.blue_port
+        } else {
+            app.green_port
+        }
+        .into();
+    }
+    std::fs::create_dir_all(state_file(&app).parent().unwrap()).unwrap();
+    std::fs::write(state_file(&app), serde_json::to_string_pretty(&v0).unwrap()).unwrap();
+
+    let run = rollback(&app, &["--list"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let shown: Vec<_> = lines
+        .iter()
+        .map(|l| (l["release"].as_str().unwrap(), l["live"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(shown, [("v2", true), ("v1", false)]);
+
+    // Version 0 recorded no image ids: the image is found by its tag, and its id recorded.
+    let run = rollback(&app, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(
+        (r["release"].as_str(), r["image_id"].as_str()),
+        (Some("v1"), Some(a.id.as_str()))
+    );
+    assert_eq!(r["rollback"]["from"], "v2");
+}
