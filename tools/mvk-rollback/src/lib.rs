@@ -13,8 +13,9 @@ use mvk_core::docker::Engine;
 use mvk_core::state::Store;
 use mvk_core::step::{self, Input};
 use mvk_core::{signal, Fail, Progress, Record};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const TOOL: &str = "mvk-rollback";
@@ -41,6 +42,10 @@ pub struct Args {
     /// Pull the image by its recorded repo:tag when it is no longer on this host
     #[arg(long, env = "MVK_PULL", conflicts_with = "list")]
     pub pull: bool,
+    /// The failed deploy's release record that made this rollback necessary; its `error` is
+    /// kept as `rollback.cause` (mvk-deploy passes it)
+    #[arg(long, env = "MVK_CAUSE", value_name = "FILE", conflicts_with = "list")]
+    pub cause: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
     #[command(flatten)]
@@ -84,6 +89,11 @@ fn list(args: &Args) -> Result<()> {
 }
 
 fn rollback(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
+    let cause = args.cause.as_deref().map(cause).transpose()?;
+    if let Some(cause) = &cause {
+        // Set first, so that the record says why even when the rollback itself fails.
+        record.set("rollback", json!({ "cause": cause }));
+    }
     let state = Store::new(&args.state.state_dir, &args.app).load()?;
     let (live, target) = history::target(&state, args.to.as_deref())?;
     let live_slot = live.slot().ok_or_else(|| {
@@ -115,14 +125,24 @@ fn rollback(args: &Args, record: &mut Record, progress: &Progress) -> Result<()>
     record.set("release", target.release.as_str());
     record.set("image", image.reference.as_str());
     record.set("image_id", image.id.as_str());
-    record.set(
-        "rollback",
-        json!({"from": live.release, "to": target.release, "pulled": image.pulled}),
-    );
+    let mut rollback = json!({"from": live.release, "to": target.release, "pulled": image.pulled});
+    if let Some(cause) = cause {
+        rollback["cause"] = cause;
+    }
+    record.set("rollback", rollback);
     if let Some(candidate) = candidate {
         record.set("candidate", candidate);
     }
     Ok(())
+}
+
+/// The `error` of the failed deploy's record in `path`.
+fn cause(path: &Path) -> Result<Value, Fail> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Fail::usage(format!("cannot read --cause {}: {e}", path.display())))?;
+    let failed = Record::parse(&text)
+        .map_err(|e| Fail::usage(format!("--cause {}: {e}", path.display())))?;
+    Ok(failed.error().cloned().unwrap_or(Value::Null))
 }
 
 #[cfg(test)]
@@ -136,7 +156,11 @@ mod tests {
 
     #[test]
     fn list_excludes_to_and_pull() {
-        for extra in [["--to", "a"].as_slice(), ["--pull"].as_slice()] {
+        for extra in [
+            ["--to", "a"].as_slice(),
+            ["--pull"].as_slice(),
+            ["--cause", "f"].as_slice(),
+        ] {
             let mut argv = vec![TOOL, "--app", "shop", "--list"];
             argv.extend(extra);
             assert!(Args::try_parse_from(argv).is_err());
