@@ -1,0 +1,211 @@
+//! The result as a node_exporter textfile (`mvk_verify_<app>.prom`): Prometheus text format,
+//! no sample timestamps (the collector rejects a file with them), replaced atomically so the
+//! collector never reads half a file.
+
+use crate::probe::Outcome;
+use anyhow::Result;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub fn path(dir: &Path, app: &str) -> PathBuf {
+    dir.join(format!("mvk_verify_{app}.prom"))
+}
+
+/// Writes the metrics of one run into `dir`.
+pub fn write(
+    dir: &Path,
+    app: &str,
+    outcomes: &[Outcome],
+    took: Duration,
+    at: SystemTime,
+) -> Result<()> {
+    mvk_core::atomic::write(&path(dir, app), render(app, outcomes, took, at).as_bytes())
+}
+
+pub fn render(app: &str, outcomes: &[Outcome], took: Duration, at: SystemTime) -> String {
+    let app = escape(app);
+    let mut out = String::new();
+    let mut family = |name: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    };
+    let ok = outcomes.iter().all(Outcome::ok);
+    family(
+        "mvk_verify_success",
+        "Whether every check of the last verification passed (1) or not (0).",
+        &[(format!("app=\"{app}\""), f64::from(u8::from(ok)))],
+    );
+    family(
+        "mvk_verify_duration_seconds",
+        "How long the last verification took, retries included.",
+        &[(format!("app=\"{app}\""), took.as_secs_f64())],
+    );
+    // One series per method and path: checks sharing both pass only together.
+    let mut per_path: Vec<(&str, &str, bool)> = Vec::new();
+    for o in outcomes {
+        match per_path
+            .iter_mut()
+            .find(|(m, p, _)| *m == o.method && *p == o.path)
+        {
+            Some(entry) => entry.2 &= o.ok(),
+            None => per_path.push((&o.method, &o.path, o.ok())),
+        }
+    }
+    let checks: Vec<(String, f64)> = per_path
+        .iter()
+        .map(|(method, path, ok)| {
+            (
+                format!(
+                    "app=\"{app}\",method=\"{}\",path=\"{}\"",
+                    escape(method),
+                    escape(path)
+                ),
+                f64::from(u8::from(*ok)),
+            )
+        })
+        .collect();
+    family(
+        "mvk_verify_check_success",
+        "Whether the checks of a method and path passed (1) or not (0) in the last verification.",
+        &checks,
+    );
+    let days: Vec<(String, f64)> = outcomes
+        .iter()
+        .find_map(|o| o.cert_days)
+        .map(|d| (format!("app=\"{app}\""), d as f64))
+        .into_iter()
+        .collect();
+    if !days.is_empty() {
+        family(
+            "mvk_verify_cert_days_left",
+            "Whole days until the target's TLS certificate expires.",
+            &days,
+        );
+    }
+    let unix = at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    family(
+        "mvk_verify_last_run_timestamp_seconds",
+        "When the last verification ran, in seconds since the Unix epoch.",
+        &[(format!("app=\"{app}\""), (unix * 1000.0).round() / 1000.0)],
+    );
+    out
+}
+
+/// A label value as the text format wants it: `\`, `"` and newlines escaped.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(method: &str, path: &str, ok: bool, cert_days: Option<i64>) -> Outcome {
+        Outcome {
+            method: method.into(),
+            path: path.into(),
+            url: format!("http://127.0.0.1:1{path}"),
+            status: Some(200),
+            expected: 200,
+            ms: 1.0,
+            attempts: 1,
+            cert_days,
+            problems: if ok {
+                vec![]
+            } else {
+                vec!["status 503, expected 200".into()]
+            },
+        }
+    }
+
+    fn at() -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(1_795_701_600_250)
+    }
+
+    #[test]
+    fn renders_every_family_without_timestamps() {
+        let outcomes = [
+            outcome("GET", "/health", true, None),
+            outcome("GET", "/api/v1/status", false, None),
+            outcome("GET", "/health", true, None),
+            outcome("HEAD", "/health", false, None),
+        ];
+        let text = render("shop", &outcomes, Duration::from_millis(1500), at());
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            [
+                "mvk_verify_success{app=\"shop\"} 0",
+                "mvk_verify_duration_seconds{app=\"shop\"} 1.5",
+                "mvk_verify_check_success{app=\"shop\",method=\"GET\",path=\"/health\"} 1",
+                "mvk_verify_check_success{app=\"shop\",method=\"GET\",path=\"/api/v1/status\"} 0",
+                "mvk_verify_check_success{app=\"shop\",method=\"HEAD\",path=\"/health\"} 0",
+                "mvk_verify_last_run_timestamp_seconds{app=\"shop\"} 1795701600.25",
+            ]
+        );
+        assert!(text.contains("# TYPE mvk_verify_success gauge\n"));
+        assert!(text.ends_with('\n'));
+        assert!(!text.contains("cert_days"));
+    }
+
+    #[test]
+    fn escapes_label_values_and_adds_cert_days() {
+        let outcomes = [outcome("GET", "/q?a=\"x\"\\y\nz", true, Some(29))];
+        let text = render("shop", &outcomes, Duration::ZERO, at());
+        assert!(text.contains(r#"path="/q?a=\"x\"\\y\nz"} 1"#), "{text}");
+        assert!(
+            text.contains("mvk_verify_cert_days_left{app=\"shop\"} 29\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn readers_never_see_a_partial_file() {
+        let dir = std::env::temp_dir().join(format!("mvk-verify-textfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let few = [outcome("GET", "/health", true, None)];
+        let many: Vec<Outcome> = (0..200)
+            .map(|i| outcome("GET", &format!("/p{i}"), i % 2 == 0, None))
+            .collect();
+        write(&dir, "shop", &few, Duration::ZERO, at()).unwrap();
+        let (small, big) = (
+            render("shop", &few, Duration::ZERO, at()),
+            render("shop", &many, Duration::ZERO, at()),
+        );
+        let file = path(&dir, "shop");
+        let reader = {
+            let (file, small, big) = (file.clone(), small.clone(), big.clone());
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    let text = std::fs::read_to_string(&file).unwrap();
+                    assert!(
+                        text == small || text == big,
+                        "read a partial file of {} bytes",
+                        text.len()
+                    );
+                }
+            })
+        };
+        for i in 0..100 {
+            let outcomes: &[Outcome] = if i % 2 == 0 { &many } else { &few };
+            write(&dir, "shop", outcomes, Duration::ZERO, at()).unwrap();
+        }
+        reader.join().unwrap();
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["mvk_verify_shop.prom"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
