@@ -1,0 +1,253 @@
+//! Driving nginx: validate the configuration, reload it, and find its master process.
+
+use crate::procs::{self, Proc};
+use anyhow::Result;
+use mvk_core::config::NginxArgs;
+use mvk_core::Fail;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub struct Nginx {
+    bin: PathBuf,
+    conf: Option<PathBuf>,
+}
+
+impl Nginx {
+    pub fn new(args: &NginxArgs) -> Nginx {
+        Nginx {
+            bin: args.nginx.clone(),
+            conf: args.nginx_conf.clone(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Output> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args);
+        if let Some(conf) = &self.conf {
+            cmd.arg("-c").arg(conf);
+        }
+        cmd.stdin(Stdio::null()).output().map_err(|e| {
+            Fail::unavailable("nginx", format!("cannot run {}: {e}", self.bin.display())).into()
+        })
+    }
+
+    /// `nginx -T`: the configuration must be valid and must include `upstream_file` (a site
+    /// that does not include it would keep routing to the old release after the "swap").
+    pub fn check(&self, upstream_file: &Path) -> Result<()> {
+        let out = self.run(&["-T", "-q"])?;
+        if !out.status.success() {
+            return Err(Fail::failed(
+                "nginx-config",
+                format!(
+                    "nginx -t rejects the configuration: {}",
+                    messages(&out.stderr)
+                ),
+            )
+            .into());
+        }
+        let dump = String::from_utf8_lossy(&out.stdout);
+        if !includes(&dump, upstream_file) {
+            return Err(Fail::failed(
+                "nginx-config",
+                format!(
+                    "nginx's configuration never includes {}: add `include {};` to the http block and `proxy_pass http://<upstream name>;` to the site",
+                    upstream_file.display(),
+                    upstream_file.display()
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// `nginx -s reload`: asks the master to re-read its configuration.
+    pub fn reload(&self) -> Result<()> {
+        let out = self.run(&["-s", "reload"])?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(Fail::failed(
+                "nginx-reload",
+                format!("nginx -s reload failed: {}", messages(&out.stderr)),
+            )
+            .into())
+        }
+    }
+
+    /// The running master process, or exit 4 saying why there is none.
+    pub fn master(&self) -> Result<Proc> {
+        let pid_file = self.pid_file()?;
+        let text = std::fs::read_to_string(&pid_file).map_err(|e| {
+            not_running(format!(
+                "cannot read its pid file {}: {e}",
+                pid_file.display()
+            ))
+        })?;
+        let pid: i32 = text.trim().parse().map_err(|_| {
+            not_running(format!(
+                "its pid file {} holds {:?}, not a pid",
+                pid_file.display(),
+                text.trim()
+            ))
+        })?;
+        let master = procs::find(pid).ok_or_else(|| {
+            not_running(format!(
+                "no process {pid} (from {}) is running",
+                pid_file.display()
+            ))
+        })?;
+        if !procs::cmdline(pid).contains("master process") {
+            return Err(not_running(format!(
+                "process {pid} (from {}) is not an nginx master process",
+                pid_file.display()
+            )));
+        }
+        Ok(master)
+    }
+
+    /// Where the master writes its pid: the `pid` directive of the main configuration, else
+    /// the compiled-in `--pid-path`, else /run/nginx.pid.
+    fn pid_file(&self) -> Result<PathBuf> {
+        let built = self.run(&["-V"])?;
+        let built = String::from_utf8_lossy(&built.stderr).into_owned();
+        let prefix = configure_arg(&built, "--prefix").unwrap_or_else(|| "/usr/local/nginx".into());
+        let conf = self
+            .conf
+            .clone()
+            .or_else(|| configure_arg(&built, "--conf-path").map(PathBuf::from))
+            .unwrap_or_else(|| Path::new(&prefix).join("conf/nginx.conf"));
+        let from_conf = std::fs::read_to_string(&conf)
+            .ok()
+            .and_then(|text| main_directive(&text, "pid"));
+        let pid = from_conf
+            .or_else(|| configure_arg(&built, "--pid-path"))
+            .unwrap_or_else(|| "/run/nginx.pid".into());
+        // Relative paths are relative to nginx's prefix.
+        Ok(Path::new(&prefix).join(pid))
+    }
+}
+
+fn not_running(why: String) -> anyhow::Error {
+    Fail::unavailable("nginx", format!("nginx is not running: {why}")).into()
+}
+
+/// nginx's own error lines, without the `nginx: ` prefix and joined on one line.
+fn messages(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim().trim_start_matches("nginx: "))
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        "no message".into()
+    } else {
+        lines.join("; ")
+    }
+}
+
+/// A `./configure` argument from `nginx -V` (`--pid-path=/run/nginx.pid`).
+fn configure_arg(built: &str, name: &str) -> Option<String> {
+    let key = format!("{name}=");
+    built
+        .split_whitespace()
+        .find_map(|arg| arg.strip_prefix(&key))
+        .map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_string())
+}
+
+/// The argument of a directive in the main context (outside every block) of an nginx
+/// configuration.
+fn main_directive(conf: &str, name: &str) -> Option<String> {
+    let code: String = conf
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut depth = 0usize;
+    let mut statement = String::new();
+    for c in code.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                statement.clear();
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                statement.clear();
+            }
+            ';' => {
+                let mut words = statement.split_whitespace();
+                if depth == 0 && words.next() == Some(name) {
+                    return words
+                        .next()
+                        .map(|w| w.trim_matches(|c| c == '\'' || c == '"').to_string());
+                }
+                statement.clear();
+            }
+            c => statement.push(c),
+        }
+    }
+    None
+}
+
+/// True when `nginx -T`'s dump lists `file` among the files it read.
+fn includes(dump: &str, file: &Path) -> bool {
+    let wanted = [Some(file.to_path_buf()), file.canonicalize().ok()];
+    dump.lines()
+        .filter_map(|l| l.strip_prefix("# configuration file ")?.strip_suffix(':'))
+        .map(Path::new)
+        .any(|read| {
+            let real = read.canonicalize().ok();
+            wanted
+                .iter()
+                .flatten()
+                .any(|w| w == read || Some(w) == real.as_ref())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_pid_directive_in_the_main_context_only() {
+        let conf = "user www-data;\n# pid /commented;\nevents { pid /in-a-block; }\npid  /run/x.pid ;\nhttp { }\n";
+        assert_eq!(main_directive(conf, "pid"), Some("/run/x.pid".into()));
+        assert_eq!(
+            main_directive("pid \"logs/n.pid\";", "pid"),
+            Some("logs/n.pid".into())
+        );
+        assert_eq!(main_directive("http { pid /x; }", "pid"), None);
+        assert_eq!(main_directive("pidfile /x;", "pid"), None);
+    }
+
+    #[test]
+    fn reads_configure_arguments() {
+        let v = "nginx version: nginx/1.22.1\nconfigure arguments: --with-cc-opt='-g -O2' --prefix=/usr/share/nginx --conf-path=/etc/nginx/nginx.conf --pid-path=/run/nginx.pid";
+        assert_eq!(
+            configure_arg(v, "--prefix"),
+            Some("/usr/share/nginx".into())
+        );
+        assert_eq!(
+            configure_arg(v, "--pid-path"),
+            Some("/run/nginx.pid".into())
+        );
+        assert_eq!(configure_arg(v, "--lock-path"), None);
+    }
+
+    #[test]
+    fn sees_whether_the_dump_includes_the_file() {
+        let dump = "# configuration file /etc/nginx/nginx.conf:\nhttp {}\n\n# configuration file /etc/nginx/mvk/shop.upstream:\nupstream shop {}\n";
+        assert!(includes(dump, Path::new("/etc/nginx/mvk/shop.upstream")));
+        assert!(!includes(dump, Path::new("/etc/nginx/mvk/other.upstream")));
+    }
+
+    #[test]
+    fn keeps_nginx_messages_short() {
+        let err = b"nginx: [emerg] unexpected \";\" in /x/a.upstream:2\nnginx: configuration file /x/nginx.conf test failed\n";
+        assert_eq!(
+            messages(err),
+            "[emerg] unexpected \";\" in /x/a.upstream:2; configuration file /x/nginx.conf test failed"
+        );
+    }
+}
