@@ -40,11 +40,11 @@ pub struct Args {
     #[arg(long, env = "MVK_LIST")]
     pub list: bool,
     /// Pull the image by its recorded repo:tag when it is no longer on this host
-    #[arg(long, env = "MVK_PULL", conflicts_with = "list")]
+    #[arg(long, env = "MVK_PULL")]
     pub pull: bool,
     /// The failed deploy's release record that made this rollback necessary; its `error` is
     /// kept as `rollback.cause` (mvk-deploy passes it)
-    #[arg(long, env = "MVK_CAUSE", value_name = "FILE", conflicts_with = "list")]
+    #[arg(long, env = "MVK_CAUSE", value_name = "FILE")]
     pub cause: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
@@ -155,15 +155,14 @@ mod tests {
     }
 
     #[test]
-    fn list_excludes_to_and_pull() {
-        for extra in [
-            ["--to", "a"].as_slice(),
-            ["--pull"].as_slice(),
-            ["--cause", "f"].as_slice(),
-        ] {
+    fn list_excludes_to_but_not_settings_from_the_env_file() {
+        let parse = |extra: &[&str]| {
             let mut argv = vec![TOOL, "--app", "shop", "--list"];
             argv.extend(extra);
-            assert!(Args::try_parse_from(argv).is_err());
-        }
+            Args::try_parse_from(argv)
+        };
+        assert!(parse(&["--to", "a"]).is_err());
+        // MVK_PULL=true in /etc/mvk/<app>.env must not break `mvk-rollback --list`.
+        assert!(parse(&["--pull", "--cause", "f"]).is_ok());
     }
 }
