@@ -1,0 +1,484 @@
+//! The candidate container `<app>-<slot>`: created from the release's image in the idle slot,
+//! or an existing one named by the record (mvk-rollback's stopped previous release) started
+//! again. After creation it is only ever addressed by id, so a container that another deploy
+//! put under the same name is never touched.
+
+use crate::envfile::EnvFile;
+use crate::placement::Live;
+use crate::wait::{short, Status};
+use anyhow::Result;
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ContainerUpdateBody,
+    HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, StopContainerOptionsBuilder};
+use mvk_core::config::SlotArgs;
+use mvk_core::docker::{api_error, Engine};
+use mvk_core::{Fail, Record, Slot};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::{IpAddr, TcpListener};
+
+pub const LABEL_APP: &str = "mvk.app";
+pub const LABEL_RELEASE: &str = "mvk.release";
+pub const LABEL_SLOT: &str = "mvk.slot";
+
+/// Seconds `docker stop` waits before SIGKILL when a reused candidate is put back as found.
+const STOP_TIMEOUT: i32 = 10;
+
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub slot: Slot,
+    pub port: u16,
+    pub name: String,
+    pub id: String,
+    pub image: String,
+    /// An existing container named by the record, not one made by this run.
+    pub reused: bool,
+    /// This run started it (false: a reused container that was already running).
+    pub started: bool,
+    /// Its restart count when the wait began: a higher one means it crashed since.
+    pub restarts: i64,
+}
+
+impl Candidate {
+    /// The record's `candidate` section.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "slot": self.slot.name(),
+            "port": self.port,
+            "container": self.name,
+            "container_id": self.id,
+            "image": self.image,
+            "reused": self.reused,
+        })
+    }
+
+    /// Undoes this run's work after an interrupt: a container it made is removed, a reused
+    /// one it started is stopped again (and restarted by Docker as before), one that was
+    /// already running is left as it was.
+    pub fn undo(&self, engine: &Engine) -> Result<&'static str> {
+        if !self.reused {
+            engine.remove_container(&self.id)?;
+            Ok("removed")
+        } else if self.started {
+            let options = StopContainerOptionsBuilder::new().t(STOP_TIMEOUT).build();
+            engine
+                .block_on(engine.api.stop_container(&self.id, Some(options)))
+                .map_err(|e| api_error(e, &format!("stopping {}", self.name)))?;
+            self.arm(engine)?;
+            Ok("stopped again")
+        } else {
+            Ok("left running as it was")
+        }
+    }
+
+    /// Once healthy, Docker restarts it when it crashes and after a reboot. Until then its
+    /// policy is `no`, so a crash leaves it exited with its exit code for the wait to see.
+    pub fn arm(&self, engine: &Engine) -> Result<()> {
+        restart_policy(
+            engine,
+            &self.id,
+            &self.name,
+            RestartPolicyNameEnum::UNLESS_STOPPED,
+        )
+    }
+
+    /// Keeps a failed candidate for debugging without Docker restarting it forever.
+    pub fn keep(&self, engine: &Engine) -> Result<()> {
+        restart_policy(engine, &self.id, &self.name, RestartPolicyNameEnum::NO)
+    }
+}
+
+fn restart_policy(
+    engine: &Engine,
+    id: &str,
+    name: &str,
+    policy: RestartPolicyNameEnum,
+) -> Result<()> {
+    let update = ContainerUpdateBody {
+        restart_policy: Some(RestartPolicy {
+            name: Some(policy),
+            maximum_retry_count: None,
+        }),
+        ..Default::default()
+    };
+    engine
+        .block_on(engine.api.update_container(id, update))
+        .map_err(|e| {
+            api_error(
+                e,
+                &format!("setting the restart policy of {name} to {policy}"),
+            )
+        })
+}
+
+/// What a new candidate is made of.
+pub struct Spec<'a> {
+    pub app: &'a str,
+    pub release: &'a str,
+    pub image: &'a str,
+    pub env: &'a EnvFile,
+    pub bind: IpAddr,
+    pub slots: &'a SlotArgs,
+}
+
+impl Spec<'_> {
+    fn body(&self, slot: Slot) -> ContainerCreateBody {
+        let port = format!("{}/tcp", self.slots.container_port);
+        let binding = PortBinding {
+            host_ip: Some(self.bind.to_string()),
+            host_port: Some(self.slots.port(slot).to_string()),
+        };
+        ContainerCreateBody {
+            image: Some(self.image.to_string()),
+            env: Some(self.env.docker_env()),
+            labels: Some(labels(self.app, self.release, &[(LABEL_SLOT, slot.name())])),
+            exposed_ports: Some(vec![port.clone()]),
+            host_config: Some(HostConfig {
+                port_bindings: Some(HashMap::from([(port, Some(vec![binding]))])),
+                // `unless-stopped` once healthy (Candidate::arm).
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::NO),
+                    maximum_retry_count: None,
+                }),
+                // No docker-init: the image's entrypoint is PID 1, as with a plain
+                // `docker run`, and gets SIGTERM itself to drain gracefully on `docker stop`.
+                init: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// The `mvk.app` and `mvk.release` labels, plus `extra`.
+pub fn labels(app: &str, release: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    [(LABEL_APP, app), (LABEL_RELEASE, release)]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A container of ours that stands where a new one goes.
+pub struct Leftover {
+    pub id: String,
+    pub running: bool,
+    pub what: String,
+}
+
+/// The container named `name`, if any. One that is not labelled as this app's (someone
+/// else's container under our name) is refused rather than removed (exit 4).
+pub fn leftover(engine: &Engine, app: &str, name: &str) -> Result<Option<Leftover>> {
+    let Some(c) = engine.container(name)? else {
+        return Ok(None);
+    };
+    if label(&c, LABEL_APP) != Some(app) {
+        return Err(Fail::unavailable(
+            "name-taken",
+            format!("a container named {name} exists that is not labelled {LABEL_APP}={app}; Maverick did not make it and will not remove it: rename or remove it"),
+        )
+        .into());
+    }
+    let status = Status::of(&c);
+    Ok(Some(Leftover {
+        id: c.id.clone().unwrap_or_default(),
+        running: matches!(
+            status.state,
+            ContainerStateStatusEnum::RUNNING | ContainerStateStatusEnum::RESTARTING
+        ),
+        what: format!(
+            "release {}, {}",
+            label(&c, LABEL_RELEASE).unwrap_or("?"),
+            status.state
+        ),
+    }))
+}
+
+/// Creates and starts the candidate in `slot`; a container that failed to start is removed.
+pub fn create(engine: &Engine, spec: &Spec, slot: Slot) -> Result<Candidate> {
+    let name = slot.container(spec.app);
+    let port = spec.slots.port(slot);
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    let created = engine
+        .block_on(engine.api.create_container(Some(options), spec.body(slot)))
+        .map_err(|e| api_error(e, &format!("creating container {name} from {}", spec.image)))?;
+    if let Err(e) = start(engine, &created.id, &name, spec.bind, port) {
+        // Best effort: the start error is what the user needs to see.
+        let _ = engine.remove_container(&created.id);
+        return Err(e);
+    }
+    Ok(Candidate {
+        slot,
+        port,
+        name,
+        id: created.id,
+        image: spec.image.to_string(),
+        reused: false,
+        started: true,
+        restarts: 0,
+    })
+}
+
+/// Starts a container by id; a host port held by something else is exit 4 `port-taken`.
+fn start(engine: &Engine, id: &str, name: &str, bind: IpAddr, port: u16) -> Result<()> {
+    match engine.block_on(engine.api.start_container(id, None)) {
+        Ok(()) => Ok(()),
+        Err(DockerError::DockerResponseServerError { message, .. })
+            if message.contains("address already in use")
+                || message.contains("port is already allocated") =>
+        {
+            Err(port_taken(bind, port, name).into())
+        }
+        Err(e) => Err(api_error(e, &format!("starting container {name}"))),
+    }
+}
+
+fn port_taken(bind: IpAddr, port: u16, name: &str) -> Fail {
+    Fail::unavailable(
+        "port-taken",
+        format!(
+            "cannot publish {name} on {}: the port is already in use by another program or container \
+             (see `ss -ltnp 'sport = {port}'` and `docker ps`); free it or choose other slot ports",
+            socket(bind, port)
+        ),
+    )
+}
+
+/// Fails with exit 4 `port-taken` when something already listens on the slot's host port:
+/// checked before anything is changed, so a taken port leaves everything as it was.
+pub fn ensure_port_free(bind: IpAddr, port: u16, name: &str) -> Result<(), Fail> {
+    match TcpListener::bind((bind, port)) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(port_taken(bind, port, name)),
+        // Anything else (an address this host lacks, say) is for Docker to report.
+        _ => Ok(()),
+    }
+}
+
+fn socket(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(ip) => format!("{ip}:{port}"),
+        IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+    }
+}
+
+/// The existing candidate the record names (`candidate.container_id`): it must be this
+/// app's, not in the live slot, and agree with what the record says about it. A stopped
+/// one is started; a running one is only waited for.
+pub fn reuse(
+    engine: &Engine,
+    record: &Record,
+    live: &Live,
+    slots: &SlotArgs,
+    bind: IpAddr,
+) -> Result<Candidate> {
+    let app = record.app();
+    let id = record.str("candidate.container_id")?;
+    let Some(c) = engine.container(id)? else {
+        return Err(Fail::unavailable(
+            "candidate-gone",
+            format!("the container {id} named by candidate.container_id does not exist (any more); run the step before again"),
+        )
+        .into());
+    };
+    let name = c
+        .name
+        .as_deref()
+        .unwrap_or(id)
+        .trim_start_matches('/')
+        .to_string();
+    if label(&c, LABEL_APP) != Some(app) {
+        return Err(Fail::usage(format!(
+            "candidate.container_id names {name}, which is not a container of app {app} (label {LABEL_APP})"
+        ))
+        .into());
+    }
+    let slot: Slot = label(&c, LABEL_SLOT)
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| {
+            Fail::usage(format!(
+                "candidate container {name} has no valid {LABEL_SLOT} label: {e}"
+            ))
+        })?;
+    let port = published_port(&c, slots.container_port).unwrap_or(slots.port(slot));
+    agree(record, "candidate.slot", slot.name(), &name)?;
+    agree(record, "candidate.port", &port.to_string(), &name)?;
+    // Image names differ (a registry prefix, a retag); the id says which image it runs.
+    agree(
+        record,
+        "image_id",
+        c.image.as_deref().unwrap_or_default(),
+        &name,
+    )?;
+    let image = ["candidate.image", "image"]
+        .iter()
+        .find_map(|f| record.get(f).and_then(|v| v.as_str()))
+        .or(c.config.as_ref().and_then(|cfg| cfg.image.as_deref()))
+        .unwrap_or_default()
+        .to_string();
+    let status = Status::of(&c);
+    let running = status.state == ContainerStateStatusEnum::RUNNING;
+    live.ensure_idle(slot, port, running)?;
+    let id = c.id.clone().unwrap_or_else(|| id.to_string());
+    let mut restarts = status.restarts;
+    if !running {
+        ensure_port_free(bind, port, &name)?;
+        restart_policy(engine, &id, &name, RestartPolicyNameEnum::NO)?;
+        start(engine, &id, &name, bind, port)?;
+        restarts = engine
+            .container(&id)?
+            .map_or(0, |c| Status::of(&c).restarts);
+    }
+    Ok(Candidate {
+        slot,
+        port,
+        name,
+        id,
+        image,
+        reused: true,
+        started: !running,
+        restarts,
+    })
+}
+
+/// The host port Docker publishes `container_port/tcp` on (kept while the container is
+/// stopped, unlike the runtime port list).
+fn published_port(c: &ContainerInspectResponse, container_port: u16) -> Option<u16> {
+    let bindings = c.host_config.as_ref()?.port_bindings.as_ref()?;
+    let binding = bindings
+        .get(&format!("{container_port}/tcp"))?
+        .as_ref()?
+        .first()?;
+    binding.host_port.as_ref()?.parse().ok()
+}
+
+/// A field the record gives about the candidate must match the container (exit 2 if not).
+fn agree(record: &Record, field: &str, actual: &str, name: &str) -> Result<(), Fail> {
+    let Some(given) = record.get(field) else {
+        return Ok(());
+    };
+    let given = given
+        .as_str()
+        .map_or_else(|| given.to_string(), str::to_string);
+    if given == actual {
+        Ok(())
+    } else {
+        Err(Fail::usage(format!(
+            "field `{field}` is {given}, but container {name} has {actual}"
+        )))
+    }
+}
+
+fn label<'a>(c: &'a ContainerInspectResponse, key: &str) -> Option<&'a str> {
+    c.config
+        .as_ref()?
+        .labels
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+/// `<name> (<short id>)`, for messages.
+pub fn describe(name: &str, id: &str) -> String {
+    format!("{name} ({})", short(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::ContainerConfig;
+
+    fn slots() -> SlotArgs {
+        SlotArgs {
+            blue_port: 18000,
+            green_port: 18001,
+            container_port: 8000,
+        }
+    }
+
+    #[test]
+    fn the_container_is_published_restarted_and_labelled_as_designed() {
+        let env = EnvFile::default();
+        let spec = Spec {
+            app: "shop",
+            release: "abc",
+            image: "shop:abc",
+            env: &env,
+            bind: "127.0.0.1".parse().unwrap(),
+            slots: &slots(),
+        };
+        let body = serde_json::to_value(spec.body(Slot::Green)).unwrap();
+        assert_eq!(body["Image"], "shop:abc");
+        assert_eq!(body["ExposedPorts"], json!({"8000/tcp": {}}));
+        assert_eq!(
+            body["HostConfig"]["PortBindings"],
+            json!({"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18001"}]})
+        );
+        assert_eq!(body["HostConfig"]["RestartPolicy"]["Name"], "no");
+        assert_eq!(body["HostConfig"]["Init"], false);
+        assert_eq!(
+            body["Labels"],
+            json!({"mvk.app": "shop", "mvk.release": "abc", "mvk.slot": "green"})
+        );
+    }
+
+    #[test]
+    fn a_port_in_use_is_port_taken() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let e = ensure_port_free("127.0.0.1".parse().unwrap(), port, "shop-blue").unwrap_err();
+        assert_eq!(
+            (e.exit, e.kind.as_str()),
+            (mvk_core::Exit::Unavailable, "port-taken")
+        );
+        assert!(
+            e.message.contains(&format!("127.0.0.1:{port}")),
+            "{}",
+            e.message
+        );
+        drop(l);
+        assert!(ensure_port_free("127.0.0.1".parse().unwrap(), port, "shop-blue").is_ok());
+    }
+
+    #[test]
+    fn the_published_port_survives_a_stop() {
+        let c = ContainerInspectResponse {
+            host_config: Some(HostConfig {
+                port_bindings: Some(HashMap::from([(
+                    "8000/tcp".to_string(),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some("18001".into()),
+                    }]),
+                )])),
+                ..Default::default()
+            }),
+            config: Some(ContainerConfig::default()),
+            ..Default::default()
+        };
+        assert_eq!(published_port(&c, 8000), Some(18001));
+        assert_eq!(published_port(&c, 9000), None);
+    }
+
+    #[test]
+    fn record_fields_must_agree_with_the_container() {
+        let r = Record::parse(
+            r#"{"schema":"mvk.release/v1","app":"shop","candidate":{"slot":"blue","port":18000}}"#,
+        )
+        .unwrap();
+        assert!(agree(&r, "candidate.slot", "blue", "shop-blue").is_ok());
+        assert!(agree(&r, "candidate.port", "18000", "shop-blue").is_ok());
+        assert!(agree(&r, "candidate.image", "x", "shop-blue").is_ok());
+        let e = agree(&r, "candidate.slot", "green", "shop-green").unwrap_err();
+        assert_eq!(e.exit, mvk_core::Exit::Usage);
+        assert!(
+            e.message
+                .contains("`candidate.slot` is blue, but container shop-green has green"),
+            "{}",
+            e.message
+        );
+    }
+}

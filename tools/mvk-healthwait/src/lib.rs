@@ -1,0 +1,429 @@
+//! mvk-healthwait: starts a release's candidate container in the idle slot and waits until it
+//! is healthy (DESIGN.md §4). It never touches the live slot, fails fast on a crash, and on
+//! any failure leaves the live release as it was and no half-started candidate behind.
+
+mod before;
+mod candidate;
+mod envfile;
+mod placement;
+mod wait;
+
+use anyhow::Result;
+use candidate::{describe, Candidate, Spec};
+use clap::{CommandFactory, Parser};
+use envfile::EnvFile;
+use mvk_core::config::{NginxArgs, Output, SlotArgs, StateArgs};
+use mvk_core::docker::Engine;
+use mvk_core::state::Store;
+use mvk_core::step::{self, Input};
+use mvk_core::{nginx, signal, Fail, Progress, Record};
+use placement::Live;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const TOOL: &str = "mvk-healthwait";
+/// How many of a failed container's last log lines go into `error.logs`.
+const LOG_LINES: usize = 50;
+
+/// Start the release's candidate in the idle slot and wait until it is healthy.
+///
+/// Reads a release record on stdin (from mvk-build or mvk-rollback) and writes it on stdout
+/// with `candidate` and `health` added. The candidate `<app>-<slot>` goes to the slot that is
+/// not live (blue on the first deploy); a leftover container there is replaced. The live slot
+/// is never touched: when the state and nginx's upstream file disagree about which slot is
+/// live, it refuses (exit 4).
+///
+/// A record that already names a `candidate.container_id` (mvk-rollback's stopped previous
+/// release) reuses that container: started if stopped, then waited for.
+///
+/// Healthy means --successes consecutive 2xx answers to GET --health-path. A container that
+/// exits, restarts or is OOM-killed, or that Docker's HEALTHCHECK reports unhealthy, fails
+/// the step at once; so does --timeout. Docker's restart policy is `no` until the candidate
+/// is healthy (a crash stays visible with its exit code) and `unless-stopped` after. On failure the candidate's last 50 log lines are in
+/// `error.logs` and on stderr, and the candidate is removed (unless --keep-failed).
+///
+/// Exit codes: 0 healthy, 1 failed (crashed, unhealthy, timeout, before-failed), 2 bad input,
+/// 3 an earlier step failed, 4 Docker unreachable, the app locked, a port taken, or the
+/// slot live, 130 interrupted.
+#[derive(Parser, Debug)]
+#[command(name = TOOL, version, verbatim_doc_comment)]
+pub struct Args {
+    /// Path the health probe GETs on the candidate
+    #[arg(long, env = "MVK_HEALTH_PATH", default_value = "/health", value_name = "PATH", value_parser = health_path)]
+    pub health_path: String,
+
+    /// Header sent with every probe, `Name: value` (repeatable), e.g. `X-Forwarded-Proto: https`
+    #[arg(long = "health-header", env = "MVK_HEALTH_HEADER", value_name = "HEADER", value_parser = mvk_core::http::header)]
+    pub health_headers: Vec<(String, String)>,
+
+    /// Time between probes
+    #[arg(long, env = "MVK_INTERVAL", default_value = "200ms", value_name = "DURATION", value_parser = mvk_core::time::parse_duration)]
+    pub interval: Duration,
+
+    /// Consecutive 2xx answers that make the candidate healthy
+    #[arg(long, env = "MVK_SUCCESSES", default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub successes: u32,
+
+    /// Give up when the candidate is not healthy after this long
+    #[arg(long, env = "MVK_TIMEOUT", default_value = "60s", value_name = "DURATION", value_parser = mvk_core::time::parse_duration)]
+    pub timeout: Duration,
+
+    /// Run this first in a one-off container of the new image (migrations); if it fails,
+    /// nothing is started. A command line split on white space, or a JSON array of strings;
+    /// no shell. As with `docker run IMAGE CMD…`, the image's ENTRYPOINT stays.
+    #[arg(long, env = "MVK_BEFORE", value_name = "CMD", value_parser = before::Command::parse, verbatim_doc_comment)]
+    pub before: Option<before::Command>,
+
+    /// KEY=VALUE lines (`#` comments) for the app's environment; the values never appear in
+    /// the record, on stderr or in the logs this tool prints
+    #[arg(long, env = "MVK_ENV_FILE", value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+
+    /// Host address the slot's port is published on
+    #[arg(
+        long,
+        env = "MVK_BIND",
+        default_value = "127.0.0.1",
+        value_name = "ADDR"
+    )]
+    pub bind: IpAddr,
+
+    /// Keep a failed candidate for debugging (stopped if it crashed; never restarted)
+    #[arg(long, env = "MVK_KEEP_FAILED")]
+    pub keep_failed: bool,
+
+    #[command(flatten)]
+    pub slots: SlotArgs,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    #[command(flatten)]
+    pub nginx: NginxArgs,
+
+    #[command(flatten)]
+    pub output: Output,
+}
+
+fn health_path(s: &str) -> Result<String, String> {
+    if s.starts_with('/') && !s.contains(char::is_whitespace) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a URL path (it must start with `/`)"))
+    }
+}
+
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    let progress = Progress::new(TOOL, args.output.quiet);
+    step::run(&progress, Input::Record, |record, progress| {
+        healthwait(&args, record, progress)
+    })
+}
+
+fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
+    if args.slots.blue_port == args.slots.green_port {
+        return Err(Fail::usage(format!(
+            "the blue and green slots both use port {}",
+            args.slots.blue_port
+        ))
+        .into());
+    }
+    let app = record.app().to_string();
+    let reuse = record.get("candidate.container_id").is_some();
+    // Everything in the input is checked before anything is changed.
+    let fresh = if reuse {
+        None
+    } else {
+        Some((
+            record.str("release")?.to_string(),
+            record.str("image")?.to_string(),
+        ))
+    };
+    let env = match &args.env_file {
+        Some(path) => EnvFile::load(path)?,
+        None => EnvFile::default(),
+    };
+    let engine = Engine::connect()?;
+    if let Some((_, image)) = &fresh {
+        check_image(
+            &engine,
+            image,
+            record.get("image_id").and_then(|v| v.as_str()),
+        )?;
+    }
+
+    let store = Store::new(&args.state.state_dir, &app);
+    let lock = store.lock(TOOL)?;
+    let upstream = args.nginx.upstream_file(&app);
+    let nginx_port =
+        nginx::live_port(&upstream).map_err(|e| Fail::unavailable("nginx", format!("{e:#}")))?;
+    let live = Live::new(&lock.load()?, store.path(), nginx_port, upstream)?;
+    let candidate = match &fresh {
+        None => {
+            let c = candidate::reuse(&engine, record, &live, &args.slots, args.bind)?;
+            let how = if c.started {
+                "started the stopped"
+            } else {
+                "waiting for the running"
+            };
+            progress.say(format!(
+                "{how} candidate {} in the {} slot ({})",
+                describe(&c.name, &c.id),
+                c.slot,
+                c.image
+            ));
+            c
+        }
+        Some((release, image)) => {
+            let spec = Spec {
+                app: &app,
+                release,
+                image,
+                env: &env,
+                bind: args.bind,
+                slots: &args.slots,
+            };
+            start_new(&engine, args, &live, &spec, progress)?
+        }
+    };
+    // Interrupted while starting it: undo now, while the lock still keeps other deploys out.
+    if let Err(interrupted) = signal::check() {
+        undo(&engine, &candidate, progress);
+        return Err(interrupted.into());
+    }
+    drop(lock);
+    record.set("candidate", candidate.to_json());
+
+    let probe = wait::Probe {
+        url: format!(
+            "http://{}:{}{}",
+            probe_host(args.bind),
+            candidate.port,
+            args.health_path
+        ),
+        headers: args.health_headers.clone(),
+        interval: args.interval,
+        successes: args.successes,
+        timeout: args.timeout,
+    };
+    progress.say(format!(
+        "waiting for {} to answer {} (timeout {:.0?})",
+        candidate.name, probe.url, args.timeout
+    ));
+    let (health, outcome) = wait::until_healthy(&engine, &candidate, &probe, &env, progress);
+    let outcome = outcome.and_then(|()| candidate.arm(&engine));
+    record.set("health", health.to_json());
+    match outcome {
+        Ok(()) => {
+            progress.say(format!(
+                "{} is healthy after {:.1}s ({} probes, docker health: {})",
+                candidate.name, health.seconds, health.polls, health.docker_health
+            ));
+            Ok(())
+        }
+        Err(err) => Err(failed(&engine, &candidate, err, args, &env, progress)),
+    }
+}
+
+/// The image must be in the engine (this tool does not pull), and be the one the record
+/// was built as when it says which.
+fn check_image(engine: &Engine, image: &str, image_id: Option<&str>) -> Result<()> {
+    let found = match engine.block_on(engine.api.inspect_image(image)) {
+        Ok(found) => found,
+        Err(e) if mvk_core::docker::is_not_found(&e) => {
+            return Err(Fail::usage(format!(
+                "image {image} is not in the Docker engine (mvk-healthwait does not pull: build it here or `docker pull` it first)"
+            ))
+            .into())
+        }
+        Err(e) => return Err(mvk_core::docker::api_error(e, &format!("inspecting image {image}"))),
+    };
+    let id = found.id.unwrap_or_default();
+    match image_id {
+        Some(want) if !want.is_empty() && want != id => Err(Fail::usage(format!(
+            "image {image} is now {id}, but the record was built as {want} (the tag moved?)"
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Under the lock: picks the idle slot, runs `--before`, replaces the leftover there and
+/// starts the candidate. Until the candidate is created nothing is changed on a refusal.
+fn start_new(
+    engine: &Engine,
+    args: &Args,
+    live: &Live,
+    spec: &Spec,
+    progress: &Progress,
+) -> Result<Candidate> {
+    let slot = live.idle();
+    let port = args.slots.port(slot);
+    let name = slot.container(spec.app);
+    let leftover = candidate::leftover(engine, spec.app, &name)?;
+    let leftover_running = leftover.as_ref().is_some_and(|l| l.running);
+    live.ensure_idle(slot, port, leftover_running)?;
+    // A running leftover may hold the port itself: then it is checked once it is gone.
+    if !leftover_running {
+        candidate::ensure_port_free(args.bind, port, &name)?;
+    }
+    match (live.slot, &live.release) {
+        (Some(l), Some(r)) => progress.say(format!(
+            "live: {l} (release {r}); deploying {} to {slot}",
+            spec.release
+        )),
+        _ => progress.say(format!("first deploy: {} to {slot}", spec.release)),
+    }
+    if let Some(path) = &spec.env.path {
+        progress.say(format!(
+            "passing {} variables from {}",
+            spec.env.count(),
+            path.display()
+        ));
+    }
+    if let Some(command) = &args.before {
+        let job = before::OneOff {
+            app: spec.app,
+            release: spec.release,
+            image: spec.image,
+            env: spec.env,
+            log_lines: LOG_LINES,
+        };
+        before::run(engine, command, &job, progress)?;
+    }
+    signal::check()?;
+    if let Some(old) = leftover {
+        engine.remove_container(&old.id)?;
+        progress.say(format!(
+            "removed the leftover {} ({})",
+            describe(&name, &old.id),
+            old.what
+        ));
+        candidate::ensure_port_free(args.bind, port, &name)?;
+    }
+    let c = candidate::create(engine, spec, slot)?;
+    progress.say(format!(
+        "started {} from {} on {}:{port}",
+        describe(&c.name, &c.id),
+        c.image,
+        probe_host(args.bind)
+    ));
+    Ok(c)
+}
+
+/// Where the probe reaches a port published on `bind`: loopback for a wildcard address.
+fn probe_host(bind: IpAddr) -> String {
+    match bind {
+        IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".into(),
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    }
+}
+
+fn undo(engine: &Engine, candidate: &Candidate, progress: &Progress) {
+    let name = describe(&candidate.name, &candidate.id);
+    match candidate.undo(engine) {
+        Ok(what) => progress.say(format!("{name} {what}")),
+        Err(e) => progress.error(format!("could not undo {name}: {e:#}")),
+    }
+}
+
+/// A candidate that did not become healthy: its logs go to `error.logs` and stderr, and it is
+/// removed (or kept with --keep-failed). After an interrupt it is only undone.
+fn failed(
+    engine: &Engine,
+    candidate: &Candidate,
+    err: anyhow::Error,
+    args: &Args,
+    env: &EnvFile,
+    progress: &Progress,
+) -> anyhow::Error {
+    if signal::caught().is_some() {
+        undo(engine, candidate, progress);
+        return err;
+    }
+    let fail = Fail::classify(&err);
+    if fail.kind == "replaced" {
+        // Another deploy owns the slot now: nothing here is ours to clean up.
+        return err;
+    }
+    let name = describe(&candidate.name, &candidate.id);
+    let logs = match engine.logs_tail(&candidate.id, LOG_LINES) {
+        Ok(lines) => env.mask_lines(lines),
+        Err(e) => vec![format!("(cannot read the logs: {e:#})")],
+    };
+    progress.error(format!("the last {} log lines of {name}:", logs.len()));
+    for line in &logs {
+        progress.error(format!("| {line}"));
+    }
+    if args.keep_failed {
+        match candidate.keep(engine) {
+            Ok(()) => progress.error(format!(
+                "kept {name} for debugging; remove it with `docker rm -f {}`",
+                candidate.name
+            )),
+            Err(e) => progress.error(format!("kept {name}, but {e:#}")),
+        }
+    } else {
+        match engine.remove_container(&candidate.id) {
+            Ok(()) => progress.say(format!("removed {name}")),
+            Err(e) => progress.error(format!("could not remove {name}: {e:#}")),
+        }
+    }
+    fail.with("logs", logs).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_reaches_wildcard_binds_on_loopback() {
+        assert_eq!(probe_host("127.0.0.1".parse().unwrap()), "127.0.0.1");
+        assert_eq!(probe_host("0.0.0.0".parse().unwrap()), "127.0.0.1");
+        assert_eq!(probe_host("::".parse().unwrap()), "[::1]");
+        assert_eq!(probe_host("10.1.2.3".parse().unwrap()), "10.1.2.3");
+        assert_eq!(probe_host("fd00::1".parse().unwrap()), "[fd00::1]");
+    }
+
+    #[test]
+    fn options_parse_and_read_their_variables() {
+        let args = Args::try_parse_from([
+            "mvk-healthwait",
+            "--interval",
+            "50ms",
+            "--health-header",
+            "X-A: 1",
+        ])
+        .unwrap();
+        assert_eq!(args.interval, Duration::from_millis(50));
+        assert_eq!(args.timeout, Duration::from_secs(60));
+        assert_eq!(args.successes, 2);
+        assert_eq!(args.health_path, "/health");
+        assert_eq!(args.health_headers, [("X-A".to_string(), "1".to_string())]);
+        assert_eq!(args.bind, "127.0.0.1".parse::<IpAddr>().unwrap());
+        for bad in [
+            &["--successes", "0"][..],
+            &["--health-path", "health"],
+            &["--timeout", "soon"],
+            &["--bind", "localhost"],
+            &["--before", "[]"],
+        ] {
+            let argv = std::iter::once("mvk-healthwait").chain(bad.iter().copied());
+            assert!(Args::try_parse_from(argv).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        command().debug_assert();
+    }
+}

@@ -1,0 +1,333 @@
+//! Waiting for the candidate: an HTTP probe of its health path until enough answers in a row
+//! are 2xx, while every poll also asks Docker how the container is, so a release that crashes,
+//! restarts, is OOM-killed or fails its HEALTHCHECK fails the wait at once, not at the timeout.
+
+use crate::candidate::Candidate;
+use crate::envfile::EnvFile;
+use anyhow::Result;
+use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
+use mvk_core::docker::Engine;
+use mvk_core::{http, signal, time, Fail, Progress};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// How long one probe may take; a hung health endpoint counts as a failed probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct Probe {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub interval: Duration,
+    pub successes: u32,
+    pub timeout: Duration,
+}
+
+/// The record's `health` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub healthy: bool,
+    pub seconds: f64,
+    pub polls: u64,
+    /// The status of the last probe that got an answer.
+    pub http_status: Option<u16>,
+    /// Docker's HEALTHCHECK status: healthy, starting, unhealthy, or none.
+    pub docker_health: String,
+}
+
+impl Health {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "healthy": self.healthy,
+            "seconds": time::round_ms(self.seconds),
+            "polls": self.polls,
+            "http_status": self.http_status,
+            "docker_health": self.docker_health,
+        })
+    }
+}
+
+/// What one inspection of the container says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub state: ContainerStateStatusEnum,
+    pub exit_code: i64,
+    pub oom_killed: bool,
+    pub restarts: i64,
+    pub docker_health: String,
+    /// The last HEALTHCHECK run: its exit code and output.
+    pub health_check: Option<(i64, String)>,
+}
+
+impl Status {
+    pub fn of(c: &ContainerInspectResponse) -> Status {
+        let state = c.state.clone().unwrap_or_default();
+        let health = state.health.clone().unwrap_or_default();
+        let docker_health = match health.status {
+            Some(HealthStatusEnum::HEALTHY) => "healthy",
+            Some(HealthStatusEnum::STARTING) => "starting",
+            Some(HealthStatusEnum::UNHEALTHY) => "unhealthy",
+            _ => "none",
+        };
+        Status {
+            state: state.status.unwrap_or(ContainerStateStatusEnum::EMPTY),
+            exit_code: state.exit_code.unwrap_or(0),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            restarts: c.restart_count.unwrap_or(0),
+            docker_health: docker_health.to_string(),
+            health_check: health
+                .log
+                .and_then(|log| log.last().cloned())
+                .map(|r| (r.exit_code.unwrap_or(-1), r.output.unwrap_or_default())),
+        }
+    }
+
+    /// Why the container is no longer a candidate, if it is not: `(kind, what happened)`.
+    /// `restarts` is the restart count it had when the wait began.
+    pub fn failure(&self, restarts: i64) -> Option<(&'static str, String)> {
+        use ContainerStateStatusEnum::*;
+        let exit = if self.oom_killed {
+            format!(
+                "was killed for running out of memory (exit code {})",
+                self.exit_code
+            )
+        } else {
+            format!("crashed with exit code {}", self.exit_code)
+        };
+        match self.state {
+            EXITED | DEAD => Some(("crashed", exit)),
+            // Docker's restart policy already brought it back: its exit code is gone.
+            RUNNING if self.restarts > restarts => Some((
+                "crashed",
+                format!(
+                    "crashed and Docker restarted it ({} restarts)",
+                    self.restarts - restarts
+                ),
+            )),
+            RUNNING => None,
+            RESTARTING => Some(("crashed", format!("{exit}; Docker is restarting it"))),
+            other => Some(("not-running", format!("is {other}, not running"))),
+        }
+    }
+}
+
+/// Polls until the candidate is healthy. Returns the `health` section in every case, and
+/// the failure (crashed, unhealthy, timeout, replaced, interrupted) if there is one.
+pub fn until_healthy(
+    engine: &Engine,
+    candidate: &Candidate,
+    probe: &Probe,
+    env: &EnvFile,
+    progress: &Progress,
+) -> (Health, Result<()>) {
+    let started = Instant::now();
+    let mut health = Health {
+        healthy: false,
+        seconds: 0.0,
+        polls: 0,
+        http_status: None,
+        docker_health: "none".into(),
+    };
+    let result = poll(
+        engine,
+        candidate,
+        probe,
+        env,
+        progress,
+        started,
+        &mut health,
+    );
+    health.seconds = started.elapsed().as_secs_f64();
+    (health, result)
+}
+
+fn poll(
+    engine: &Engine,
+    candidate: &Candidate,
+    probe: &Probe,
+    env: &EnvFile,
+    progress: &Progress,
+    started: Instant,
+    health: &mut Health,
+) -> Result<()> {
+    let agent = http::agent(PROBE_TIMEOUT.min(probe.timeout.max(Duration::from_millis(100))));
+    let name = &candidate.name;
+    let mut streak = 0;
+    loop {
+        signal::check()?;
+        let tick = Instant::now();
+        let Some(c) = engine.container(&candidate.id)? else {
+            return Err(Fail::unavailable(
+                "replaced",
+                format!(
+                    "{name} ({}) was removed while it was being checked (by another deploy?)",
+                    short(&candidate.id)
+                ),
+            )
+            .into());
+        };
+        let status = Status::of(&c);
+        health.docker_health = status.docker_health.clone();
+        if let Some((kind, what)) = status.failure(candidate.restarts) {
+            return Err(Fail::failed(kind, format!("{name} {what}")).into());
+        }
+        if status.docker_health == "unhealthy" {
+            let check = match &status.health_check {
+                Some((code, out)) if !out.trim().is_empty() => {
+                    format!(
+                        " (exit code {code}: {})",
+                        env.mask(out.trim()).replace('\n', " ")
+                    )
+                }
+                Some((code, _)) => format!(" (exit code {code})"),
+                None => String::new(),
+            };
+            return Err(Fail::failed(
+                "unhealthy",
+                format!("Docker reports {name} unhealthy: its HEALTHCHECK failed{check}"),
+            )
+            .into());
+        }
+        health.polls += 1;
+        let last = match http::get(&agent, &probe.url, &probe.headers) {
+            Ok(reply) => {
+                health.http_status = Some(reply.status);
+                streak = if (200..300).contains(&reply.status) {
+                    streak + 1
+                } else {
+                    0
+                };
+                format!("HTTP {} in {} ms", reply.status, reply.elapsed.as_millis())
+            }
+            Err(e) => {
+                streak = 0;
+                e
+            }
+        };
+        health.seconds = started.elapsed().as_secs_f64();
+        if streak >= probe.successes {
+            health.healthy = true;
+            return Ok(());
+        }
+        if started.elapsed() >= probe.timeout {
+            return Err(Fail::failed(
+                "timeout",
+                format!(
+                    "{name} is not healthy after {:.1}s ({} probes); the last probe of {}: {last}",
+                    health.seconds, health.polls, probe.url
+                ),
+            )
+            .into());
+        }
+        progress.live(format!(
+            "waiting for {name}: {:.1}s, {} probes, last: {last}, docker health: {}",
+            health.seconds, health.polls, health.docker_health
+        ));
+        let left = probe.timeout.saturating_sub(started.elapsed());
+        signal::sleep(probe.interval.saturating_sub(tick.elapsed()).min(left))?;
+    }
+}
+
+/// The first 12 characters of a container id, as `docker ps` shows it.
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{ContainerState, Health as DockerHealth, HealthcheckResult};
+
+    fn inspect(
+        status: ContainerStateStatusEnum,
+        exit: i64,
+        oom: bool,
+        restarts: i64,
+    ) -> ContainerInspectResponse {
+        ContainerInspectResponse {
+            state: Some(ContainerState {
+                status: Some(status),
+                exit_code: Some(exit),
+                oom_killed: Some(oom),
+                ..Default::default()
+            }),
+            restart_count: Some(restarts),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn running_without_restarts_is_fine() {
+        assert_eq!(
+            Status::of(&inspect(ContainerStateStatusEnum::RUNNING, 0, false, 0)).failure(0),
+            None
+        );
+        // A reused container that restarted before this wait began.
+        assert_eq!(
+            Status::of(&inspect(ContainerStateStatusEnum::RUNNING, 0, false, 4)).failure(4),
+            None
+        );
+    }
+
+    #[test]
+    fn crashes_say_the_exit_code() {
+        let s = Status::of(&inspect(ContainerStateStatusEnum::EXITED, 3, false, 0));
+        assert_eq!(
+            s.failure(0),
+            Some(("crashed", "crashed with exit code 3".into()))
+        );
+        let s = Status::of(&inspect(ContainerStateStatusEnum::RESTARTING, 3, false, 1));
+        assert_eq!(
+            s.failure(0).unwrap().1,
+            "crashed with exit code 3; Docker is restarting it"
+        );
+        let s = Status::of(&inspect(ContainerStateStatusEnum::EXITED, 137, true, 0));
+        assert!(s
+            .failure(0)
+            .unwrap()
+            .1
+            .contains("out of memory (exit code 137)"));
+        let s = Status::of(&inspect(ContainerStateStatusEnum::RUNNING, 0, false, 2));
+        assert_eq!(
+            s.failure(0).unwrap().1,
+            "crashed and Docker restarted it (2 restarts)"
+        );
+        let s = Status::of(&inspect(ContainerStateStatusEnum::PAUSED, 0, false, 0));
+        assert_eq!(
+            s.failure(0),
+            Some(("not-running", "is paused, not running".into()))
+        );
+    }
+
+    #[test]
+    fn docker_health_and_its_last_check() {
+        let mut c = inspect(ContainerStateStatusEnum::RUNNING, 0, false, 0);
+        assert_eq!(Status::of(&c).docker_health, "none");
+        c.state.as_mut().unwrap().health = Some(DockerHealth {
+            status: Some(HealthStatusEnum::UNHEALTHY),
+            log: Some(vec![HealthcheckResult {
+                exit_code: Some(1),
+                output: Some("db down".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        let s = Status::of(&c);
+        assert_eq!(s.docker_health, "unhealthy");
+        assert_eq!(s.health_check, Some((1, "db down".into())));
+    }
+
+    #[test]
+    fn health_section_has_the_contract_fields() {
+        let h = Health {
+            healthy: true,
+            seconds: 1.23456,
+            polls: 7,
+            http_status: Some(200),
+            docker_health: "starting".into(),
+        };
+        assert_eq!(
+            h.to_json(),
+            json!({"healthy": true, "seconds": 1.235, "polls": 7, "http_status": 200, "docker_health": "starting"})
+        );
+    }
+}
