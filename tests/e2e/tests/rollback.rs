@@ -172,7 +172,21 @@ fn the_stopped_container_in_the_idle_slot_is_the_fast_path() {
     );
     let green = format!("{}-green", app.name);
     let publish = format!("127.0.0.1:{}:8000", app.green_port);
-    let id = docker(&["create", "--name", &green, "-p", &publish, &a.tag]).unwrap();
+    let (app_label, slot_label) = (
+        format!("mvk.app={}", app.name),
+        "mvk.slot=green".to_string(),
+    );
+    // A stopped slot container as mvk-swap leaves it: labelled, publishing the slot's port.
+    let create = |publish: &str, labels: &[&str], image: &str| {
+        let _ = docker(&["rm", "-f", &green]);
+        let mut args = vec!["create", "--name", &green, "-p", publish];
+        for l in labels {
+            args.extend(["--label", l]);
+        }
+        args.push(image);
+        docker(&args).unwrap()
+    };
+    let id = create(&publish, &[&app_label, &slot_label], &a.tag);
 
     let run = rollback(&app, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -188,19 +202,30 @@ fn the_stopped_container_in_the_idle_slot_is_the_fast_path() {
         "created"
     );
 
-    // The same slot holding another image (or publishing another port) is no fast path.
-    docker(&["rm", "-f", &green]).unwrap();
-    docker(&["create", "--name", &green, "-p", &publish, &b.tag]).unwrap();
-    let run = rollback(&app, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.record().get("candidate").is_none(), "{}", run.stdout);
-    assert!(run.stderr.contains("runs another image"), "{}", run.stderr);
-    docker(&["rm", "-f", &green]).unwrap();
+    // Another image, another port, or a container that is not the slot's: no fast path.
     let other = format!("127.0.0.1:{}:8000", mvk_e2e::free_port());
-    docker(&["create", "--name", &green, "-p", &other, &a.tag]).unwrap();
-    let run = rollback(&app, &[]);
-    assert!(run.record().get("candidate").is_none(), "{}", run.stdout);
-    assert!(run.stderr.contains("does not publish"), "{}", run.stderr);
+    for (publish, labels, image, why) in [
+        (
+            &publish,
+            vec![&app_label, &slot_label],
+            &b.tag,
+            "runs another image",
+        ),
+        (
+            &other,
+            vec![&app_label, &slot_label],
+            &a.tag,
+            "does not publish",
+        ),
+        (&publish, vec![&app_label], &a.tag, "is not labelled"),
+    ] {
+        let labels: Vec<&str> = labels.iter().map(|l| l.as_str()).collect();
+        create(publish, &labels, image);
+        let run = rollback(&app, &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.record().get("candidate").is_none(), "{}", run.stdout);
+        assert!(run.stderr.contains(why), "{why}: {}", run.stderr);
+    }
 }
 
 /// Removes the registry-tagged images a test pushed, also when it fails.

@@ -120,7 +120,7 @@ fn rollback(args: &Args, record: &mut Record, progress: &Progress) -> Result<()>
         container_port: args.slots.container_port,
         image_id: &image.id,
     };
-    let candidate = reuse::stopped_candidate(&engine, &want, &image.reference, progress)?;
+    let candidate = reuse::stopped_candidate(&engine, &want, progress)?;
 
     record.set("release", target.release.as_str());
     record.set("image", image.reference.as_str());

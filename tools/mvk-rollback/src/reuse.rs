@@ -21,7 +21,6 @@ pub struct Wanted<'a> {
 pub fn stopped_candidate(
     engine: &Engine,
     want: &Wanted,
-    image: &str,
     progress: &Progress,
 ) -> Result<Option<Value>> {
     let name = want.slot.container(want.app);
@@ -32,7 +31,12 @@ pub fn stopped_candidate(
         return Ok(None);
     };
     let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
-    let same_image = c.image.as_deref() == Some(want.image_id);
+    let label = |key: &str| {
+        c.config
+            .as_ref()
+            .and_then(|cfg| cfg.labels.as_ref())
+            .and_then(|l| l.get(key).cloned())
+    };
     let key = format!("{}/tcp", want.container_port);
     let port = want.port.to_string();
     let publishes = c
@@ -45,9 +49,17 @@ pub fn stopped_candidate(
                 .iter()
                 .any(|b| b.host_port.as_deref() == Some(port.as_str()))
         });
-    let why_not = if running {
+    // The labels every slot container carries (DESIGN.md §3); mvk-healthwait checks them too.
+    let why_not = if label("mvk.app").as_deref() != Some(want.app)
+        || label("mvk.slot").as_deref() != Some(want.slot.name())
+    {
+        Some(format!(
+            "is not labelled as app {}'s {} slot",
+            want.app, want.slot
+        ))
+    } else if running {
         Some("is running".to_string())
-    } else if !same_image {
+    } else if c.image.as_deref() != Some(want.image_id) {
         Some(format!("runs another image than {}", want.image_id))
     } else if !publishes {
         Some(format!("does not publish {key} on port {port}"))
@@ -66,6 +78,7 @@ pub fn stopped_candidate(
         "port": want.port,
         "container": name,
         "container_id": c.id,
-        "image": image,
+        // As the container was created from it: mvk-healthwait holds the two to agree.
+        "image": c.config.as_ref().and_then(|cfg| cfg.image.clone()),
     })))
 }
