@@ -25,6 +25,9 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
         return if server::healthcheck(config.port) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
+    if std::env::args().nth(1).as_deref() == Some("migrate") {
+        return migrate(&config.version, std::env::args().skip(2).collect());
+    }
     if let Some(msg) = &config.crash {
         eprintln!("demo-app {}: fatal: {msg}", config.version);
         return ExitCode::from(3);
@@ -50,6 +53,22 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("demo-app: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `demo-app migrate [--fail MESSAGE]`: a one-off task such as a release runs before it starts
+/// (`mvk-healthwait --before`); `--fail` makes it fail the way a broken migration does.
+fn migrate(version: &str, args: Vec<String>) -> ExitCode {
+    eprintln!("demo-app {version}: migrating");
+    match args.split_first() {
+        Some((flag, message)) if flag == "--fail" => {
+            eprintln!("demo-app {version}: migration failed: {}", message.join(" "));
+            ExitCode::FAILURE
+        }
+        _ => {
+            println!("demo-app {version}: migrated");
+            ExitCode::SUCCESS
         }
     }
 }
