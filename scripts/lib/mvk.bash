@@ -17,9 +17,10 @@ mvk_die() {
 
 # mvk_init LABEL ARGS...: reads the configuration, takes the deploy lock and makes the log dir.
 #
-# The app is `--app NAME` among ARGS, else $MVK_APP. Its env file ($MVK_ENV_FILE, else
+# The app is `--app NAME` among ARGS, else $MVK_APP. Its env file ($MVK_CONFIG, else
 # /etc/mvk/<app>.env when it exists) is sourced with every variable exported, so it configures
-# every tool; MVK_* variables already in the environment win over the file.
+# every tool; MVK_* variables already in the environment win over the file. (Not
+# $MVK_ENV_FILE: that is mvk-healthwait's --env-file, the app container's own variables.)
 #
 # The deploy lock is `<state-dir>/<app>/deploy.lock`, held (flock) until the script exits. It is
 # not the tools' own `<state-dir>/<app>/lock`, which each tool takes briefly: holding that one
@@ -43,9 +44,9 @@ mvk_init() {
   done
   app=${app:-${MVK_APP:-}}
 
-  local file=${MVK_ENV_FILE:-}
+  local file=${MVK_CONFIG:-}
   if [ -n "$file" ]; then
-    [ -r "$file" ] || mvk_die 2 "cannot read the env file $file (MVK_ENV_FILE)"
+    [ -r "$file" ] || mvk_die 2 "cannot read the env file $file (MVK_CONFIG)"
   elif [ -n "$app" ] && [ -e "/etc/mvk/$app.env" ]; then
     file=/etc/mvk/$app.env
   fi
@@ -64,7 +65,7 @@ mvk_init() {
     done
   fi
   app=${app:-${MVK_APP:-}}
-  [ -n "$app" ] || mvk_die 2 "which app? set MVK_APP (or pass --app NAME, or MVK_ENV_FILE with MVK_APP in it)"
+  [ -n "$app" ] || mvk_die 2 "which app? set MVK_APP (or pass --app NAME, or MVK_CONFIG naming an env file that sets it)"
   [[ $app =~ ^[a-z0-9][a-z0-9_-]{0,62}$ ]] ||
     mvk_die 2 "\`$app\` is not a valid app name: use 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit"
   export MVK_APP=$app
@@ -109,6 +110,12 @@ mvk_lock() {
       "Run again when it is done, or set MVK_LOCK_WAIT=SECONDS to wait for it"
   fi
   printf '%s (pid %s) since %s\n' "$MVK_SCRIPT" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$file"
+}
+
+# The release live now, by the app's state (empty before the first deploy). At most one line
+# of `mvk-rollback --list` is live; sed reads them all, so the tool never meets a closed pipe.
+mvk_live() {
+  mvk-rollback --list | sed -n 's/^{"release":"\([^"\\]*\)".*"live":true}$/\1/p'
 }
 
 # mvk_failed STATUS...: reads the PIPESTATUS of `tool | tee | tool | tee | … | tool` and sets

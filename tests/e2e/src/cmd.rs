@@ -36,14 +36,19 @@ impl Run {
 
 /// Runs a tool with `args`, `env` and `stdin`, and waits for it.
 pub fn run_tool(name: &str, args: &[&str], env: &[(String, String)], stdin: &str) -> Run {
-    let mut child = Command::new(tool(name))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
+    let mut cmd = Command::new(tool(name));
+    cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+    run_command(cmd, stdin)
+}
+
+/// Runs a prepared command with `stdin`, capturing its output, and waits for it.
+pub fn run_command(mut cmd: Command, stdin: &str) -> Run {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
     let mut input = child.stdin.take().unwrap();
     let stdin = stdin.to_string();
     let writer = std::thread::spawn(move || {

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod nginx;
 pub mod net;
 pub mod registry;
+pub mod script;
 pub mod tmp;
 
 pub use app::TestApp;
@@ -18,4 +19,5 @@ pub use demo::{demo_binary, DemoContainer, DemoImage};
 pub use nginx::Nginx;
 pub use net::{free_port, get, wait_for_port};
 pub use registry::Registry;
+pub use script::{run_script, script, script_command};
 pub use tmp::TempDir;

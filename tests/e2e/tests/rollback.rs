@@ -2,7 +2,7 @@
 //! picks, the fast path, pruned images, bad input, and state files of an older format.
 
 use mvk_e2e::demo::repo_root;
-use mvk_e2e::{docker, DemoImage, Registry, TestApp};
+use mvk_e2e::{docker, get, run_script, DemoImage, Registry, TestApp};
 use serde_json::{json, Value};
 
 fn state_file(app: &TestApp) -> std::path::PathBuf {
@@ -42,6 +42,45 @@ fn image(app: &TestApp, tag: &str, version: &str) -> DemoImage {
 
 fn rollback(app: &TestApp, args: &[&str]) -> mvk_e2e::Run {
     app.run("mvk-rollback", args, &[], "")
+}
+
+/// Deploys `image` as mvk-build's record would carry it: `mvk-healthwait | mvk-swap`.
+/// Returns mvk-swap's record.
+fn deploy(app: &TestApp, image: &DemoImage) -> Value {
+    let release = image.tag.rsplit_once(':').unwrap().1;
+    let built = json!({"schema": "mvk.release/v1", "app": app.name, "release": release,
+                       "image": image.tag, "image_id": image.id, "steps": [], "error": null});
+    let health = app.run("mvk-healthwait", &[], &[], &format!("{built}\n"));
+    assert_eq!(health.code, 0, "{}", health.stderr);
+    let swap = app.run("mvk-swap", &[], &[], &health.stdout);
+    assert_eq!(swap.code, 0, "{}", swap.stderr);
+    swap.record()
+}
+
+/// What nginx answers on `/` for this app.
+fn serving(app: &TestApp) -> String {
+    get(&app.nginx.url("/"))
+        .map(|(_, body)| body)
+        .unwrap_or_else(|e| e)
+}
+
+fn container_id(name: &str) -> String {
+    docker(&["inspect", "-f", "{{.Id}}", name]).unwrap_or_default()
+}
+
+fn live_releases(app: &TestApp) -> Vec<(String, bool)> {
+    let run = rollback(app, &["--list"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|l| {
+            (
+                l["release"].as_str().unwrap().to_string(),
+                l["live"] == true,
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -333,7 +372,13 @@ fn an_unreachable_registry_or_engine_is_exit_4() {
         &app,
         &[
             entry(&app, "b", &b.tag, &b.id, "green"),
-            entry(&app, "a", &gone, "sha256:0", "blue"),
+            entry(
+                &app,
+                "a",
+                &gone,
+                &format!("sha256:{}", "0".repeat(64)),
+                "blue",
+            ),
         ],
     );
     let run = rollback(&app, &["--pull"]);
@@ -397,4 +442,113 @@ fn a_version_0_state_file_is_read_and_listed() {
         (Some("v1"), Some(a.id.as_str()))
     );
     assert_eq!(r["rollback"]["from"], "v2");
+}
+
+#[test]
+fn deploy_a_deploy_b_undo_puts_a_back_by_starting_its_stopped_container() {
+    let app = TestApp::new("rb-undo");
+    let a = image(&app, &app.tag("a"), "a");
+    let b = image(&app, &app.tag("b"), "b");
+    let first = deploy(&app, &a);
+    let a_slot = first["swap"]["live"]["container"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a_container = container_id(&a_slot);
+    assert_eq!(serving(&app), "demo a\n");
+    deploy(&app, &b);
+    assert_eq!(serving(&app), "demo b\n");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &a_slot]).unwrap(),
+        "false"
+    );
+
+    let run = run_script(&app, "mvk-undo", &[], &[], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(
+        r["rollback"],
+        json!({"from": "b", "to": "a", "pulled": false})
+    );
+    assert_eq!(r["swap"]["live"]["release"], "a");
+    assert_eq!(r["candidate"]["reused"], true, "{r}");
+    assert_eq!(r["candidate"]["container_id"], a_container.as_str());
+    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(
+        container_id(&a_slot),
+        a_container,
+        "the fast path starts the same container"
+    );
+    let tools: Vec<_> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["mvk-rollback", "mvk-healthwait", "mvk-swap"]);
+    // Each step's record is kept.
+    let deploys = app.state.path().join(&app.name).join("deploys");
+    let runs: Vec<_> = std::fs::read_dir(&deploys)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(runs[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .ends_with("-undo"));
+    for f in [
+        "01-mvk-rollback.json",
+        "02-mvk-healthwait.json",
+        "03-mvk-swap.json",
+    ] {
+        let text = std::fs::read_to_string(runs[0].join(f)).unwrap();
+        serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(runs[0].join("03-mvk-swap.json")).unwrap(),
+        run.stdout
+    );
+
+    // A second undo undoes the first.
+    let run = run_script(&app, "mvk-undo", &[], &[], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.record()["swap"]["live"]["release"], "b");
+    assert_eq!(serving(&app), "demo b\n");
+    let history = live_releases(&app);
+    let want: Vec<(String, bool)> = [("b", true), ("a", false), ("b", false), ("a", false)]
+        .iter()
+        .map(|(r, l)| (r.to_string(), *l))
+        .collect();
+    assert_eq!(history, want);
+}
+
+#[test]
+fn undo_with_nothing_to_roll_back_to_or_an_unknown_release_changes_nothing() {
+    let app = TestApp::new("rb-undo-none");
+    let a = image(&app, &app.tag("a"), "a");
+    let run = run_script(&app, "mvk-undo", &[], &[], "");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("nothing to roll back to"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.record()["error"]["tool"], "mvk-rollback");
+
+    deploy(&app, &a);
+    let before = std::fs::read(state_file(&app)).unwrap();
+    for args in [&[][..], &["--to", "nope"][..]] {
+        let run = run_script(&app, "mvk-undo", args, &[], "");
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(run.record()["error"]["kind"].is_string());
+        assert_eq!(serving(&app), "demo a\n");
+        assert_eq!(
+            std::fs::read(state_file(&app)).unwrap(),
+            before,
+            "the state must not change"
+        );
+    }
 }

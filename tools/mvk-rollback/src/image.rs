@@ -34,7 +34,8 @@ pub fn ensure(
         (Some(want), Some(id)) if id == want => return Ok(found(&target.image, id)),
         (None, Some(id)) => return Ok(found(&target.image, id)),
         (Some(want), _) => {
-            if let Some(id) = image_id(engine, want)? {
+            // The engine also resolves a prefix of an id: only the very image counts.
+            if let Some(id) = image_id(engine, want)?.filter(|id| id == want) {
                 progress.say(format!(
                     "{} no longer names the image release {} ran; using that image by its id",
                     target.image, target.release
