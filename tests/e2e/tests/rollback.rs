@@ -552,3 +552,90 @@ fn undo_with_nothing_to_roll_back_to_or_an_unknown_release_changes_nothing() {
         );
     }
 }
+
+#[test]
+fn undo_to_a_pruned_release_fails_without_pull_and_pulls_it_from_the_registry_with_it() {
+    let app = TestApp::new("rb-undo-pull");
+    let registry = Registry::start();
+    let a_ref = format!("{}:a", registry.repo(&app.name));
+    let _untag = Untag(vec![a_ref.clone()]);
+    let a = image(&app, &a_ref, "a");
+    let b = image(&app, &app.tag("b"), "b");
+    docker(&["push", &a_ref]).unwrap();
+    let first = deploy(&app, &a);
+    deploy(&app, &b);
+    // Pruned: its stopped container and its image are gone from the host.
+    docker(&["rm", first["swap"]["live"]["container"].as_str().unwrap()]).unwrap();
+    docker(&["rmi", &a_ref]).unwrap();
+    let before = std::fs::read(state_file(&app)).unwrap();
+
+    let run = run_script(&app, "mvk-undo", &[], &[], "");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.record()["error"]["kind"], "image-gone");
+    assert!(run.stderr.contains("--pull"), "{}", run.stderr);
+    assert_eq!(serving(&app), "demo b\n");
+    assert_eq!(std::fs::read(state_file(&app)).unwrap(), before);
+
+    let run = run_script(&app, "mvk-undo", &["--pull"], &[], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["rollback"]["pulled"], true);
+    assert_eq!(r["image_id"], a.id.as_str());
+    assert_eq!(r["candidate"]["reused"], false);
+    assert_eq!(r["swap"]["live"]["release"], "a");
+    assert_eq!(serving(&app), "demo a\n");
+}
+
+#[test]
+fn a_version_0_state_file_is_migrated_by_the_tools_keeping_its_history() {
+    let app = TestApp::new("rb-v0-undo");
+    let v1 = image(&app, &app.tag("v1"), "v1");
+    let v2 = image(&app, &app.tag("v2"), "v2");
+    let slot_of = |r: &Value| r["swap"]["live"]["slot"].as_str().unwrap().to_string();
+    let (s1, s2) = (slot_of(&deploy(&app, &v1)), slot_of(&deploy(&app, &v2)));
+    // The host as an older mvk left it: the same two releases, in a version-0 state file.
+    let fixture =
+        std::fs::read_to_string(repo_root().join("tests/e2e/fixtures/state-v0.json")).unwrap();
+    let mut v0: Value = serde_json::from_str(&fixture).unwrap();
+    v0["app"] = app.name.clone().into();
+    for (e, slot) in v0["releases"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip([&s2, &s1])
+    {
+        e["image"] = app.tag(e["release"].as_str().unwrap()).into();
+        e["slot"] = slot.as_str().into();
+        e["port"] = if slot == "blue" {
+            app.blue_port
+        } else {
+            app.green_port
+        }
+        .into();
+    }
+    std::fs::write(state_file(&app), serde_json::to_string_pretty(&v0).unwrap()).unwrap();
+
+    let run = run_script(&app, "mvk-undo", &[], &[], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.record()["swap"]["live"]["release"], "v1");
+    assert_eq!(serving(&app), "demo v1\n");
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(state_file(&app)).unwrap()).unwrap();
+    assert_eq!(state["version"], 1);
+    assert!(state.get("releases").is_none(), "{state}");
+    let releases: Vec<_> = state["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["release"].as_str().unwrap())
+        .collect();
+    assert_eq!(releases, ["v1", "v2", "v1"]);
+    assert_eq!(state["live"]["release"], "v1");
+    assert_eq!(state["live"]["image_id"], v1.id.as_str());
+    assert_eq!(
+        state["owner"], "team-shop",
+        "unknown fields survive the migration"
+    );
+    assert_eq!(state["history"][2]["deployed_by"], "ops");
+    assert_eq!(state["history"][2]["deployed_at"], "2025-06-01T10:00:00Z");
+}
