@@ -1,0 +1,285 @@
+//! mvk-build: builds the release image from a context directory (honouring `.dockerignore`
+//! exactly as `docker build` does), tags and labels it, checks it, optionally pushes it, and
+//! starts the release record (DESIGN.md §4).
+
+pub mod builder;
+pub mod checks;
+pub mod context;
+pub mod dockerignore;
+pub mod interrupt;
+pub mod push;
+pub mod reference;
+pub mod regexp;
+pub mod registry_auth;
+pub mod release;
+pub mod tar;
+
+use anyhow::Result;
+use clap::{CommandFactory, Parser};
+use mvk_core::config::{app_name, Output};
+use mvk_core::docker::{api_error, Engine};
+use mvk_core::step::{self, Input};
+use mvk_core::time::{rfc3339, round_ms};
+use mvk_core::{signal, Fail, Progress, Record};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime};
+
+/// Build the release image of an app from a context directory, check it, tag it
+/// `<repo>:<release>`, optionally push it, and write a fresh release record on stdout.
+///
+/// The context is sent as `docker build` sends it (`.dockerignore` patterns, `!` exceptions,
+/// `**`), to the engine's classic builder; the build log streams to stderr. The release id is
+/// --release, else the context's git short SHA (`-dirty` with uncommitted changes), else the
+/// UTC time. The image is checked for a non-root user, a HEALTHCHECK, a size under --max-size
+/// and an EXPOSEd --container-port; a failed check is a warning, or with --strict a failure.
+///
+/// Exit codes: 0 built, 1 the build or (with --strict) a check failed, 2 bad input (context,
+/// Dockerfile, .dockerignore, build arg), 4 Docker or the registry unavailable or refusing
+/// credentials, 130 interrupted.
+#[derive(Parser, Debug)]
+#[command(
+    name = "mvk-build",
+    version,
+    after_help = "Examples:
+  mvk-build --app shop ./shop | mvk-healthwait | mvk-swap | mvk-verify
+  mvk-build --app shop --build-arg VERSION=1.4 --target runtime --strict ./shop
+  mvk-build --app shop --repo registry.example.com/team/shop --push ./shop"
+)]
+pub struct Args {
+    /// The app this release is for; also the image repository unless --repo is given
+    #[arg(long, env = "MVK_APP", value_parser = app_name, value_name = "APP")]
+    pub app: String,
+    /// The build context directory
+    #[arg(
+        long = "context",
+        env = "MVK_CONTEXT",
+        default_value = ".",
+        value_name = "DIR"
+    )]
+    pub context: PathBuf,
+    /// The build context directory, as a positional argument (wins over --context)
+    #[arg(value_name = "CONTEXT")]
+    pub context_arg: Option<PathBuf>,
+    /// The Dockerfile [default: Dockerfile in the context]; relative to the current directory,
+    /// as with `docker build -f`, and may lie outside the context
+    #[arg(long, short = 'f', env = "MVK_FILE", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// A build-time variable (repeatable); a bare KEY takes its value from the environment.
+    /// Build args are visible in the image history: no secrets
+    #[arg(long = "build-arg", env = "MVK_BUILD_ARG", value_parser = build_arg, value_name = "KEY=VALUE")]
+    pub build_args: Vec<(String, String)>,
+    /// The stage of a multi-stage Dockerfile to build
+    #[arg(long, env = "MVK_TARGET", value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Build every step afresh, without the build cache
+    #[arg(long, env = "MVK_NO_CACHE")]
+    pub no_cache: bool,
+    /// The release id and image tag [default: git short SHA of the context, else UTC time]
+    #[arg(long, env = "MVK_RELEASE", value_parser = reference::tag, value_name = "ID")]
+    pub release: Option<String>,
+    /// The image repository, with the registry to push to [default: the app name]
+    #[arg(long, env = "MVK_REPO", value_parser = reference::repository, value_name = "REPO")]
+    pub repo: Option<String>,
+    /// Largest acceptable image size (100MB, 50MiB, bytes)
+    #[arg(long, env = "MVK_MAX_SIZE", default_value = "100MB", value_parser = checks::parse_size, value_name = "SIZE")]
+    pub max_size: u64,
+    /// Port the app listens on inside the container; the image must EXPOSE it
+    #[arg(long, env = "MVK_CONTAINER_PORT", default_value_t = 8000, value_name = "PORT",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub container_port: u16,
+    /// Fail (exit 1) when an image check fails, instead of warning
+    #[arg(long, env = "MVK_STRICT")]
+    pub strict: bool,
+    /// Push the image to the registry named in --repo (credentials from the Docker config)
+    #[arg(long, env = "MVK_PUSH")]
+    pub push: bool,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+/// `KEY=VALUE`, or a bare `KEY` whose value comes from the environment (as `docker build`
+/// takes it).
+pub fn build_arg(s: &str) -> Result<(String, String), String> {
+    let (key, value) = match s.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (s, None),
+    };
+    if key.is_empty() || key.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "`{s}` is not KEY=VALUE (the key must be non-empty, without spaces)"
+        ));
+    }
+    let value = match value {
+        Some(v) => v.to_string(),
+        None => std::env::var(key)
+            .map_err(|_| format!("`{key}` has no value here and is not set in the environment"))?,
+    };
+    Ok((key.to_string(), value))
+}
+
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    let progress = Progress::new("mvk-build", args.output.quiet);
+    step::run(
+        &progress,
+        Input::Fresh(args.app.clone()),
+        |record, progress| run(&args, record, progress),
+    )
+}
+
+pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
+    let dir = args.context_arg.as_ref().unwrap_or(&args.context);
+    let context = context::prepare(dir, args.file.as_deref())?;
+    for socket in &context.skipped {
+        progress.say(format!(
+            "leaving out {}: a socket cannot go into a build context",
+            socket.display()
+        ));
+    }
+    let repo = match &args.repo {
+        Some(repo) => repo.clone(),
+        None => reference::repository(&args.app)
+            .map_err(|e| Fail::usage(format!("{e}: give --repo")))?,
+    };
+    let started = SystemTime::now();
+    let release = release::resolve(args.release.as_deref(), &context.dir, started);
+    if let (None, Some(why)) = (&args.release, &release.no_git) {
+        progress.say(format!(
+            "no git revision ({why}): release {} from the clock",
+            release.id
+        ));
+    }
+    let image = format!("{repo}:{}", release.id);
+    let labels: HashMap<String, String> = [
+        ("mvk.app", args.app.clone()),
+        ("mvk.release", release.id.clone()),
+        (
+            "org.opencontainers.image.revision",
+            release
+                .revision
+                .clone()
+                .unwrap_or_else(|| release.id.clone()),
+        ),
+        ("org.opencontainers.image.created", rfc3339(started)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let build_args: HashMap<String, String> = args.build_args.iter().cloned().collect();
+
+    signal::check()?;
+    let engine = Engine::connect()?;
+    let credentials = match registry_auth::load() {
+        Ok(config) => config.map(|c| c.all()).unwrap_or_default(),
+        Err(e) => {
+            progress.say(format!(
+                "warning: {e}; building without registry credentials"
+            ));
+            HashMap::new()
+        }
+    };
+    progress.say(format!(
+        "building {image} from {} ({} entries, {}, Dockerfile {})",
+        context.dir.display(),
+        context.entries.len(),
+        checks::human(context.bytes()),
+        context.dockerfile
+    ));
+    let spec = builder::Spec {
+        tag: &image,
+        dockerfile: &context.dockerfile,
+        target: args.target.as_deref(),
+        no_cache: args.no_cache,
+        build_args: &build_args,
+        labels: &labels,
+        credentials,
+    };
+    let clock = Instant::now();
+    let built = builder::build(&engine, &spec, context.entries, progress)?;
+    let seconds = round_ms(clock.elapsed().as_secs_f64());
+
+    let inspect = engine
+        .block_on(engine.api.inspect_image(&image))
+        .map_err(|e| api_error(e, &format!("inspecting {image}")))?;
+    let image_id = inspect.id.clone().unwrap_or_default();
+    if image_id != built {
+        return Err(Fail::failed(
+            "build",
+            format!("{image} is {image_id}, not the image just built ({built}): was the tag moved meanwhile?"),
+        )
+        .into());
+    }
+    let checks = checks::run(&inspect, args.max_size, args.container_port);
+    let mut build = json!({
+        "seconds": seconds,
+        "size_bytes": checks::image_size(&inspect),
+        "user": checks::user(&inspect),
+        "healthcheck": checks::healthcheck(&inspect).is_some(),
+        "checks": checks.iter().map(checks::Check::to_json).collect::<Vec<Value>>(),
+    });
+    record.set("release", release.id.as_str());
+    record.set("image", image.as_str());
+    record.set("image_id", image_id.as_str());
+    record.set("build", build.clone());
+    progress.say(format!("built {image} ({image_id}) in {seconds}s"));
+
+    let failed: Vec<&checks::Check> = checks.iter().filter(|c| !c.ok).collect();
+    for check in &failed {
+        progress.say(format!(
+            "warning: check {} failed: {}",
+            check.name, check.detail
+        ));
+    }
+    if args.strict && !failed.is_empty() {
+        let names: Vec<&str> = failed.iter().map(|c| c.name).collect();
+        return Err(Fail::failed(
+            "checks",
+            format!(
+                "{image} failed the image checks ({}), and --strict is set",
+                names.join(", ")
+            ),
+        )
+        .into());
+    }
+
+    if args.push {
+        signal::check()?;
+        let digest = push::push(&engine, &repo, &release.id, progress)?;
+        progress.say(format!("pushed {image} as {digest}"));
+        build["digest"] = digest.into();
+        record.set("build", build);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_args() {
+        assert_eq!(build_arg("A=1"), Ok(("A".into(), "1".into())));
+        assert_eq!(build_arg("A=x=y"), Ok(("A".into(), "x=y".into())));
+        assert_eq!(build_arg("A="), Ok(("A".into(), "".into())));
+        std::env::set_var("MVK_BUILD_TEST_ARG", "from-env");
+        assert_eq!(
+            build_arg("MVK_BUILD_TEST_ARG"),
+            Ok(("MVK_BUILD_TEST_ARG".into(), "from-env".into()))
+        );
+        for bad in ["=1", "A B=1", "", "MVK_BUILD_TEST_UNSET_ARG"] {
+            assert!(build_arg(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_command_is_consistent() {
+        command().debug_assert();
+    }
+}

@@ -1,0 +1,94 @@
+//! Pushes the release image to the registry its repository names, and returns the digest
+//! the registry stored it under.
+
+use crate::interrupt::Interrupted;
+use crate::reference;
+use crate::registry_auth;
+use anyhow::Result;
+use bollard::errors::Error as DockerError;
+use bollard::query_parameters::PushImageOptionsBuilder;
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use mvk_core::docker::{api_error, Engine};
+use mvk_core::{Fail, Progress};
+
+pub fn push(engine: &Engine, repo: &str, tag: &str, progress: &Progress) -> Result<String> {
+    let registry = reference::registry(repo);
+    let config = registry_auth::load().map_err(Fail::usage)?;
+    let credentials = match &config {
+        Some(config) => config.credentials(&registry).map_err(Fail::usage)?,
+        None => None,
+    };
+    progress.say(format!(
+        "pushing {repo}:{tag} to {registry} ({})",
+        match (&credentials, &config) {
+            (Some(_), Some(c)) => format!("credentials from {}", c.path.display()),
+            _ => "no credentials".into(),
+        }
+    ));
+    let options = PushImageOptionsBuilder::new().tag(tag).build();
+    let outcome = engine.block_on(async {
+        let mut stream = engine.api.push_image(repo, Some(options), credentials);
+        let run = async {
+            let mut digest = None;
+            while let Some(item) = stream.next().await {
+                let info = item?;
+                let Some(status) = info.status else { continue };
+                if let Some(d) = digest_of(&status) {
+                    digest = Some(d);
+                }
+                // Per-layer byte counts are noise in a log; the layer's outcome is not.
+                if info
+                    .progress_detail
+                    .as_ref()
+                    .is_none_or(|p| p.current.is_none())
+                {
+                    progress.say(status);
+                }
+            }
+            Ok::<_, DockerError>(digest)
+        };
+        futures_util::pin_mut!(run);
+        match select(run, Interrupted::new()).await {
+            Either::Left((result, _)) => Ok(result),
+            Either::Right((signal, _)) => Err(signal),
+        }
+    });
+    let failed = |why: String| {
+        Fail::unavailable(
+            "registry",
+            format!("pushing {repo}:{tag} to {registry} failed: {why}"),
+        )
+    };
+    match outcome.map_err(Fail::interrupted)? {
+        Ok(Some(digest)) => Ok(digest),
+        Ok(None) => Err(failed("the engine reported no digest".into()).into()),
+        Err(DockerError::DockerStreamError { error }) => {
+            Err(failed(error.trim().to_string()).into())
+        }
+        Err(DockerError::DockerResponseServerError { message, .. }) => {
+            Err(failed(message.trim().to_string()).into())
+        }
+        Err(e) => Err(api_error(e, &format!("pushing {repo}:{tag}"))),
+    }
+}
+
+/// The digest in the engine's last push line: `v1: digest: sha256:… size: 528`.
+fn digest_of(status: &str) -> Option<String> {
+    let rest = status.split_once("digest: ")?.1;
+    let digest = rest.split_whitespace().next()?;
+    (digest.starts_with("sha256:") && digest.len() == 71).then(|| digest.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_from_the_status_line() {
+        let d = format!("sha256:{}", "a1".repeat(32));
+        assert_eq!(digest_of(&format!("v1: digest: {d} size: 528")), Some(d));
+        assert_eq!(digest_of("Pushed"), None);
+        assert_eq!(digest_of("digest: sha256:short size: 1"), None);
+    }
+}
