@@ -68,6 +68,8 @@ pub struct OneOff<'a> {
 /// with the command's output in `error.logs`; an interrupt stops it. Either way the
 /// container is removed.
 pub fn run(engine: &Engine, command: &Command, job: &OneOff, progress: &Progress) -> Result<()> {
+    // What is shown of the command never shows a value of the env file.
+    let shown = job.env.mask(&command.to_string());
     let name = format!("{}-before", job.app);
     // A one-off left by a run that was killed outright: ours by its label, so remove it.
     if let Some(c) = engine.container(&name)? {
@@ -86,7 +88,7 @@ pub fn run(engine: &Engine, command: &Command, job: &OneOff, progress: &Progress
         engine.remove_container(&name)?;
     }
     progress.say(format!(
-        "running `{command}` in a one-off container of {}",
+        "running `{shown}` in a one-off container of {}",
         job.image
     ));
     let body = ContainerCreateBody {
@@ -99,9 +101,14 @@ pub fn run(engine: &Engine, command: &Command, job: &OneOff, progress: &Progress
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
     let id = engine
         .block_on(engine.api.create_container(Some(options), body))
-        .map_err(|e| api_error(e, &format!("creating the one-off container {name}")))?
+        .map_err(|e| {
+            api_error(
+                e,
+                &format!("creating the one-off container {name} for `{shown}`"),
+            )
+        })?
         .id;
-    let outcome = finish(engine, &id, command, job, progress);
+    let outcome = finish(engine, &id, &shown, job, progress);
     let removed = engine.remove_container(&id);
     outcome.and(removed)
 }
@@ -109,7 +116,7 @@ pub fn run(engine: &Engine, command: &Command, job: &OneOff, progress: &Progress
 fn finish(
     engine: &Engine,
     id: &str,
-    command: &Command,
+    command: &str,
     job: &OneOff,
     progress: &Progress,
 ) -> Result<()> {

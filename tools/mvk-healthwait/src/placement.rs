@@ -71,19 +71,25 @@ impl Live {
             )));
         }
         if self.nginx_port == Some(port) && (self.slot.is_some() || running) {
-            let state_says = match self.slot {
-                Some(live) => format!(
-                    "the state ({}) says {live} is live",
-                    self.state_file.display()
+            let (state_says, fix) = match self.slot {
+                Some(live) => (
+                    format!(
+                        "the state ({}) says {live} is live",
+                        self.state_file.display()
+                    ),
+                    "make them agree (mvk-swap writes both) before deploying",
                 ),
-                None => format!(
-                    "its container is running and the state ({}) has no live release",
-                    self.state_file.display()
+                None => (
+                    format!(
+                        "its container is running and the state ({}) has no live release",
+                        self.state_file.display()
+                    ),
+                    "if it is a first deploy that never went live, remove that container \
+                     (or make it live with mvk-swap) and deploy again",
                 ),
             };
             return Err(refuse(format!(
-                "nginx routes traffic to its port 127.0.0.1:{port} ({}), but {state_says}; \
-                 make them agree (mvk-swap writes both) before deploying",
+                "nginx routes traffic to its port 127.0.0.1:{port} ({}), but {state_says}; {fix}",
                 self.upstream_file.display()
             )));
         }
