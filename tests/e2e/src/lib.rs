@@ -11,7 +11,9 @@ pub mod nginx;
 pub mod net;
 pub mod registry;
 pub mod script;
+pub mod systemd;
 pub mod tmp;
+pub mod tls;
 
 pub use app::TestApp;
 pub use cmd::{docker, run_tool, tool, Run};
@@ -21,3 +23,4 @@ pub use net::{free_port, get, wait_for_port};
 pub use registry::Registry;
 pub use script::{run_script, script, script_command};
 pub use tmp::TempDir;
+pub use tls::{ServerCert, TestCa};

@@ -5,12 +5,14 @@ use crate::net::{free_port, wait_for_port};
 use crate::tmp::TempDir;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub struct Nginx {
     pub port: u16,
+    /// `http`, or `https` for [`Nginx::start_tls`].
+    pub scheme: &'static str,
     pub conf: PathBuf,
     pub upstream_file: PathBuf,
     child: Child,
@@ -20,6 +22,15 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx for `app`, its upstream pointing at `127.0.0.1:<upstream_port>`.
     pub fn start(app: &str, upstream_port: u16) -> Nginx {
+        Nginx::launch(app, upstream_port, None)
+    }
+
+    /// Like [`Nginx::start`], but serving https with this certificate (chain) and key.
+    pub fn start_tls(app: &str, upstream_port: u16, cert: &Path, key: &Path) -> Nginx {
+        Nginx::launch(app, upstream_port, Some((cert, key)))
+    }
+
+    fn launch(app: &str, upstream_port: u16, tls: Option<(&Path, &Path)>) -> Nginx {
         let dir = TempDir::new("nginx");
         // Workers run as nobody when nginx starts as root: let them reach their temp paths.
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -31,6 +42,14 @@ impl Nginx {
             format!("upstream {app} {{\n    server 127.0.0.1:{upstream_port};\n}}\n"),
         )
         .unwrap();
+        let listen = match tls {
+            None => format!("listen 127.0.0.1:{port};"),
+            Some((cert, key)) => format!(
+                "listen 127.0.0.1:{port} ssl;\n        ssl_certificate {};\n        ssl_certificate_key {};",
+                cert.display(),
+                key.display()
+            ),
+        };
         let conf = dir.join("nginx.conf");
         std::fs::write(
             &conf,
@@ -49,7 +68,7 @@ http {{
     scgi_temp_path {d}/scgi;
     include {upstream};
     server {{
-        listen 127.0.0.1:{port};
+        {listen}
         location / {{
             proxy_pass http://{app};
             proxy_read_timeout 60s;
@@ -71,6 +90,7 @@ http {{
         assert!(wait_for_port(port, Duration::from_secs(10)), "nginx did not start listening on {port}");
         Nginx {
             port,
+            scheme: if tls.is_some() { "https" } else { "http" },
             conf,
             upstream_file,
             child,
@@ -79,7 +99,7 @@ http {{
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
     }
 
     pub fn error_log(&self) -> String {

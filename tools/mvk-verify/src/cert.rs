@@ -1,5 +1,4 @@
-//! TLS for `https` targets: which roots to trust, and how many days the server's certificate
-//! has left.
+//! TLS for `https` targets: which roots to trust, and when the server's certificate expires.
 //!
 //! ureq does not show the peer's certificate, so a separate handshake with rustls, through a
 //! verifier that keeps the end-entity certificate it is shown, reads it; a small DER walk then
@@ -80,34 +79,26 @@ impl Tls {
         &self.ureq
     }
 
-    /// Shakes hands with `host:port` and returns the server certificate's whole days left
-    /// (negative once expired) as far as a certificate was shown, and whether it is trusted.
-    pub fn days_left(&self, host: &str, port: u16, timeout: Duration) -> Probe {
+    /// Shakes hands with `host:port` and returns when the server certificate expires, as far
+    /// as one was shown, and whether it is trusted.
+    pub fn probe(&self, host: &str, port: u16, timeout: Duration) -> Probe {
         let recorder = Arc::new(Recorder {
             inner: self.verifier.clone(),
             seen: Mutex::default(),
         });
         let result = self.handshake(host, port, timeout, recorder.clone());
-        let days = recorder.seen.lock().unwrap().as_ref().map(|der| {
-            not_after(der).map(|end| {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0);
-                (end - now).div_euclid(86_400)
-            })
-        });
-        match (days, result) {
-            (Some(Ok(days)), result) => Probe {
-                days: Some(days),
+        let expiry = recorder.seen.lock().unwrap().as_deref().map(not_after);
+        match (expiry, result) {
+            (Some(Ok(not_after)), result) => Probe {
+                not_after: Some(not_after),
                 error: result.err(),
             },
             (Some(Err(e)), _) => Probe {
-                days: None,
+                not_after: None,
                 error: Some(format!("cannot read the server certificate's expiry: {e}")),
             },
             (None, result) => Probe {
-                days: None,
+                not_after: None,
                 error: Some(
                     result
                         .err()
@@ -162,7 +153,8 @@ impl Tls {
 
 /// What the certificate probe found.
 pub struct Probe {
-    pub days: Option<i64>,
+    /// The certificate's `notAfter`, in seconds since the Unix epoch.
+    pub not_after: Option<i64>,
     /// Why the handshake failed (untrusted, wrong name, expired, refused, timed out).
     pub error: Option<String>,
 }
@@ -249,6 +241,14 @@ impl ServerCertVerifier for Recorder {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
+}
+
+/// Whole days from `now` until `not_after` (both Unix seconds); negative once expired.
+pub fn days_left(not_after: i64, now: SystemTime) -> i64 {
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    (not_after - now).div_euclid(86_400)
 }
 
 /// `notAfter` of an X.509 certificate, in seconds since the Unix epoch.
@@ -390,6 +390,15 @@ mod tests {
         assert!(not_after(&[0x30, 0x85, 0, 0, 0, 0, 0])
             .unwrap_err()
             .contains("bad DER length"));
+    }
+
+    #[test]
+    fn whole_days_left() {
+        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        assert_eq!(days_left(30 * 86_400, at(0)), 30);
+        assert_eq!(days_left(30 * 86_400, at(1)), 29);
+        assert_eq!(days_left(86_400, at(86_400)), 0);
+        assert_eq!(days_left(86_400, at(86_401)), -1);
     }
 
     #[test]

@@ -43,26 +43,24 @@ pub fn defaults() -> Vec<Check> {
 
 /// Parses `--check PATH[=STATUS][~REGEX]` (clap value parser).
 ///
-/// The regex is everything after the first `~`; a status is the digits after the last `=`
-/// before it. So `/search?q=1` reads as path `/search?q` with status 1 (rejected, with a hint),
-/// and `/search?q=1=200` is path `/search?q=1` expecting 200.
+/// The regex is everything after the first `~`. Before it, a `=` starts the status, except
+/// the one `=` of each `key=value` in a query: `/sleep?ms=300` is that path expecting 200,
+/// `/sleep?ms=300=503` expects 503.
 pub fn parse_spec(spec: &str) -> Result<Check, String> {
     let (head, regex) = match spec.split_once('~') {
         Some((head, regex)) => (head, Some(regex)),
         None => (spec, None),
     };
     let (path, status) = match head.rsplit_once('=') {
-        Some((path, digits))
-            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            let status = digits
+        Some((path, status)) if !is_query_value(path) => {
+            let status = status
                 .parse()
                 .ok()
                 .filter(|s| is_status(*s))
                 .ok_or_else(|| {
                     format!(
-                        "`{digits}` after `=` is not an HTTP status (100 to 599); to check a path \
-                         that ends in `={digits}`, add the status: `{head}=200`"
+                        "`{status}` after `=` is not an HTTP status (100 to 599) \
+                         (a `=` in a path is written %3D)"
                     )
                 })?;
             (path, status)
@@ -76,6 +74,15 @@ pub fn parse_spec(spec: &str) -> Result<Check, String> {
         check.body = Some(body_regex(regex)?);
     }
     Ok(check)
+}
+
+/// Whether a `=` right after `before` is a query's `key=value` sign: it is when the query's
+/// last parameter has none yet.
+fn is_query_value(before: &str) -> bool {
+    match before.split_once('?') {
+        Some((_, query)) => !query.rsplit('&').next().unwrap_or("").contains('='),
+        None => false,
+    }
 }
 
 /// One entry of a `--checks` file.
@@ -195,11 +202,15 @@ mod tests {
         let c = parse_spec("/x=404~not (here|there)").unwrap();
         assert_eq!((c.path.as_str(), c.status), ("/x", 404));
         assert_eq!(c.body.unwrap().as_str(), "not (here|there)");
-        // A `=` in the regex or in a query is not a status.
+        // A `=` in the regex or a query's `key=value` is not a status.
         let c = parse_spec("/q?a=b~x=1").unwrap();
         assert_eq!((c.path.as_str(), c.status), ("/q?a=b", 200));
-        let c = parse_spec("/q?a=1=200").unwrap();
-        assert_eq!((c.path.as_str(), c.status), ("/q?a=1", 200));
+        let c = parse_spec("/sleep?ms=300").unwrap();
+        assert_eq!((c.path.as_str(), c.status), ("/sleep?ms=300", 200));
+        let c = parse_spec("/sleep?x=1&ms=300=503").unwrap();
+        assert_eq!((c.path.as_str(), c.status), ("/sleep?x=1&ms=300", 503));
+        let c = parse_spec("/q?flag=404").unwrap();
+        assert_eq!((c.path.as_str(), c.status), ("/q?flag=404", 200));
     }
 
     #[test]
@@ -209,7 +220,8 @@ mod tests {
         assert!(err("").contains("must start with `/`"));
         assert!(err("/x=99").contains("`99` after `=` is not an HTTP status"));
         assert!(err("/x=2000").contains("not an HTTP status"));
-        assert!(err("/q?a=1").contains("`/q?a=1=200`"));
+        assert!(err("/a=b").contains("a `=` in a path is written %3D"));
+        assert!(err("/q?a=1=ok").contains("`ok` after `=` is not an HTTP status"));
         assert!(err("/x~(").contains("the body regex `(` is invalid"));
         assert!(err("/x~").contains("the body regex is empty"));
         assert!(err("/a b").contains("white space"));

@@ -5,7 +5,7 @@ use crate::cert::Tls;
 use crate::check::Check;
 use mvk_core::{signal, Fail, Progress};
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Where the checks go: a base URL (`http://127.0.0.1:8001`, `https://shop.example/app`).
 pub struct Target {
@@ -36,6 +36,8 @@ pub struct Outcome {
     pub expected: u16,
     pub ms: f64,
     pub attempts: u32,
+    /// The server certificate's `notAfter` (Unix seconds) and whole days left, for https.
+    pub cert_not_after: Option<i64>,
     pub cert_days: Option<i64>,
     /// Everything that was wrong with the last try; empty when it passed.
     pub problems: Vec<String>,
@@ -62,8 +64,9 @@ impl Outcome {
         if !self.ok() {
             v["error"] = self.problems.join("; ").into();
         }
-        if let Some(days) = self.cert_days {
+        if let (Some(days), Some(not_after)) = (self.cert_days, self.cert_not_after) {
             v["cert_days"] = days.into();
+            v["cert_expires"] = mvk_core::time::rfc3339_secs(not_after).into();
         }
         v
     }
@@ -110,18 +113,22 @@ fn once(agent: &ureq::Agent, target: &Target, check: &Check, settings: &Settings
         expected: check.status,
         ms: 0.0,
         attempts: 1,
+        cert_not_after: None,
         cert_days: None,
         problems: Vec::new(),
     };
     if let Some(tls) = &target.tls {
-        let probe = tls.days_left(&target.host, target.port, settings.timeout);
-        outcome.cert_days = probe.days;
+        let probe = tls.probe(&target.host, target.port, settings.timeout);
+        outcome.cert_not_after = probe.not_after;
+        outcome.cert_days = probe
+            .not_after
+            .map(|t| crate::cert::days_left(t, SystemTime::now()));
         if let Some(error) = probe.error {
             // The request would fail the same way; the handshake's own words are clearer.
             outcome.problems.push(error);
             return outcome;
         }
-        if let Some(days) = probe.days.filter(|d| *d < settings.min_cert_days) {
+        if let Some(days) = outcome.cert_days.filter(|d| *d < settings.min_cert_days) {
             outcome.problems.push(format!(
                 "the certificate expires in {days} days, under --min-cert-days {}",
                 settings.min_cert_days
@@ -171,7 +178,12 @@ fn once(agent: &ureq::Agent, target: &Target, check: &Check, settings: &Settings
     outcome
 }
 
-/// The request: `--header`s, then the check's own headers in their place.
+/// The request: `Connection: close`, then `--header`s, then the check's own headers, each
+/// replacing an earlier one of the same name.
+///
+/// A fresh connection per check keeps the checks independent and their times honest: a pooled
+/// keep-alive connection can add a delayed-ACK stall (40 ms on Linux) to a server that writes
+/// its head and body separately.
 fn build(
     agent: &ureq::Agent,
     target: &Target,
@@ -179,8 +191,12 @@ fn build(
     settings: &Settings,
     url: &str,
 ) -> Result<ureq::http::Request<()>, String> {
+    let close = ("Connection".to_string(), "close".to_string());
     let mut headers: Vec<&(String, String)> = Vec::new();
-    for h in settings.headers.iter().chain(&check.headers) {
+    for h in std::iter::once(&close)
+        .chain(&settings.headers)
+        .chain(&check.headers)
+    {
         headers.retain(|(name, _)| !name.eq_ignore_ascii_case(&h.0));
         headers.push(h);
     }
@@ -280,6 +296,7 @@ mod tests {
             head.contains("x-a: 2") && !head.contains("x-a: 1"),
             "the check's header wins: {head}"
         );
+        assert!(head.contains("connection: close"), "{head}");
 
         let out = run(
             &agent,

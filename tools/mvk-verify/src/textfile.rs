@@ -73,17 +73,17 @@ pub fn render(app: &str, outcomes: &[Outcome], took: Duration, at: SystemTime) -
         "Whether the checks of a method and path passed (1) or not (0) in the last verification.",
         &checks,
     );
-    let days: Vec<(String, f64)> = outcomes
+    let expiry: Vec<(String, f64)> = outcomes
         .iter()
-        .find_map(|o| o.cert_days)
-        .map(|d| (format!("app=\"{app}\""), d as f64))
+        .find_map(|o| o.cert_not_after)
+        .map(|t| (format!("app=\"{app}\""), t as f64))
         .into_iter()
         .collect();
-    if !days.is_empty() {
+    if !expiry.is_empty() {
         family(
-            "mvk_verify_cert_days_left",
-            "Whole days until the target's TLS certificate expires.",
-            &days,
+            "mvk_verify_cert_expiry_timestamp_seconds",
+            "When the target's TLS certificate expires, in seconds since the Unix epoch.",
+            &expiry,
         );
     }
     let unix = at
@@ -110,7 +110,7 @@ fn escape(value: &str) -> String {
 mod tests {
     use super::*;
 
-    fn outcome(method: &str, path: &str, ok: bool, cert_days: Option<i64>) -> Outcome {
+    fn outcome(method: &str, path: &str, ok: bool, cert_not_after: Option<i64>) -> Outcome {
         Outcome {
             method: method.into(),
             path: path.into(),
@@ -119,7 +119,8 @@ mod tests {
             expected: 200,
             ms: 1.0,
             attempts: 1,
-            cert_days,
+            cert_not_after,
+            cert_days: cert_not_after.map(|t| crate::cert::days_left(t, at())),
             problems: if ok {
                 vec![]
             } else {
@@ -155,16 +156,21 @@ mod tests {
         );
         assert!(text.contains("# TYPE mvk_verify_success gauge\n"));
         assert!(text.ends_with('\n'));
-        assert!(!text.contains("cert_days"));
+        assert!(!text.contains("cert_expiry"));
     }
 
     #[test]
-    fn escapes_label_values_and_adds_cert_days() {
-        let outcomes = [outcome("GET", "/q?a=\"x\"\\y\nz", true, Some(29))];
+    fn escapes_label_values_and_adds_the_certificate_expiry() {
+        let outcomes = [outcome(
+            "GET",
+            "/q?a=\"x\"\\y\nz",
+            true,
+            Some(1_798_293_600),
+        )];
         let text = render("shop", &outcomes, Duration::ZERO, at());
         assert!(text.contains(r#"path="/q?a=\"x\"\\y\nz"} 1"#), "{text}");
         assert!(
-            text.contains("mvk_verify_cert_days_left{app=\"shop\"} 29\n"),
+            text.contains("mvk_verify_cert_expiry_timestamp_seconds{app=\"shop\"} 1798293600\n"),
             "{text}"
         );
     }
@@ -173,10 +179,7 @@ mod tests {
     fn readers_never_see_a_partial_file() {
         let dir = std::env::temp_dir().join(format!("mvk-verify-textfile-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let few = [outcome("GET", "/health", true, None)];
-        let many: Vec<Outcome> = (0..200)
-            .map(|i| outcome("GET", &format!("/p{i}"), i % 2 == 0, None))
-            .collect();
+        let (few, many) = (few(), many());
         write(&dir, "shop", &few, Duration::ZERO, at()).unwrap();
         let (small, big) = (
             render("shop", &few, Duration::ZERO, at()),
@@ -206,6 +209,81 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["mvk_verify_shop.prom"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn few() -> Vec<Outcome> {
+        vec![outcome("GET", "/health", true, None)]
+    }
+
+    fn many() -> Vec<Outcome> {
+        (0..2000)
+            .map(|i| outcome("GET", &format!("/p{i}"), i % 2 == 0, None))
+            .collect()
+    }
+
+    const KEEP_WRITING: &str = "MVK_VERIFY_TEST_KEEP_WRITING";
+
+    /// The writer that `a_killed_writer_leaves_no_partial_file` runs in a child process and
+    /// kills: it writes the two contents in turn, forever.
+    #[test]
+    #[ignore = "a helper process, started by a_killed_writer_leaves_no_partial_file"]
+    fn keeps_writing() {
+        let Some(dir) = std::env::var_os(KEEP_WRITING) else {
+            return;
+        };
+        let (few, many) = (few(), many());
+        loop {
+            write(Path::new(&dir), "shop", &many, Duration::ZERO, at()).unwrap();
+            write(Path::new(&dir), "shop", &few, Duration::ZERO, at()).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_killed_writer_leaves_no_partial_file() {
+        let dir = std::env::temp_dir().join(format!("mvk-verify-kill-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let whole = [
+            render("shop", &few(), Duration::ZERO, at()),
+            render("shop", &many(), Duration::ZERO, at()),
+        ];
+        let mut cut_short = 0;
+        for round in 0..60 {
+            let mut writer = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "textfile::tests::keeps_writing", "--ignored"])
+                .env(KEEP_WRITING, &dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(40 + 7 * (round % 10)));
+            writer.kill().unwrap(); // SIGKILL: no chance to clean up
+            writer.wait().unwrap();
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                if name == "mvk_verify_shop.prom" {
+                    let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+                    assert!(
+                        whole.contains(&text),
+                        "a partial file of {} bytes",
+                        text.len()
+                    );
+                } else {
+                    // The collector reads only `*.prom`; a dot file it never sees.
+                    assert!(name.starts_with('.') && !name.ends_with(".prom"), "{name}");
+                    std::fs::remove_file(dir.join(&name)).unwrap();
+                    cut_short += 1;
+                }
+            }
+            if cut_short >= 3 {
+                break;
+            }
+        }
+        assert!(
+            cut_short > 0,
+            "no kill landed inside a write, so this proved nothing"
+        );
+        assert!(path(&dir, "shop").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
