@@ -5,6 +5,7 @@
 //! the Engine API) with an independent client.
 
 pub mod app;
+pub mod candidate;
 pub mod cmd;
 pub mod demo;
 pub mod nginx;
@@ -16,6 +17,7 @@ pub mod tmp;
 pub mod tls;
 
 pub use app::TestApp;
+pub use candidate::{app_image, container_status, start_candidate};
 pub use cmd::{docker, run_tool, tool, Run};
 pub use demo::{demo_binary, DemoContainer, DemoImage};
 pub use nginx::Nginx;

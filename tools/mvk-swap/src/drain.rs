@@ -48,6 +48,27 @@ pub fn new_workers(master: Proc, before: &[Proc], bound: Duration) -> Result<Vec
     }
 }
 
+/// Waits until every worker in `old` has stopped taking new connections: it exited, or it
+/// calls itself "shutting down" (nginx retitles a worker when it starts its graceful exit).
+/// The master tells the old workers so about 100 ms after starting the new ones; until then
+/// both take connections. Returns false if that did not happen within `bound`.
+pub fn handed_over(old: &[Proc], bound: Duration) -> bool {
+    let end = Instant::now() + bound;
+    loop {
+        let accepting = old
+            .iter()
+            .filter(|p| procs::alive(**p) && !procs::cmdline(p.pid).contains("shutting down"))
+            .count();
+        if accepting == 0 {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 /// How the old workers went.
 pub struct Drained {
     pub seconds: f64,
@@ -99,6 +120,20 @@ mod tests {
         assert_eq!(drained.seconds, 0.2);
         stuck.kill().unwrap();
         stuck.wait().unwrap();
+    }
+
+    #[test]
+    fn an_old_process_that_exits_has_handed_over_and_a_busy_one_has_not() {
+        let mut quick = Command::new("sleep").arg("0.2").spawn().unwrap();
+        let p = procs::find(quick.id() as i32).unwrap();
+        let reaper = std::thread::spawn(move || quick.wait());
+        assert!(handed_over(&[p], Duration::from_secs(10)));
+        reaper.join().unwrap().unwrap();
+        let mut busy = Command::new("sleep").arg("30").spawn().unwrap();
+        let p = procs::find(busy.id() as i32).unwrap();
+        assert!(!handed_over(&[p], Duration::from_millis(100)));
+        busy.kill().unwrap();
+        busy.wait().unwrap();
     }
 
     #[test]

@@ -129,10 +129,10 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     let image = record.str("image")?.to_string();
 
     // 1. Nothing changes before the upstream file is written.
+    let engine = Engine::connect()?;
     let store = Store::new(&args.state.state_dir, &app);
     let lock = store.lock("mvk-swap")?;
     let mut state = lock.load()?;
-    let engine = Engine::connect()?;
     let candidate = containers::candidate(&engine, &cand.container, &cand.container_id)?;
     let upstream = UpstreamFile::open(&args.nginx.upstream_file(&app))?;
     let conf = mvk_core::nginx::upstream_conf(&args.nginx.upstream_name(&app), cand.port);
@@ -347,8 +347,13 @@ fn route(
     }
     match drain::new_workers(master, &old, RELOAD_BOUND) {
         Ok(fresh) => {
+            if !drain::handed_over(&old, RELOAD_BOUND) {
+                progress.error(
+                    "warning: nginx's old workers still take new connections after the reload",
+                );
+            }
             progress.say(format!(
-                "nginx reloaded in {} ms ({} new worker(s))",
+                "nginx reloaded in {} ms ({} new worker(s); the old ones take no new connections)",
                 sent.elapsed().as_millis(),
                 fresh.len()
             ));
