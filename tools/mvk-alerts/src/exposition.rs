@@ -1,0 +1,435 @@
+//! The Prometheus text format (0.0.4), read strictly, as Prometheus's scraper reads it: a
+//! line it cannot parse fails the whole scrape, never just that line.
+//!
+//! prometheus-parse splits the ordinary lines: name, label block, value, timestamp. It is a
+//! regex line matcher, and on real exposition text it gets some lines wrong without a word:
+//! a label value holding `}` (`route="/users/{id}"`) drops the whole line, one holding `,`
+//! (`tags="netgo,builtinassets"`) drops that label, escapes (`\"`, `\\`, `\n`) are kept
+//! raw, names with `:` and `{}` are dropped, text after the value or timestamp is ignored,
+//! and a malformed line is skipped rather than reported. So its split is taken only for
+//! lines whose label values hold none of `"`, `\`, `,`, `{`, `}`, and then checked piece
+//! by piece; every other line is parsed here, to the format's grammar.
+
+use prometheus_parse::LineInfo;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    /// As written, in order (empty values included; the scraper drops those).
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    /// An explicit timestamp in milliseconds, if the line has one.
+    pub timestamp: Option<i64>,
+}
+
+/// A line Prometheus would refuse, with its 1-based number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Malformed {
+    pub line: usize,
+    pub why: String,
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.why)
+    }
+}
+
+const TYPES: [&str; 5] = ["counter", "gauge", "histogram", "summary", "untyped"];
+
+/// Every sample in `text`, or the first line Prometheus would refuse.
+pub fn parse(text: &str) -> Result<Vec<Sample>, Malformed> {
+    let mut samples = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        let fail = |why: String| Malformed { line: i + 1, why };
+        let trimmed = line.trim_start_matches([' ', '\t']);
+        if trimmed.is_empty() {
+            continue;
+        }
+        if let Some(comment) = trimmed.strip_prefix('#') {
+            check_comment(comment).map_err(fail)?;
+            continue;
+        }
+        let sample = match split_with_prometheus_parse(line) {
+            Some(sample) => sample,
+            None => {
+                parse_sample(trimmed).map_err(|why| fail(format!("{why}: {}", shorten(line))))?
+            }
+        };
+        samples.push(sample);
+    }
+    Ok(samples)
+}
+
+/// `# HELP name …` and `# TYPE name type` must name a metric (and a known type); any other
+/// comment is free text.
+fn check_comment(comment: &str) -> Result<(), String> {
+    let mut words = comment.split([' ', '\t']).filter(|w| !w.is_empty());
+    let keyword = words.next();
+    if !matches!(keyword, Some("HELP" | "TYPE")) {
+        return Ok(());
+    }
+    let name = words.next().unwrap_or_default();
+    if !is_metric_name(name) {
+        return Err(format!(
+            "`# {}` needs a metric name, found `{name}`",
+            keyword.unwrap_or_default()
+        ));
+    }
+    if keyword == Some("TYPE") {
+        let kind = words.next().unwrap_or_default();
+        if !TYPES.contains(&kind) {
+            return Err(format!("invalid metric type `{kind}` for {name}"));
+        }
+    }
+    Ok(())
+}
+
+/// The sample as prometheus-parse splits the line, when that split is certainly right.
+fn split_with_prometheus_parse(line: &str) -> Option<Sample> {
+    let LineInfo::Sample {
+        metric_name,
+        labels,
+        value,
+        timestamp,
+    } = LineInfo::parse(line)
+    else {
+        return None;
+    };
+    // Its regex is not anchored at the end: the line must hold nothing after the last piece.
+    let last = timestamp.unwrap_or(value);
+    let end = last.as_ptr() as usize + last.len() - line.as_ptr() as usize;
+    if !line[end..].trim_matches([' ', '\t']).is_empty() || !is_metric_name(metric_name) {
+        return None;
+    }
+    let mut pairs = Vec::new();
+    for part in labels.unwrap_or_default().split(',') {
+        let part = part.trim_matches([' ', '\t']);
+        if part.is_empty() {
+            continue; // `{a="1",}`: a trailing comma is allowed.
+        }
+        let (name, quoted) = part.split_once('=')?;
+        let inner = quoted
+            .trim_start_matches([' ', '\t'])
+            .strip_prefix('"')?
+            .strip_suffix('"')?;
+        let name = name.trim_end_matches([' ', '\t']);
+        if !is_label_name(name) || inner.contains(['"', '\\', '{', '}']) {
+            return None;
+        }
+        pairs.push((name.to_string(), inner.to_string()));
+    }
+    if labels.is_some_and(|l| l.trim().is_empty()) || has_duplicates(&pairs) {
+        return None;
+    }
+    Some(Sample {
+        name: metric_name.to_string(),
+        labels: pairs,
+        value: parse_value(value).ok()?,
+        timestamp: timestamp.map(parse_timestamp).transpose().ok()?,
+    })
+}
+
+/// `name[{label="value",…}] value [timestamp]`, to the text format's grammar.
+fn parse_sample(line: &str) -> Result<Sample, String> {
+    let mut rest = line;
+    let name = take_while(&mut rest, |c, i| {
+        c.is_ascii_alphabetic() || c == '_' || c == ':' || i > 0 && c.is_ascii_digit()
+    });
+    if name.is_empty() {
+        return Err("expected a metric name".into());
+    }
+    skip_blanks(&mut rest);
+    let mut labels = Vec::new();
+    if let Some(after) = rest.strip_prefix('{') {
+        rest = after;
+        loop {
+            skip_blanks(&mut rest);
+            if let Some(after) = rest.strip_prefix('}') {
+                rest = after;
+                break;
+            }
+            let label = take_while(&mut rest, |c, i| {
+                c.is_ascii_alphabetic() || c == '_' || i > 0 && c.is_ascii_digit()
+            });
+            if label.is_empty() {
+                return Err("expected a label name or `}`".into());
+            }
+            skip_blanks(&mut rest);
+            rest = rest
+                .strip_prefix('=')
+                .ok_or_else(|| format!("expected `=` after label {label}"))?;
+            skip_blanks(&mut rest);
+            rest = rest
+                .strip_prefix('"')
+                .ok_or_else(|| format!("expected a quoted value for label {label}"))?;
+            let value = take_label_value(&mut rest)
+                .ok_or_else(|| format!("unterminated value of label {label}"))?;
+            if labels.iter().any(|(l, _)| l == label) {
+                return Err(format!("label {label} appears twice"));
+            }
+            labels.push((label.to_string(), value));
+            skip_blanks(&mut rest);
+            if let Some(after) = rest.strip_prefix(',') {
+                rest = after;
+            } else if !rest.starts_with('}') {
+                return Err(format!("expected `,` or `}}` after label {label}"));
+            }
+        }
+    }
+    let mut tokens = rest.split([' ', '\t']).filter(|t| !t.is_empty());
+    let value = tokens.next().ok_or("expected a value")?;
+    let value = parse_value(value)?;
+    let timestamp = tokens.next().map(parse_timestamp).transpose()?;
+    if let Some(extra) = tokens.next() {
+        return Err(format!("unexpected `{extra}` after the timestamp"));
+    }
+    Ok(Sample {
+        name: name.to_string(),
+        labels,
+        value,
+        timestamp,
+    })
+}
+
+/// Reads a label value up to its closing quote, resolving `\\`, `\"` and `\n` (any other
+/// escape stays as written, as Prometheus keeps it).
+fn take_label_value(rest: &mut &str) -> Option<String> {
+    let mut value = String::new();
+    let mut chars = rest.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => {
+                *rest = &rest[i + 1..];
+                return Some(value);
+            }
+            '\\' => match chars.next()?.1 {
+                '\\' => value.push('\\'),
+                '"' => value.push('"'),
+                'n' => value.push('\n'),
+                other => {
+                    value.push('\\');
+                    value.push(other);
+                }
+            },
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+fn take_while<'a>(rest: &mut &'a str, ok: impl Fn(char, usize) -> bool) -> &'a str {
+    let end = rest
+        .char_indices()
+        .find(|(i, c)| !ok(*c, *i))
+        .map_or(rest.len(), |(i, _)| i);
+    let (taken, after) = rest.split_at(end);
+    *rest = after;
+    taken
+}
+
+fn skip_blanks(rest: &mut &str) {
+    *rest = rest.trim_start_matches([' ', '\t']);
+}
+
+/// A value as Go's `strconv.ParseFloat` reads it (`NaN`, `+Inf`, `-Inf`, `1e3`, …).
+fn parse_value(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .map_err(|_| format!("`{s}` is not a number"))
+}
+
+fn parse_timestamp(s: &str) -> Result<i64, String> {
+    s.parse::<i64>()
+        .map_err(|_| format!("`{s}` is not a timestamp (milliseconds)"))
+}
+
+fn has_duplicates(pairs: &[(String, String)]) -> bool {
+    pairs
+        .iter()
+        .enumerate()
+        .any(|(i, (name, _))| pairs[..i].iter().any(|(n, _)| n == name))
+}
+
+pub fn is_metric_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+pub fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn shorten(line: &str) -> String {
+    const MAX: usize = 120;
+    match line.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(line: &str) -> Sample {
+        let mut samples = parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(samples.len(), 1, "{line}");
+        samples.remove(0)
+    }
+
+    fn labels(s: &Sample) -> Vec<(&str, &str)> {
+        s.labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    /// A line, and the name, labels and value it holds.
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        f64,
+    );
+
+    /// Real lines prometheus-parse 0.2.5 gets wrong, and what each of them means.
+    const TRICKY: &[Case] = &[
+        // Route templates (Micrometer, Spring) hold braces: the crate drops the line.
+        (
+            r#"http_server_requests_seconds_count{uri="/users/{id}",status="500"} 7"#,
+            "http_server_requests_seconds_count",
+            &[("uri", "/users/{id}"), ("status", "500")],
+            7.0,
+        ),
+        // Official Prometheus builds: the crate loses `tags`.
+        (
+            r#"prometheus_build_info{branch="HEAD",tags="netgo,builtinassets"} 1"#,
+            "prometheus_build_info",
+            &[("branch", "HEAD"), ("tags", "netgo,builtinassets")],
+            1.0,
+        ),
+        // systemd unit names escape `-` as `\x2d`, written `\\x2d`: the crate keeps `\\`.
+        (
+            r#"node_systemd_unit_state{name="dev-disk-by\\x2duuid.swap",state="active"} 1"#,
+            "node_systemd_unit_state",
+            &[("name", r"dev-disk-by\x2duuid.swap"), ("state", "active")],
+            1.0,
+        ),
+        (
+            r#"app_errors_total{msg="bad \"input\"\nat line 2"} 3"#,
+            "app_errors_total",
+            &[("msg", "bad \"input\"\nat line 2")],
+            3.0,
+        ),
+        // Recording-rule style names and empty braces: the crate drops the line.
+        (
+            "job:http_requests:rate5m{job=\"shop\"} 0.5",
+            "job:http_requests:rate5m",
+            &[("job", "shop")],
+            0.5,
+        ),
+        ("up{} 1", "up", &[], 1.0),
+        (
+            "x { a = \"1\" , b=\"2\", } 4",
+            "x",
+            &[("a", "1"), ("b", "2")],
+            4.0,
+        ),
+    ];
+
+    #[test]
+    fn reads_the_lines_prometheus_parse_gets_wrong() {
+        for (line, name, want, value) in TRICKY {
+            let s = one(line);
+            assert_eq!(
+                (s.name.as_str(), labels(&s), s.value),
+                (*name, want.to_vec(), *value),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn prometheus_parse_still_gets_them_wrong() {
+        // If this fails, prometheus-parse fixed a gap and the split above may take more lines.
+        let text: String = TRICKY.iter().map(|(l, ..)| format!("{l}\n")).collect();
+        let scrape =
+            prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+        let names: Vec<&str> = scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+        assert!(
+            !names.contains(&"http_server_requests_seconds_count"),
+            "{names:?}"
+        );
+        assert!(!names.contains(&"job:http_requests:rate5m"), "{names:?}");
+        let build = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == "prometheus_build_info")
+            .unwrap();
+        assert_eq!(build.labels.get("tags"), Some("netgo"), "cut at the comma");
+        let unit = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == "node_systemd_unit_state")
+            .unwrap();
+        assert_eq!(
+            unit.labels.get("name"),
+            Some(r"dev-disk-by\\x2duuid.swap"),
+            "escapes kept raw"
+        );
+    }
+
+    #[test]
+    fn reads_ordinary_exposition() {
+        let text = "# HELP http_requests_total Requests answered, by status.\n\
+                    # TYPE http_requests_total counter\n\
+                    http_requests_total{status=\"200\"} 17\n\
+                    http_requests_total{status=\"500\",path=\"/a=b\"} 3 1700000000000\n\
+                    \n\
+                    # TYPE d histogram\n\
+                    d_bucket{le=\"+Inf\"} 20\n\
+                    d_sum 1.5e-3\n\
+                    weird NaN\n\
+                    neg -Inf\n";
+        let s = parse(text).unwrap();
+        assert_eq!(s.len(), 6);
+        assert_eq!(labels(&s[1]), [("status", "500"), ("path", "/a=b")]);
+        assert_eq!(s[1].timestamp, Some(1_700_000_000_000));
+        assert_eq!(s[2].value, 20.0);
+        assert_eq!(s[3].value, 0.0015);
+        assert!(s[4].value.is_nan());
+        assert_eq!(s[5].value, f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn a_malformed_line_is_reported_with_its_number() {
+        let bad = [
+            ("ok 1\nbroken{status=\"500\" 3\n", 2, "expected `,` or `}`"),
+            ("x 1\ny\n", 2, "expected a value"),
+            ("x one\n", 1, "`one` is not a number"),
+            ("x 1 2 3\n", 1, "unexpected `3`"),
+            ("x 1 soon\n", 1, "not a timestamp"),
+            ("x{a=\"1} 2\n", 1, "unterminated value"),
+            ("x{a=\"1\",a=\"2\"} 2\n", 1, "appears twice"),
+            ("x{1a=\"1\"} 2\n", 1, "expected a label name"),
+            ("9x 1\n", 1, "expected a metric name"),
+            ("# TYPE x countr\n", 1, "invalid metric type"),
+            ("# HELP 1x h\n", 1, "needs a metric name"),
+            ("x 1\r\n", 1, "is not a number"),
+        ];
+        for (text, line, why) in bad {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.line, line, "{text:?}: {err}");
+            assert!(err.why.contains(why), "{text:?}: {err}");
+        }
+        // Comments other than HELP and TYPE are free text.
+        assert!(parse("# anything at all {\n#\n").unwrap().is_empty());
+    }
+}

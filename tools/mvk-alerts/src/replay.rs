@@ -1,0 +1,105 @@
+//! `--replay FILE`: a recorded scrape history, one JSON object per line,
+//! `{"ts": SECONDS, "metrics": "<text format>" | null}` (`null`: the scrape failed), fed to
+//! the engine line by line, so a history of any length runs in constant memory.
+
+use crate::engine::Engine;
+use crate::exposition;
+use anyhow::Result;
+use mvk_core::{signal, Fail};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+pub fn run(path: &Path, engine: &mut Engine) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        Fail::usage(format!(
+            "cannot read the replay file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let mut previous: Option<i64> = None;
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let at = || format!("{}:{}", path.display(), i + 1);
+        let line = line.map_err(|e| Fail::usage(format!("{}: cannot read: {e}", at())))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (t, scrape) = parse_line(&line).map_err(|e| Fail::usage(format!("{}: {e}", at())))?;
+        if let Some(p) = previous.filter(|p| t <= *p) {
+            return Err(Fail::usage(format!(
+                "{}: ts {} is not after the line before ({})",
+                at(),
+                t as f64 / 1000.0,
+                p as f64 / 1000.0
+            ))
+            .into());
+        }
+        previous = Some(t);
+        engine
+            .scrape(t, scrape)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+        if i % 1024 == 0 {
+            signal::check()?;
+        }
+    }
+    if engine.evaluations() == 0 {
+        return Err(Fail::usage(format!(
+            "the replay file {} holds no scrapes",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+type Scrape = Result<Vec<exposition::Sample>, String>;
+
+/// One line: its time in milliseconds and the scrape it records.
+fn parse_line(line: &str) -> Result<(i64, Scrape), String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let obj = v.as_object().ok_or_else(|| {
+        "expected an object {\"ts\": SECONDS, \"metrics\": TEXT or null}".to_string()
+    })?;
+    let ts = obj
+        .get("ts")
+        .and_then(Value::as_f64)
+        .filter(|ts| ts.is_finite())
+        .ok_or_else(|| "\"ts\" must be a number of seconds".to_string())?;
+    let t = (ts * 1000.0).round() as i64;
+    let scrape = match obj.get("metrics") {
+        Some(Value::String(text)) => {
+            Ok(exposition::parse(text).map_err(|e| format!("\"metrics\" {e}"))?)
+        }
+        Some(Value::Null) => Err("the scrape failed".to_string()),
+        _ => return Err("\"metrics\" must be the text format or null".into()),
+    };
+    Ok((t, scrape))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines() {
+        let (t, s) = parse_line(r#"{"ts": 1.5, "metrics": "x 1\n"}"#).unwrap();
+        assert_eq!((t, s.unwrap().len()), (1500, 1));
+        let (_, s) = parse_line(r#"{"ts": 2, "metrics": null, "note": "kept aside"}"#).unwrap();
+        assert!(s.is_err());
+        for (bad, why) in [
+            ("{", "invalid JSON"),
+            ("[]", "expected an object"),
+            (r#"{"metrics": null}"#, "\"ts\""),
+            (r#"{"ts": "1", "metrics": null}"#, "\"ts\""),
+            (r#"{"ts": 1}"#, "\"metrics\""),
+            (r#"{"ts": 1, "metrics": 5}"#, "\"metrics\""),
+            (
+                r#"{"ts": 1, "metrics": "ok 1\nbad{ 2\n"}"#,
+                "\"metrics\" line 2:",
+            ),
+        ] {
+            let err = parse_line(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+}
