@@ -280,6 +280,8 @@ impl Walk<'_> {
             .map_err(unreadable)?;
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         for name in names {
+            // A big tree takes a while: stop here, nothing has been sent yet.
+            mvk_core::signal::check()?;
             let child = path.join(&name);
             let mut child_rel = rel.to_vec();
             if !child_rel.is_empty() {

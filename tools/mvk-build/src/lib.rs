@@ -15,6 +15,7 @@ pub mod release;
 pub mod tar;
 
 use anyhow::Result;
+use clap::builder::BoolishValueParser;
 use clap::{CommandFactory, Parser};
 use mvk_core::config::{app_name, Output};
 use mvk_core::docker::{api_error, Engine};
@@ -75,7 +76,7 @@ pub struct Args {
     #[arg(long, env = "MVK_TARGET", value_name = "STAGE")]
     pub target: Option<String>,
     /// Build every step afresh, without the build cache
-    #[arg(long, env = "MVK_NO_CACHE")]
+    #[arg(long, env = "MVK_NO_CACHE", value_parser = BoolishValueParser::new())]
     pub no_cache: bool,
     /// The release id and image tag [default: git short SHA of the context, else UTC time]
     #[arg(long, env = "MVK_RELEASE", value_parser = reference::tag, value_name = "ID")]
@@ -91,10 +92,10 @@ pub struct Args {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub container_port: u16,
     /// Fail (exit 1) when an image check fails, instead of warning
-    #[arg(long, env = "MVK_STRICT")]
+    #[arg(long, env = "MVK_STRICT", value_parser = BoolishValueParser::new())]
     pub strict: bool,
     /// Push the image to the registry named in --repo (credentials from the Docker config)
-    #[arg(long, env = "MVK_PUSH")]
+    #[arg(long, env = "MVK_PUSH", value_parser = BoolishValueParser::new())]
     pub push: bool,
     #[command(flatten)]
     pub output: Output,
@@ -281,5 +282,24 @@ mod tests {
     #[test]
     fn the_command_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn flags_read_env_files_spelling_of_true() {
+        for (value, want) in [
+            ("1", true),
+            ("yes", true),
+            ("true", true),
+            ("0", false),
+            ("false", false),
+        ] {
+            std::env::set_var("MVK_STRICT", value);
+            let args = Args::try_parse_from(["mvk-build", "--app", "shop"]).unwrap();
+            assert_eq!(args.strict, want, "MVK_STRICT={value}");
+        }
+        std::env::remove_var("MVK_STRICT");
+        let args =
+            Args::try_parse_from(["mvk-build", "--app", "shop", "--strict", "--push"]).unwrap();
+        assert!(args.strict && args.push && !args.no_cache);
     }
 }
