@@ -6,7 +6,14 @@ use std::path::PathBuf;
 
 /// Every tool's command line, as its library exposes it.
 pub fn tools() -> Vec<clap::Command> {
-    vec![]
+    vec![
+        mvk_build::command(),
+        mvk_healthwait::command(),
+        mvk_swap::command(),
+        mvk_verify::command(),
+        mvk_rollback::command(),
+        mvk_alerts::command(),
+    ]
 }
 
 /// Each generated file: its path relative to the repository root, and its content.
@@ -14,11 +21,13 @@ pub fn render() -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
     for cmd in tools() {
         let name = cmd.get_name().to_string();
-        let mut page = Vec::new();
-        clap_mangen::Man::new(cmd.clone())
-            .render(&mut page)
-            .expect("rendering to memory cannot fail");
-        files.push((PathBuf::from(format!("man/{name}.1")), page));
+        files.push((PathBuf::from(format!("man/{name}.1")), man_page(cmd.clone())));
+        // Subcommands get pages of their own, `man mvk-alerts-rules`, as git's do.
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let sub_name = format!("{name}-{}", sub.get_name());
+            let page = man_page(sub.clone().name(sub_name.clone()));
+            files.push((PathBuf::from(format!("man/{sub_name}.1")), page));
+        }
         for (shell, file) in [
             (Shell::Bash, format!("completions/{name}.bash")),
             (Shell::Zsh, format!("completions/_{name}")),
@@ -30,6 +39,14 @@ pub fn render() -> Vec<(PathBuf, Vec<u8>)> {
         }
     }
     files
+}
+
+fn man_page(cmd: clap::Command) -> Vec<u8> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .render(&mut page)
+        .expect("rendering to memory cannot fail");
+    page
 }
 
 /// The repository root (xtask lives one level below it).

@@ -1,0 +1,15 @@
+complete -c mvk-build -l app -d 'The app this release is for; also the image repository unless --repo is given' -r
+complete -c mvk-build -l context -d 'The build context directory' -r -F
+complete -c mvk-build -s f -l file -d 'The Dockerfile [default: Dockerfile in the context]; relative to the current directory, as with `docker build -f`, and may lie outside the context' -r -F
+complete -c mvk-build -l build-arg -d 'A build-time variable (repeatable); a bare KEY takes its value from the environment. Build args are visible in the image history: no secrets' -r
+complete -c mvk-build -l target -d 'The stage of a multi-stage Dockerfile to build' -r
+complete -c mvk-build -l release -d 'The release id and image tag [default: git short SHA of the context, else UTC time]' -r
+complete -c mvk-build -l repo -d 'The image repository, with the registry to push to [default: the app name]' -r
+complete -c mvk-build -l max-size -d 'Largest acceptable image size (100MB, 50MiB, bytes)' -r
+complete -c mvk-build -l container-port -d 'Port the app listens on inside the container; the image must EXPOSE it' -r
+complete -c mvk-build -l no-cache -d 'Build every step afresh, without the build cache'
+complete -c mvk-build -l strict -d 'Fail (exit 1) when an image check fails, instead of warning'
+complete -c mvk-build -l push -d 'Push the image to the registry named in --repo (credentials from the Docker config)'
+complete -c mvk-build -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
+complete -c mvk-build -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mvk-build -s V -l version -d 'Print version'

@@ -1,0 +1,20 @@
+complete -c mvk-healthwait -l health-path -d 'Path the health probe GETs on the candidate' -r
+complete -c mvk-healthwait -l health-header -d 'Header sent with every probe, `Name: value` (repeatable), e.g. `X-Forwarded-Proto: https`' -r
+complete -c mvk-healthwait -l interval -d 'Time between probes' -r
+complete -c mvk-healthwait -l successes -d 'Consecutive 2xx answers that make the candidate healthy' -r
+complete -c mvk-healthwait -l timeout -d 'Give up when the candidate is not healthy after this long' -r
+complete -c mvk-healthwait -l before -d 'Run this first in a one-off container of the new image (migrations); if it fails, nothing is started. A command line split on white space, or a JSON array of strings; no shell. As with `docker run IMAGE CMD…`, the image\'s ENTRYPOINT stays.' -r
+complete -c mvk-healthwait -l env-file -d 'KEY=VALUE lines (`#` comments) for the app\'s environment; the values never appear in the record, on stderr or in the logs this tool prints' -r -F
+complete -c mvk-healthwait -l bind -d 'Host address the slot\'s port is published on' -r
+complete -c mvk-healthwait -l blue-port -d 'Host port of the blue slot' -r
+complete -c mvk-healthwait -l green-port -d 'Host port of the green slot' -r
+complete -c mvk-healthwait -l container-port -d 'Port the app listens on inside the container' -r
+complete -c mvk-healthwait -l state-dir -d 'Directory holding <app>/state.json and <app>/lock' -r -F
+complete -c mvk-healthwait -l upstream-file -d 'Upstream file owned by mvk-swap [default: /etc/nginx/mvk/<app>.upstream]' -r -F
+complete -c mvk-healthwait -l upstream-name -d 'Name of the upstream block [default: the app name]' -r
+complete -c mvk-healthwait -l nginx -d 'The nginx binary' -r -F
+complete -c mvk-healthwait -l nginx-conf -d 'nginx\'s main config file, passed as `-c` [default: nginx\'s own]' -r -F
+complete -c mvk-healthwait -l keep-failed -d 'Keep a failed candidate for debugging (stopped if it crashed; never restarted)'
+complete -c mvk-healthwait -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
+complete -c mvk-healthwait -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mvk-healthwait -s V -l version -d 'Print version'
