@@ -50,6 +50,13 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, Malformed> {
             check_comment(comment).map_err(fail)?;
             continue;
         }
+        if trimmed.len() != line.len() {
+            // Prometheus reads the blanks as part of the name, and refuses it.
+            return Err(fail(format!(
+                "blanks before the metric name: {}",
+                shorten(line)
+            )));
+        }
         let sample = match split_with_prometheus_parse(line) {
             Some(sample) => sample,
             None => {
@@ -232,15 +239,27 @@ fn skip_blanks(rest: &mut &str) {
     *rest = rest.trim_start_matches([' ', '\t']);
 }
 
-/// A value as Go's `strconv.ParseFloat` reads it (`NaN`, `+Inf`, `-Inf`, `1e3`, …).
-fn parse_value(s: &str) -> Result<f64, String> {
-    s.parse::<f64>()
-        .map_err(|_| format!("`{s}` is not a number"))
+/// A value as Go's `strconv.ParseFloat` reads it (`NaN`, `+Inf`, `-Inf`, `1e3`, …): unlike
+/// Rust's parser it takes no sign on NaN, and a literal beyond f64's range is an error.
+pub fn parse_value(s: &str) -> Result<f64, String> {
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if v.is_nan() && unsigned.len() != s.len() {
+        return Err(format!("`{s}` is not a number"));
+    }
+    if v.is_infinite() && !unsigned.to_ascii_lowercase().starts_with("inf") {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(v)
 }
 
+/// Milliseconds: digits only, no sign.
 fn parse_timestamp(s: &str) -> Result<i64, String> {
-    s.parse::<i64>()
-        .map_err(|_| format!("`{s}` is not a timestamp (milliseconds)"))
+    s.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| s.parse::<i64>().ok())
+        .flatten()
+        .ok_or_else(|| format!("`{s}` is not a timestamp (milliseconds)"))
 }
 
 fn has_duplicates(pairs: &[(String, String)]) -> bool {
@@ -423,6 +442,10 @@ mod tests {
             ("# TYPE x countr\n", 1, "invalid metric type"),
             ("# HELP 1x h\n", 1, "needs a metric name"),
             ("x 1\r\n", 1, "is not a number"),
+            ("  x 1\n", 1, "blanks before the metric name"),
+            ("x 1 -5\n", 1, "not a timestamp"),
+            ("x +nan\n", 1, "not a number"),
+            ("x 1e400\n", 1, "out of range"),
         ];
         for (text, line, why) in bad {
             let err = parse(text).unwrap_err();

@@ -340,7 +340,10 @@ fn histogram_quantile(q: f64, input: Vec<(Labels, f64)>, version: Version) -> Ve
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for (mut labels, count) in input {
         // A sample without a parseable `le` is skipped, as Prometheus does.
-        let Some(upper) = labels.remove("le").and_then(|le| le.parse::<f64>().ok()) else {
+        let Some(upper) = labels
+            .remove("le")
+            .and_then(|le| crate::exposition::parse_value(&le).ok())
+        else {
             continue;
         };
         let i = *index.entry(labels.clone()).or_insert_with(|| {
