@@ -26,7 +26,7 @@ fn services(units: &[Unit]) -> impl Iterator<Item = &Unit> {
 }
 
 /// Services a timer starts: the periodic checks, which must be locked down.
-fn timed<'a>(units: &'a [Unit]) -> Vec<&'a Unit> {
+fn timed(units: &[Unit]) -> Vec<&Unit> {
     services(units)
         .filter(|s| units.iter().any(|t| t.name == s.name.replace(".service", ".timer")))
         .collect()

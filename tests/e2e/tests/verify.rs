@@ -143,6 +143,19 @@ fn standalone_url_mode_writes_only_the_verify_object() {
 }
 
 #[test]
+fn url_wins_over_the_record_live_slot() {
+    let demo = Demo::start("urlwins", &[]);
+    let app = unique("urlwins");
+    // The record's live slot has nothing on it; --url (the public front, say) is checked.
+    let run = verify(&["--url", &demo.url(), "--check", "/health"], &live_record(&app, free_port()));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["verify"]["target"], demo.url());
+    assert_eq!(r["app"], app.as_str());
+    assert_eq!(r["steps"][1]["tool"], "mvk-verify");
+}
+
+#[test]
 fn a_wrong_status_and_a_body_regex_miss_fail_the_step() {
     let demo = Demo::start("wrong", &[("DEMO_UNHEALTHY", "1")]);
     let app = unique("wrong");
@@ -398,10 +411,12 @@ fn bad_targets_and_records_are_exit_2_and_a_failed_record_passes_through() {
         ("ftp://127.0.0.1", "use an http:// or https:// URL"),
         ("127.0.0.1:8000", "use an http:// or https:// URL"),
         ("http://127.0.0.1:1/?x=1", "takes no query"),
+        ("http://ops:s3cret@127.0.0.1:1", "credentials in the URL would land in the record"),
     ] {
         let run = verify(&["--url", url], "");
         assert_eq!(run.code, 2, "{url}: {}", run.stderr);
         assert!(run.stderr.contains(says), "{url}: {}", run.stderr);
+        assert!(!run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"), "{}{}", run.stdout, run.stderr);
     }
 
     // --textfile-dir needs a directory, and an app name without a record.

@@ -201,6 +201,13 @@ fn target(args: &Args, record: &Record) -> Result<Target, Fail> {
         Some("https") => true,
         _ => return Err(bad("use an http:// or https:// URL")),
     };
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        // The URL lands in the record and in logs; a password must not.
+        return Err(Fail::usage(
+            "--url: credentials in the URL would land in the record; send them with \
+             --header 'Authorization: …' instead",
+        ));
+    }
     if uri.query().is_some() || base.contains('#') {
         return Err(bad(
             "a base URL takes no query or fragment; put them in the checks",
