@@ -551,37 +551,56 @@ fn a_named_candidate_that_is_gone_or_live_is_refused() {
     assert_eq!(inspect(&blue, "{{.State.Status}}"), "running");
 }
 
+/// The tool running in the background, fed `stdin`.
+struct Background(std::process::Child);
+
+impl Background {
+    fn start(app: &TestApp, args: &[&str], stdin: &str) -> Background {
+        let mut child = Command::new(tool(TOOL))
+            .args(args)
+            .envs(app.env())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).unwrap();
+        Background(child)
+    }
+
+    /// Waits (at most 30 s) until `ready` holds.
+    fn wait_until(&mut self, ready: impl Fn() -> bool) {
+        let end = Instant::now() + Duration::from_secs(30);
+        while !ready() {
+            if Instant::now() > end || self.0.try_wait().unwrap().is_some() {
+                let _ = self.0.kill();
+                panic!("never ready: {:?}", self.0.wait().unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.0.id() as i32), signal).unwrap();
+    }
+
+    fn finish(self) -> Run {
+        let out = self.0.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 /// Starts the tool, waits until `ready` holds, sends SIGTERM, and returns the finished run.
 fn interrupt(app: &TestApp, args: &[&str], stdin: &str, ready: impl Fn() -> bool) -> Run {
-    let mut child = Command::new(tool(TOOL))
-        .args(args)
-        .envs(app.env())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let end = Instant::now() + Duration::from_secs(30);
-    while !ready() {
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("never ready: {:?}", child.wait_with_output().unwrap());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut run = Background::start(app, args, stdin);
+    run.wait_until(ready);
+    run.signal(Signal::SIGTERM);
+    run.finish()
 }
 
 #[test]
@@ -768,4 +787,40 @@ fn a_running_first_candidate_behind_nginx_is_not_replaced_without_a_state() {
         "{r}"
     );
     assert_eq!(inspect(&blue, "{{.Id}} {{.State.StartedAt}}"), before);
+}
+
+#[test]
+fn of_two_deploys_at_once_the_later_wins_and_the_earlier_fails_cleanly() {
+    let app = TestApp::new("hw-race");
+    let slow = image(&app, "slow", &[("DEMO_START_DELAY_MS", "60000")]);
+    let v2 = image(&app, "v2", &[]);
+    set_live(&app, "green", "v0", "other:v0");
+    set_upstream(&app, app.green_port);
+    let blue = format!("{}-blue", app.name);
+    let mut first = Background::start(&app, &[], &record(&app, &slow));
+    first.wait_until(|| inspect(&blue, "{{.State.Status}}") == "running");
+    let first_id = inspect(&blue, "{{.Id}}");
+
+    // The second takes the same idle slot and replaces the first's candidate.
+    let second = deploy(&app, &v2, &[]);
+    let second_id = second["candidate"]["container_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = first.finish();
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["error"]["kind"], "replaced", "{r}");
+    assert_eq!(r["candidate"]["container_id"], first_id.as_str());
+    // The loser touched nothing of the winner's.
+    assert_eq!(
+        inspect(&blue, "{{.Id}} {{.State.Status}}"),
+        format!("{second_id} running")
+    );
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{}/", app.blue_port))
+            .unwrap()
+            .1,
+        "demo v2\n"
+    );
 }

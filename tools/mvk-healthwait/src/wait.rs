@@ -155,7 +155,8 @@ fn poll(
     loop {
         signal::check()?;
         let tick = Instant::now();
-        let Some(c) = engine.container(&candidate.id)? else {
+        let found = engine.container(&candidate.id)?.map(|c| Status::of(&c));
+        let Some(status) = found.filter(|s| s.state != ContainerStateStatusEnum::REMOVING) else {
             return Err(Fail::unavailable(
                 "replaced",
                 format!(
@@ -165,7 +166,6 @@ fn poll(
             )
             .into());
         };
-        let status = Status::of(&c);
         health.docker_health = status.docker_health.clone();
         if let Some((kind, what)) = status.failure(candidate.restarts) {
             return Err(Fail::failed(kind, format!("{name} {what}")).into());
