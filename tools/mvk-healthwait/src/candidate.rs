@@ -306,6 +306,12 @@ pub fn reuse(
     let port = published_port(&c, slots.container_port).unwrap_or(slots.port(slot));
     agree(record, "candidate.slot", slot.name(), &name)?;
     agree(record, "candidate.port", &port.to_string(), &name)?;
+    agree(
+        record,
+        "release",
+        label(&c, LABEL_RELEASE).unwrap_or_default(),
+        &name,
+    )?;
     // Image names differ (a registry prefix, a retag); the id says which image it runs.
     agree(
         record,

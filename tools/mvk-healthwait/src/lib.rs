@@ -41,14 +41,23 @@ const LOG_LINES: usize = 50;
 /// Healthy means --successes consecutive 2xx answers to GET --health-path. A container that
 /// exits, restarts or is OOM-killed, or that Docker's HEALTHCHECK reports unhealthy, fails
 /// the step at once; so does --timeout. Docker's restart policy is `no` until the candidate
-/// is healthy (a crash stays visible with its exit code) and `unless-stopped` after. On failure the candidate's last 50 log lines are in
-/// `error.logs` and on stderr, and the candidate is removed (unless --keep-failed).
+/// is healthy (so a crash stays visible with its exit code), `unless-stopped` after. On
+/// failure the candidate's last 50 log lines are in `error.logs` and on stderr, and the
+/// candidate is removed (unless --keep-failed).
+///
+/// The app's lock (<state-dir>/<app>/lock) is held while the slot is picked, --before runs
+/// and the candidate starts, and released for the wait.
 ///
 /// Exit codes: 0 healthy, 1 failed (crashed, unhealthy, timeout, before-failed), 2 bad input,
 /// 3 an earlier step failed, 4 Docker unreachable, the app locked, a port taken, or the
 /// slot live, 130 interrupted.
 #[derive(Parser, Debug)]
-#[command(name = TOOL, version, verbatim_doc_comment)]
+#[command(
+    name = TOOL,
+    version,
+    verbatim_doc_comment,
+    after_help = "Example:\n  mvk-build ./app | mvk-healthwait --before migrate --env-file /etc/mvk/shop.app.env | mvk-swap"
+)]
 pub struct Args {
     /// Path the health probe GETs on the candidate
     #[arg(long, env = "MVK_HEALTH_PATH", default_value = "/health", value_name = "PATH", value_parser = health_path)]
@@ -76,8 +85,8 @@ pub struct Args {
     #[arg(long, env = "MVK_BEFORE", value_name = "CMD", value_parser = before::Command::parse, verbatim_doc_comment)]
     pub before: Option<before::Command>,
 
-    /// KEY=VALUE lines (`#` comments) for the app's environment; the values never appear in
-    /// the record, on stderr or in the logs this tool prints
+    /// KEY=VALUE lines (`#` comments), as `docker run --env-file` reads them, for the app's
+    /// environment; the values never appear in the record, on stderr or in printed logs
     #[arg(long, env = "MVK_ENV_FILE", value_name = "FILE")]
     pub env_file: Option<PathBuf>,
 
