@@ -28,13 +28,16 @@ pub struct Unit {
 
 impl Unit {
     pub fn read(path: &Path) -> Unit {
-        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let mut entries = Vec::new();
         let mut section = String::new();
         let mut pending = String::new();
         for raw in text.lines() {
             let line = raw.trim();
-            if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with(';')) {
+            if pending.is_empty()
+                && (line.is_empty() || line.starts_with('#') || line.starts_with(';'))
+            {
                 continue;
             }
             if let Some(cont) = line.strip_suffix('\\') {
@@ -84,7 +87,10 @@ impl Unit {
 
     /// `mvk-verify@.service` → `mvk-verify`; the part before `@` or the extension.
     pub fn prefix(&self) -> &str {
-        let stem = self.name.rsplit_once('.').map_or(self.name.as_str(), |(s, _)| s);
+        let stem = self
+            .name
+            .rsplit_once('.')
+            .map_or(self.name.as_str(), |(s, _)| s);
         stem.split('@').next().unwrap()
     }
 
@@ -114,7 +120,11 @@ impl Unit {
                 Some('N') => out.push_str(full.rsplit_once('.').unwrap().0),
                 Some('p') => out.push_str(self.prefix()),
                 Some('%') => out.push('%'),
-                other => panic!("{}: specifier %{} is not handled by the test harness", self.name, other.unwrap_or(' ')),
+                other => panic!(
+                    "{}: specifier %{} is not handled by the test harness",
+                    self.name,
+                    other.unwrap_or(' ')
+                ),
             }
         }
         out
@@ -141,7 +151,11 @@ pub fn command_line(value: &str, env: &HashMap<String, String>) -> Vec<String> {
             .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
         if let Some(name) = bare {
             chars.by_ref().take(1 + name.len()).for_each(drop);
-            words.extend(env.get(name).into_iter().flat_map(|v| v.split_whitespace().map(str::to_string)));
+            words.extend(
+                env.get(name)
+                    .into_iter()
+                    .flat_map(|v| v.split_whitespace().map(str::to_string)),
+            );
             continue;
         }
         let mut word = String::new();
@@ -168,12 +182,15 @@ pub fn command_line(value: &str, env: &HashMap<String, String>) -> Vec<String> {
 /// Reads an env file as systemd's `EnvironmentFile=` does: `KEY=VALUE` lines, `#` and `;`
 /// comments, quotes around a value removed.
 pub fn read_env_file(path: &Path) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
         .map(|l| {
-            let (k, v) = l.split_once('=').unwrap_or_else(|| panic!("{}: bad line `{l}`", path.display()));
+            let (k, v) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!("{}: bad line `{l}`", path.display()));
             let v = v.trim();
             let unquoted = ['"', '\'']
                 .iter()
@@ -191,7 +208,9 @@ mod tests {
     #[test]
     fn splits_command_lines_like_systemd() {
         let env: HashMap<String, String> =
-            [("A".into(), "x y".into()), ("B".into(), "one two".into())].into_iter().collect();
+            [("A".into(), "x y".into()), ("B".into(), "one two".into())]
+                .into_iter()
+                .collect();
         assert_eq!(
             command_line(r#"-/bin/t --a "b c" 'd $A' e\ f ${A} $B --g=${A}x"#, &env),
             ["/bin/t", "--a", "b c", "d $A", "e f", "x y", "one", "two", "--g=x yx"]
@@ -219,7 +238,11 @@ mod tests {
         std::fs::write(&env, "# c\nA=1\nB=\"two words\"\n; c\nC='x'\n").unwrap();
         assert_eq!(
             read_env_file(&env),
-            [("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x".into())]
+            [
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x".into())
+            ]
         );
     }
 }

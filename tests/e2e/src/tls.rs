@@ -23,11 +23,25 @@ impl TestCa {
         let dir = TempDir::new("ca");
         let (cert, key) = (dir.join("ca.pem"), dir.join("ca.key"));
         openssl(&[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-days", "30", "-subj", "/CN=mvk e2e test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", path(&key), "-out", path(&cert),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=mvk e2e test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            path(&key),
+            "-out",
+            path(&cert),
         ]);
         TestCa { dir, cert, key }
     }
@@ -44,12 +58,36 @@ impl TestCa {
         )
         .unwrap();
         openssl(&[
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-subj", "/CN=localhost", "-keyout", path(&key), "-out", path(&csr),
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            path(&key),
+            "-out",
+            path(&csr),
         ]);
         openssl(&[
-            "x509", "-req", "-in", path(&csr), "-CA", path(&self.cert), "-CAkey", path(&self.key),
-            "-CAcreateserial", "-days", &days.to_string(), "-extfile", path(&ext), "-out", path(&cert),
+            "x509",
+            "-req",
+            "-in",
+            path(&csr),
+            "-CA",
+            path(&self.cert),
+            "-CAkey",
+            path(&self.key),
+            "-CAcreateserial",
+            "-days",
+            &days.to_string(),
+            "-extfile",
+            path(&ext),
+            "-out",
+            path(&cert),
         ]);
         ServerCert { cert, key }
     }
@@ -66,6 +104,14 @@ fn path(p: &Path) -> &str {
 }
 
 fn openssl(args: &[&str]) {
-    let out = Command::new("openssl").args(args).output().expect("run openssl (is it installed?)");
-    assert!(out.status.success(), "openssl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl (is it installed?)");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -16,8 +16,14 @@ use std::time::Duration;
 const MAX_EXPOSURE: &str = "20";
 
 fn units() -> Vec<Unit> {
-    let units: Vec<Unit> = unit_files(&repo_root().join("scripts/systemd")).iter().map(|p| Unit::read(p)).collect();
-    assert!(units.iter().any(|u| u.name == "mvk-verify@.service"), "scripts/systemd has no mvk-verify@.service");
+    let units: Vec<Unit> = unit_files(&repo_root().join("scripts/systemd"))
+        .iter()
+        .map(|p| Unit::read(p))
+        .collect();
+    assert!(
+        units.iter().any(|u| u.name == "mvk-verify@.service"),
+        "scripts/systemd has no mvk-verify@.service"
+    );
     units
 }
 
@@ -28,7 +34,11 @@ fn services(units: &[Unit]) -> impl Iterator<Item = &Unit> {
 /// Services a timer starts: the periodic checks, which must be locked down.
 fn timed(units: &[Unit]) -> Vec<&Unit> {
     services(units)
-        .filter(|s| units.iter().any(|t| t.name == s.name.replace(".service", ".timer")))
+        .filter(|s| {
+            units
+                .iter()
+                .any(|t| t.name == s.name.replace(".service", ".timer"))
+        })
         .collect()
 }
 
@@ -49,12 +59,23 @@ fn analysis_root(units: &[Unit]) -> TempDir {
     let root = TempDir::new("sdroot");
     let lib = root.join("usr/lib/systemd");
     std::fs::create_dir_all(&lib).unwrap();
-    let copied = Command::new("cp").args(["-r", "/usr/lib/systemd/system"]).arg(&lib).status().unwrap();
-    assert!(copied.success(), "copy /usr/lib/systemd/system (is systemd installed?)");
+    let copied = Command::new("cp")
+        .args(["-r", "/usr/lib/systemd/system"])
+        .arg(&lib)
+        .status()
+        .unwrap();
+    assert!(
+        copied.success(),
+        "copy /usr/lib/systemd/system (is systemd installed?)"
+    );
     let etc = root.join("etc/systemd/system");
     std::fs::create_dir_all(&etc).unwrap();
     for unit in units {
-        std::fs::copy(repo_root().join("scripts/systemd").join(&unit.name), etc.join(&unit.name)).unwrap();
+        std::fs::copy(
+            repo_root().join("scripts/systemd").join(&unit.name),
+            etc.join(&unit.name),
+        )
+        .unwrap();
         for exec in unit.values("Service", "ExecStart") {
             let path = command_line(exec, &HashMap::new()).remove(0);
             let target = root.join(path.trim_start_matches('/'));
@@ -71,7 +92,11 @@ fn analyze(root: &TempDir, args: &[&str]) -> (bool, String) {
         .arg(format!("--root={}", root.path().display()))
         .output()
         .expect("run systemd-analyze (is systemd installed?)");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -83,7 +108,11 @@ fn every_unit_passes_systemd_analyze_verify() {
         // Man pages are not installed here; everything else is checked.
         let (ok, text) = analyze(&root, &["verify", "--man=no", &unit.name]);
         // Unknown keys and bad values are only warnings: any word about our unit fails it.
-        assert!(ok && !text.contains(unit.prefix()), "systemd-analyze verify {}:\n{text}", unit.name);
+        assert!(
+            ok && !text.contains(unit.prefix()),
+            "systemd-analyze verify {}:\n{text}",
+            unit.name
+        );
     }
 
     // The check itself can fail: a misspelt setting and a program missing are both caught.
@@ -104,9 +133,17 @@ fn services_read_the_app_env_file_and_timed_ones_are_locked_down() {
     for s in services(&units) {
         let at = &s.name;
         assert!(s.is_template(), "{at}: a template, one instance per app");
-        assert_eq!(s.value("Service", "EnvironmentFile"), Some("/etc/mvk/%i.env"), "{at}");
+        assert_eq!(
+            s.value("Service", "EnvironmentFile"),
+            Some("/etc/mvk/%i.env"),
+            "{at}"
+        );
         assert_eq!(s.value("Service", "Type"), Some("oneshot"), "{at}");
-        assert_eq!(s.value("Service", "StandardInput"), Some("null"), "{at}: no record on stdin");
+        assert_eq!(
+            s.value("Service", "StandardInput"),
+            Some("null"),
+            "{at}: no record on stdin"
+        );
         assert_eq!(s.value("Service", "NoNewPrivileges"), Some("yes"), "{at}");
         assert_eq!(s.value("Service", "PrivateTmp"), Some("yes"), "{at}");
     }
@@ -115,15 +152,30 @@ fn services_read_the_app_env_file_and_timed_ones_are_locked_down() {
     let root = analysis_root(&units);
     for s in timed {
         let at = &s.name;
-        let own_user = s.value("Service", "DynamicUser") == Some("yes") || s.value("Service", "User").is_some_and(|u| u != "root");
+        let own_user = s.value("Service", "DynamicUser") == Some("yes")
+            || s.value("Service", "User").is_some_and(|u| u != "root");
         assert!(own_user, "{at}: DynamicUser=yes or a dedicated User=");
         assert_eq!(s.value("Service", "ProtectSystem"), Some("strict"), "{at}");
         assert_eq!(s.value("Service", "ProtectHome"), Some("yes"), "{at}");
         for path in s.values("Service", "ReadWritePaths") {
-            assert!(path.trim_start_matches('-').starts_with('/'), "{at}: ReadWritePaths={path}");
+            assert!(
+                path.trim_start_matches('-').starts_with('/'),
+                "{at}: ReadWritePaths={path}"
+            );
         }
-        let (ok, text) = analyze(&root, &["security", "--offline=true", &format!("--threshold={MAX_EXPOSURE}"), &s.instance_name("shop")]);
-        let level = text.lines().find(|l| l.contains("Overall exposure level")).unwrap_or("no exposure level");
+        let (ok, text) = analyze(
+            &root,
+            &[
+                "security",
+                "--offline=true",
+                &format!("--threshold={MAX_EXPOSURE}"),
+                &s.instance_name("shop"),
+            ],
+        );
+        let level = text
+            .lines()
+            .find(|l| l.contains("Overall exposure level"))
+            .unwrap_or("no exposure level");
         assert!(ok, "{at}: exposure over {MAX_EXPOSURE}/10: {level}\n{text}");
     }
 }
@@ -131,22 +183,49 @@ fn services_read_the_app_env_file_and_timed_ones_are_locked_down() {
 #[test]
 fn timers_start_their_service_every_minute_and_catch_up() {
     let units = units();
-    let timers: Vec<&Unit> = units.iter().filter(|u| u.name.ends_with(".timer")).collect();
+    let timers: Vec<&Unit> = units
+        .iter()
+        .filter(|u| u.name.ends_with(".timer"))
+        .collect();
     assert!(timers.iter().any(|t| t.name == "mvk-verify@.timer"));
     for t in timers {
         let at = &t.name;
-        let service = t.value("Timer", "Unit").map_or(t.name.replace(".timer", ".service"), str::to_string);
-        assert!(units.iter().any(|u| u.name == service), "{at}: no {service} beside it");
+        let service = t
+            .value("Timer", "Unit")
+            .map_or(t.name.replace(".timer", ".service"), str::to_string);
+        assert!(
+            units.iter().any(|u| u.name == service),
+            "{at}: no {service} beside it"
+        );
         assert_eq!(t.value("Timer", "Persistent"), Some("true"), "{at}");
-        assert!(t.value("Timer", "RandomizedDelaySec").is_some(), "{at}: RandomizedDelaySec");
-        assert_eq!(t.value("Install", "WantedBy"), Some("timers.target"), "{at}");
-        match (t.value("Timer", "OnCalendar"), t.value("Timer", "OnUnitActiveSec")) {
+        assert!(
+            t.value("Timer", "RandomizedDelaySec").is_some(),
+            "{at}: RandomizedDelaySec"
+        );
+        assert_eq!(
+            t.value("Install", "WantedBy"),
+            Some("timers.target"),
+            "{at}"
+        );
+        match (
+            t.value("Timer", "OnCalendar"),
+            t.value("Timer", "OnUnitActiveSec"),
+        ) {
             (Some(spec), _) => {
-                let out = Command::new("systemd-analyze").args(["calendar", spec]).output().unwrap();
+                let out = Command::new("systemd-analyze")
+                    .args(["calendar", spec])
+                    .output()
+                    .unwrap();
                 let text = String::from_utf8_lossy(&out.stdout);
-                assert!(text.contains("Normalized form: *-*-* *:*:00\n"), "{at}: OnCalendar={spec} is not every minute:\n{text}");
+                assert!(
+                    text.contains("Normalized form: *-*-* *:*:00\n"),
+                    "{at}: OnCalendar={spec} is not every minute:\n{text}"
+                );
             }
-            (None, Some(every)) => assert!(["1min", "1m", "60s", "60"].contains(&every), "{at}: OnUnitActiveSec={every}"),
+            (None, Some(every)) => assert!(
+                ["1min", "1m", "60s", "60"].contains(&every),
+                "{at}: OnUnitActiveSec={every}"
+            ),
             (None, None) => panic!("{at}: neither OnCalendar= nor OnUnitActiveSec="),
         }
     }
@@ -158,7 +237,11 @@ fn each_timed_service_exec_start_runs_against_the_demo_app() {
     let name = format!("e2e-units-{}", std::process::id());
     let image = DemoImage::build(&format!("{name}:v1"), &[("DEMO_VERSION", "v1")]);
     let demo = DemoContainer::run(&image.tag, &name, &[]);
-    assert!(demo.wait_answering(Duration::from_secs(15)), "{}", demo.logs());
+    assert!(
+        demo.wait_answering(Duration::from_secs(15)),
+        "{}",
+        demo.logs()
+    );
     let app = name.clone();
     // /etc/mvk/<app>.env as an operator writes it for this app. A unit whose tool needs more
     // settings adds them here.
@@ -166,13 +249,20 @@ fn each_timed_service_exec_start_runs_against_the_demo_app() {
     let env_file = etc.join(&format!("{app}.env"));
     std::fs::write(
         &env_file,
-        format!("# the app's front, as the timers check it\nMVK_URL=\"{}\"\nMVK_METRICS_URL={}\n", demo.url(""), demo.url("/metrics")),
+        format!(
+            "# the app's front, as the timers check it\nMVK_URL=\"{}\"\nMVK_METRICS_URL={}\n",
+            demo.url(""),
+            demo.url("/metrics")
+        ),
     )
     .unwrap();
 
     for s in timed(&units) {
         let at = &s.name;
-        assert_eq!(s.expand(s.value("Service", "EnvironmentFile").unwrap(), &app), format!("/etc/mvk/{app}.env"));
+        assert_eq!(
+            s.expand(s.value("Service", "EnvironmentFile").unwrap(), &app),
+            format!("/etc/mvk/{app}.env")
+        );
         // The unit's own Environment= first, then the env file, as systemd orders them.
         let mut env: HashMap<String, String> = HashMap::new();
         for line in s.values("Service", "Environment") {
@@ -214,12 +304,29 @@ fn each_timed_service_exec_start_runs_against_the_demo_app() {
             );
         }
         for (path, dir) in &writable {
-            let files: Vec<PathBuf> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
-            assert!(!files.is_empty(), "{at}: wrote nothing in {path}, so why may it write there?");
-            for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "prom")) {
+            let files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            assert!(
+                !files.is_empty(),
+                "{at}: wrote nothing in {path}, so why may it write there?"
+            );
+            for file in files
+                .iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "prom"))
+            {
                 let text = std::fs::read_to_string(file).unwrap();
-                assert!(text.contains(&format!("app=\"{app}\"")), "{at}: {}:\n{text}", file.display());
-                let check = Command::new("promtool").args(["check", "metrics"]).stdin(std::fs::File::open(file).unwrap()).output().unwrap();
+                assert!(
+                    text.contains(&format!("app=\"{app}\"")),
+                    "{at}: {}:\n{text}",
+                    file.display()
+                );
+                let check = Command::new("promtool")
+                    .args(["check", "metrics"])
+                    .stdin(std::fs::File::open(file).unwrap())
+                    .output()
+                    .unwrap();
                 assert!(
                     check.status.success() && check.stderr.is_empty(),
                     "{at}: promtool check metrics {}: {}",

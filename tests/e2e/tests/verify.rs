@@ -25,7 +25,11 @@ impl Demo {
         let name = unique(label);
         let image = DemoImage::build(&format!("{name}:v1"), &[("DEMO_VERSION", "v1")]);
         let container = DemoContainer::run(&image.tag, &name, env);
-        assert!(container.wait_answering(Duration::from_secs(15)), "{}", container.logs());
+        assert!(
+            container.wait_answering(Duration::from_secs(15)),
+            "{}",
+            container.logs()
+        );
         Demo {
             container,
             _image: image,
@@ -78,7 +82,11 @@ fn assert_valid_textfile(path: &Path) {
     );
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let value_part = line.rsplit_once('}').map_or(line, |(_, rest)| rest);
-        assert_eq!(value_part.split_whitespace().count(), 1, "a sample with a timestamp: {line}");
+        assert_eq!(
+            value_part.split_whitespace().count(),
+            1,
+            "a sample with a timestamp: {line}"
+        );
     }
 }
 
@@ -95,48 +103,117 @@ fn defaults_pass_in_record_mode_and_the_textfile_passes_promtool() {
     let demo = Demo::start("defaults", &[]);
     let app = unique("defaults");
     let dir = TempDir::new("textfile");
-    let run = verify(&["--textfile-dir", dir.path().to_str().unwrap()], &live_record(&app, demo.port()));
+    let run = verify(
+        &["--textfile-dir", dir.path().to_str().unwrap()],
+        &live_record(&app, demo.port()),
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.record();
     assert_eq!(r["x-team"]["owner"], "ops", "unknown fields are kept");
     assert_eq!(r["verify"]["ok"], true);
     assert_eq!(r["verify"]["target"], demo.url());
     let urls: Vec<Value> = checks(&run).iter().map(|c| c["url"].clone()).collect();
-    let want: Vec<Value> = ["/health", "/api/v1/status", "/metrics"].iter().map(|p| demo.container.url(p).into()).collect();
+    let want: Vec<Value> = ["/health", "/api/v1/status", "/metrics"]
+        .iter()
+        .map(|p| demo.container.url(p).into())
+        .collect();
     assert_eq!(urls, want);
     for c in checks(&run) {
-        assert_eq!((c["status"].as_u64(), c["expected"].as_u64(), c["ok"].as_bool()), (Some(200), Some(200), Some(true)), "{c}");
-        assert!(c["ms"].as_f64().unwrap() > 0.0 && c.get("error").is_none() && c.get("cert_days").is_none(), "{c}");
+        assert_eq!(
+            (
+                c["status"].as_u64(),
+                c["expected"].as_u64(),
+                c["ok"].as_bool()
+            ),
+            (Some(200), Some(200), Some(true)),
+            "{c}"
+        );
+        assert!(
+            c["ms"].as_f64().unwrap() > 0.0
+                && c.get("error").is_none()
+                && c.get("cert_days").is_none(),
+            "{c}"
+        );
     }
     let steps = r["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 2);
-    assert_eq!((steps[1]["tool"].as_str(), steps[1]["ok"].as_bool()), (Some("mvk-verify"), Some(true)));
+    assert_eq!(
+        (steps[1]["tool"].as_str(), steps[1]["ok"].as_bool()),
+        (Some("mvk-verify"), Some(true))
+    );
     assert!(r["error"].is_null());
-    assert!(run.stderr.contains("mvk-verify: all 3 checks passed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("mvk-verify: all 3 checks passed"),
+        "{}",
+        run.stderr
+    );
 
     let file = dir.join(&format!("mvk_verify_{app}.prom"));
     assert_valid_textfile(&file);
     let text = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(sample(&text, &format!("mvk_verify_success{{app=\"{app}\"}}")), 1.0);
+    assert_eq!(
+        sample(&text, &format!("mvk_verify_success{{app=\"{app}\"}}")),
+        1.0
+    );
     for path in ["/health", "/api/v1/status", "/metrics"] {
-        assert_eq!(sample(&text, &format!("mvk_verify_check_success{{app=\"{app}\",method=\"GET\",path=\"{path}\"}}")), 1.0);
+        assert_eq!(
+            sample(
+                &text,
+                &format!(
+                    "mvk_verify_check_success{{app=\"{app}\",method=\"GET\",path=\"{path}\"}}"
+                )
+            ),
+            1.0
+        );
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-    let last = sample(&text, &format!("mvk_verify_last_run_timestamp_seconds{{app=\"{app}\"}}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let last = sample(
+        &text,
+        &format!("mvk_verify_last_run_timestamp_seconds{{app=\"{app}\"}}"),
+    );
     assert!((now - last).abs() < 600.0, "last run {last}, now {now}");
-    assert!(sample(&text, &format!("mvk_verify_duration_seconds{{app=\"{app}\"}}")) > 0.0);
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(
+        sample(
+            &text,
+            &format!("mvk_verify_duration_seconds{{app=\"{app}\"}}")
+        ) > 0.0
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 1, "only the .prom file is left: {names:?}");
 }
 
 #[test]
 fn standalone_url_mode_writes_only_the_verify_object() {
     let demo = Demo::start("standalone", &[]);
-    let run = verify(&["--url", &format!("{}/", demo.url()), "--check", "/", "--check", "/nope=404"], "");
+    let run = verify(
+        &[
+            "--url",
+            &format!("{}/", demo.url()),
+            "--check",
+            "/",
+            "--check",
+            "/nope=404",
+        ],
+        "",
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.record();
-    assert_eq!(r.as_object().unwrap().keys().collect::<Vec<_>>(), ["verify"], "{r}");
-    assert_eq!(r["verify"]["target"], demo.url(), "the trailing slash is dropped");
+    assert_eq!(
+        r.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["verify"],
+        "{r}"
+    );
+    assert_eq!(
+        r["verify"]["target"],
+        demo.url(),
+        "the trailing slash is dropped"
+    );
     assert_eq!(checks(&run)[1]["status"], 404);
     assert_eq!(checks(&run)[1]["expected"], 404);
     assert_eq!(checks(&run)[1]["ok"], true);
@@ -147,7 +224,10 @@ fn url_wins_over_the_record_live_slot() {
     let demo = Demo::start("urlwins", &[]);
     let app = unique("urlwins");
     // The record's live slot has nothing on it; --url (the public front, say) is checked.
-    let run = verify(&["--url", &demo.url(), "--check", "/health"], &live_record(&app, free_port()));
+    let run = verify(
+        &["--url", &demo.url(), "--check", "/health"],
+        &live_record(&app, free_port()),
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.record();
     assert_eq!(r["verify"]["target"], demo.url());
@@ -162,10 +242,14 @@ fn a_wrong_status_and_a_body_regex_miss_fail_the_step() {
     let dir = TempDir::new("textfile");
     let run = verify(
         &[
-            "--textfile-dir", dir.path().to_str().unwrap(),
-            "--check", "/health",
-            "--check", r#"/api/v1/status~"version":\s*"v9""#,
-            "--check", r#"/api/v1/status~"version":\s*"v1""#,
+            "--textfile-dir",
+            dir.path().to_str().unwrap(),
+            "--check",
+            "/health",
+            "--check",
+            r#"/api/v1/status~"version":\s*"v9""#,
+            "--check",
+            r#"/api/v1/status~"version":\s*"v1""#,
         ],
         &live_record(&app, demo.port()),
     );
@@ -173,24 +257,55 @@ fn a_wrong_status_and_a_body_regex_miss_fail_the_step() {
     let r = run.record();
     assert_eq!(r["verify"]["ok"], false);
     let c = checks(&run);
-    assert_eq!((c[0]["status"].as_u64(), c[0]["ok"].as_bool()), (Some(503), Some(false)));
+    assert_eq!(
+        (c[0]["status"].as_u64(), c[0]["ok"].as_bool()),
+        (Some(503), Some(false))
+    );
     assert_eq!(c[0]["error"], "status 503, expected 200");
-    assert_eq!((c[1]["status"].as_u64(), c[1]["ok"].as_bool()), (Some(200), Some(false)));
-    assert_eq!(c[1]["error"], r#"the body does not match `"version":\s*"v9"`"#);
+    assert_eq!(
+        (c[1]["status"].as_u64(), c[1]["ok"].as_bool()),
+        (Some(200), Some(false))
+    );
+    assert_eq!(
+        c[1]["error"],
+        r#"the body does not match `"version":\s*"v9"`"#
+    );
     assert_eq!(c[2]["ok"], true);
     assert_eq!(r["error"]["tool"], "mvk-verify");
     assert_eq!(r["error"]["kind"], "verify");
     let msg = r["error"]["message"].as_str().unwrap();
-    assert!(msg.starts_with("2 of 3 checks failed") && msg.contains("GET /health: status 503"), "{msg}");
+    assert!(
+        msg.starts_with("2 of 3 checks failed") && msg.contains("GET /health: status 503"),
+        "{msg}"
+    );
     assert_eq!(r["steps"][1]["ok"], false);
-    assert!(run.stderr.contains("mvk-verify: error: 2 of 3 checks failed"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("mvk-verify: error: 2 of 3 checks failed"),
+        "{}",
+        run.stderr
+    );
 
     // The failure is in the textfile too, per path.
     let text = std::fs::read_to_string(dir.join(&format!("mvk_verify_{app}.prom"))).unwrap();
-    assert_eq!(sample(&text, &format!("mvk_verify_success{{app=\"{app}\"}}")), 0.0);
-    assert_eq!(sample(&text, &format!("mvk_verify_check_success{{app=\"{app}\",method=\"GET\",path=\"/health\"}}")), 0.0);
     assert_eq!(
-        sample(&text, &format!("mvk_verify_check_success{{app=\"{app}\",method=\"GET\",path=\"/api/v1/status\"}}")),
+        sample(&text, &format!("mvk_verify_success{{app=\"{app}\"}}")),
+        0.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("mvk_verify_check_success{{app=\"{app}\",method=\"GET\",path=\"/health\"}}")
+        ),
+        0.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "mvk_verify_check_success{{app=\"{app}\",method=\"GET\",path=\"/api/v1/status\"}}"
+            )
+        ),
         0.0,
         "one of the two status checks failed"
     );
@@ -209,27 +324,47 @@ fn a_slow_answer_misses_the_latency_bound() {
             {"path": "/api/v1/status", "max_ms": 5000, "method": "GET", "headers": {"X-Probe": "mvk"}}]"#,
     )
     .unwrap();
-    let run = verify(&["--url", &demo.url(), "--checks", file.to_str().unwrap()], "");
+    let run = verify(
+        &["--url", &demo.url(), "--checks", file.to_str().unwrap()],
+        "",
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
     let c = checks(&run);
     assert_eq!(c[0]["ok"], true, "/health is not slowed: {}", c[0]);
-    assert_eq!((c[1]["status"].as_u64(), c[1]["ok"].as_bool()), (Some(200), Some(false)));
+    assert_eq!(
+        (c[1]["status"].as_u64(), c[1]["ok"].as_bool()),
+        (Some(200), Some(false))
+    );
     assert!(c[1]["ms"].as_f64().unwrap() >= 700.0, "{}", c[1]);
     let err = c[1]["error"].as_str().unwrap();
-    assert!(err.starts_with("answered in ") && err.ends_with(" ms, over the 400 ms allowed"), "{err}");
+    assert!(
+        err.starts_with("answered in ") && err.ends_with(" ms, over the 400 ms allowed"),
+        "{err}"
+    );
     assert_eq!(c[2]["ok"], true, "its own max_ms allows it: {}", c[2]);
 
     // --max-latency bounds every check without its own max_ms.
     let run = verify(&["--url", &demo.url(), "--max-latency", "400ms"], "");
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let oks: Vec<bool> = checks(&run).iter().map(|c| c["ok"].as_bool().unwrap()).collect();
+    let oks: Vec<bool> = checks(&run)
+        .iter()
+        .map(|c| c["ok"].as_bool().unwrap())
+        .collect();
     assert_eq!(oks, [true, false, true], "{}", run.stdout);
 }
 
 #[test]
 fn connection_refused_is_a_failed_check() {
     let port = free_port();
-    let run = verify(&["--url", &format!("http://127.0.0.1:{port}"), "--check", "/health"], "");
+    let run = verify(
+        &[
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--check",
+            "/health",
+        ],
+        "",
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
     let c = &checks(&run)[0];
     assert_eq!(c["error"], "connection refused");
@@ -240,7 +375,19 @@ fn connection_refused_is_a_failed_check() {
 #[test]
 fn a_request_over_the_timeout_fails() {
     let demo = Demo::start("timeout", &[]);
-    let run = verify(&["--url", &demo.url(), "--timeout", "300ms", "--check", "/sleep?ms=3000", "--check", "/health"], "");
+    let run = verify(
+        &[
+            "--url",
+            &demo.url(),
+            "--timeout",
+            "300ms",
+            "--check",
+            "/sleep?ms=3000",
+            "--check",
+            "/health",
+        ],
+        "",
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
     let c = checks(&run);
     assert_eq!(c[0]["error"], "timed out");
@@ -278,10 +425,29 @@ fn flaky_server(failures: usize, total: usize) -> (u16, std::thread::JoinHandle<
 fn retries_pass_on_the_second_try() {
     let (port, server) = flaky_server(1, 2);
     let url = format!("http://127.0.0.1:{port}");
-    let run = verify(&["--url", &url, "--check", "/health~ready", "--retries", "2", "--retry-delay", "100ms"], "");
+    let run = verify(
+        &[
+            "--url",
+            &url,
+            "--check",
+            "/health~ready",
+            "--retries",
+            "2",
+            "--retry-delay",
+            "100ms",
+        ],
+        "",
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let c = &checks(&run)[0];
-    assert_eq!((c["ok"].as_bool(), c["attempts"].as_u64(), c["status"].as_u64()), (Some(true), Some(2), Some(200)));
+    assert_eq!(
+        (
+            c["ok"].as_bool(),
+            c["attempts"].as_u64(),
+            c["status"].as_u64()
+        ),
+        (Some(true), Some(2), Some(200))
+    );
     assert!(
         run.stderr.contains("/health: status 503, expected 200; the body does not match `ready`; trying again in 100 ms (try 2 of 3)"),
         "{}",
@@ -291,7 +457,15 @@ fn retries_pass_on_the_second_try() {
 
     // Without retries the same server fails the check.
     let (port, server) = flaky_server(1, 1);
-    let run = verify(&["--url", &format!("http://127.0.0.1:{port}"), "--check", "/health"], "");
+    let run = verify(
+        &[
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--check",
+            "/health",
+        ],
+        "",
+    );
     assert_eq!(run.code, 1);
     assert_eq!(checks(&run)[0]["attempts"], 1);
     server.join().unwrap();
@@ -310,7 +484,18 @@ fn certificate_days_pass_above_and_fail_below_the_bound() {
     let url = front.url("");
     assert!(url.starts_with("https://127.0.0.1:"));
     let run = verify(
-        &["--url", &url, "--ca-file", ca_file, "--min-cert-days", "14", "--app", &app, "--textfile-dir", dir.path().to_str().unwrap()],
+        &[
+            "--url",
+            &url,
+            "--ca-file",
+            ca_file,
+            "--min-cert-days",
+            "14",
+            "--app",
+            &app,
+            "--textfile-dir",
+            dir.path().to_str().unwrap(),
+        ],
         "",
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stderr, front.error_log());
@@ -321,30 +506,58 @@ fn certificate_days_pass_above_and_fail_below_the_bound() {
         assert!(month_left(c["cert_days"].as_f64().unwrap()), "{c}");
     }
     // The record and the textfile carry the certificate's own notAfter.
-    let end = Command::new("openssl").args(["x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in"]).arg(&month.cert).output().unwrap();
+    let end = Command::new("openssl")
+        .args(["x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in"])
+        .arg(&month.cert)
+        .output()
+        .unwrap();
     let end = String::from_utf8(end.stdout).unwrap(); // notAfter=2026-12-26 14:00:00Z
     let end = end.trim().trim_start_matches("notAfter=").replace(' ', "T");
     assert_eq!(checks(&run)[0]["cert_expires"], end.as_str());
     let prom = dir.join(&format!("mvk_verify_{app}.prom"));
     assert_valid_textfile(&prom);
     let text = std::fs::read_to_string(&prom).unwrap();
-    let expiry = sample(&text, &format!("mvk_verify_cert_expiry_timestamp_seconds{{app=\"{app}\"}}"));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let expiry = sample(
+        &text,
+        &format!("mvk_verify_cert_expiry_timestamp_seconds{{app=\"{app}\"}}"),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     assert!(month_left(((expiry - now) / 86_400.0).floor()), "{text}");
     drop(front);
 
     let week = ca.issue("week", 5);
     let front = Nginx::start_tls(&app, demo.port(), &week.cert, &week.key);
     let url = front.url("");
-    let run = verify(&["--url", &url, "--ca-file", ca_file, "--check", "/health"], "");
+    let run = verify(
+        &["--url", &url, "--ca-file", ca_file, "--check", "/health"],
+        "",
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
     let c = &checks(&run)[0];
     let days = c["cert_days"].as_i64().unwrap();
     assert!(days == 4 || days == 5, "{c}");
     assert_eq!(c["status"], 200, "the request itself went through: {c}");
-    assert_eq!(c["error"], format!("the certificate expires in {days} days, under --min-cert-days 14"));
+    assert_eq!(
+        c["error"],
+        format!("the certificate expires in {days} days, under --min-cert-days 14")
+    );
     // The bound is the operator's to choose.
-    let run = verify(&["--url", &url, "--ca-file", ca_file, "--check", "/health", "--min-cert-days", "3"], "");
+    let run = verify(
+        &[
+            "--url",
+            &url,
+            "--ca-file",
+            ca_file,
+            "--check",
+            "/health",
+            "--min-cert-days",
+            "3",
+        ],
+        "",
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
 
     // Without the test CA the certificate is not trusted; its days are still reported.
@@ -353,7 +566,10 @@ fn certificate_days_pass_above_and_fail_below_the_bound() {
     let c = &checks(&run)[0];
     assert!(c["cert_days"] == 4 || c["cert_days"] == 5, "{c}");
     let err = c["error"].as_str().unwrap();
-    assert!(err.starts_with("TLS handshake: invalid peer certificate") && err.contains("UnknownIssuer"), "{err}");
+    assert!(
+        err.starts_with("TLS handshake: invalid peer certificate") && err.contains("UnknownIssuer"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -374,21 +590,48 @@ fn malformed_checks_are_exit_2_and_change_nothing() {
     }
     let file = dir.join("checks.json");
     for (text, says) in [
-        ("[{\"path\": \"/health\"},\n {\"path\": \"/x\" \"status\": 200}]", "expected `,` or `}` at line 2 column 16"),
-        ("[{\"path\": \"/health\"}, {\"path\": \"/x\", \"status\": 999}]", "check 2 (`/x`): status 999 is not an HTTP status"),
-        ("[{\"path\": \"/health\", \"regex\": \"x\"}]", "unknown field `regex`"),
+        (
+            "[{\"path\": \"/health\"},\n {\"path\": \"/x\" \"status\": 200}]",
+            "expected `,` or `}` at line 2 column 16",
+        ),
+        (
+            "[{\"path\": \"/health\"}, {\"path\": \"/x\", \"status\": 999}]",
+            "check 2 (`/x`): status 999 is not an HTTP status",
+        ),
+        (
+            "[{\"path\": \"/health\", \"regex\": \"x\"}]",
+            "unknown field `regex`",
+        ),
         ("[]", "the list holds no checks"),
     ] {
         std::fs::write(&file, text).unwrap();
-        let run = verify(&["--checks", file.to_str().unwrap(), "--textfile-dir", textfile], &record);
+        let run = verify(
+            &[
+                "--checks",
+                file.to_str().unwrap(),
+                "--textfile-dir",
+                textfile,
+            ],
+            &record,
+        );
         assert_eq!(run.code, 2, "{text}: {}", run.stderr);
         let expected = format!("mvk-verify: error: --checks {}: ", file.display());
-        assert!(run.stderr.contains(&expected) && run.stderr.contains(says), "{text}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&expected) && run.stderr.contains(says),
+            "{text}: {}",
+            run.stderr
+        );
         let r = run.record();
-        assert_eq!((r["error"]["kind"].as_str(), r["error"]["tool"].as_str()), (Some("bad-input"), Some("mvk-verify")));
+        assert_eq!(
+            (r["error"]["kind"].as_str(), r["error"]["tool"].as_str()),
+            (Some("bad-input"), Some("mvk-verify"))
+        );
         assert!(r.get("verify").is_none(), "no check ran: {r}");
     }
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, ["checks.json"], "no textfile was written");
 }
 
@@ -397,39 +640,93 @@ fn bad_targets_and_records_are_exit_2_and_a_failed_record_passes_through() {
     // No record and no --url.
     let run = verify(&[], "");
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("nothing to verify: no release record on stdin and no --url"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("nothing to verify: no release record on stdin and no --url"),
+        "{}",
+        run.stderr
+    );
 
     // A record without a live slot names the field.
     let app = unique("nolive");
-    let record = json!({"schema": "mvk.release/v1", "app": app, "steps": [], "error": null}).to_string();
+    let record =
+        json!({"schema": "mvk.release/v1", "app": app, "steps": [], "error": null}).to_string();
     let run = verify(&[], &record);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("field `swap.live.port` is missing from the release record"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("field `swap.live.port` is missing from the release record"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.record()["error"]["kind"], "bad-input");
 
     for (url, says) in [
         ("ftp://127.0.0.1", "use an http:// or https:// URL"),
         ("127.0.0.1:8000", "use an http:// or https:// URL"),
         ("http://127.0.0.1:1/?x=1", "takes no query"),
-        ("http://ops:s3cret@127.0.0.1:1", "credentials in the URL would land in the record"),
+        (
+            "http://ops:s3cret@127.0.0.1:1",
+            "credentials in the URL would land in the record",
+        ),
     ] {
         let run = verify(&["--url", url], "");
         assert_eq!(run.code, 2, "{url}: {}", run.stderr);
         assert!(run.stderr.contains(says), "{url}: {}", run.stderr);
-        assert!(!run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"), "{}{}", run.stdout, run.stderr);
+        assert!(
+            !run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"),
+            "{}{}",
+            run.stdout,
+            run.stderr
+        );
     }
 
     // --textfile-dir needs a directory, and an app name without a record.
-    let run = verify(&["--url", "http://127.0.0.1:1", "--textfile-dir", "/nonexistent/dir", "--app", "shop"], "");
+    let run = verify(
+        &[
+            "--url",
+            "http://127.0.0.1:1",
+            "--textfile-dir",
+            "/nonexistent/dir",
+            "--app",
+            "shop",
+        ],
+        "",
+    );
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("--textfile-dir /nonexistent/dir is not a directory"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--textfile-dir /nonexistent/dir is not a directory"),
+        "{}",
+        run.stderr
+    );
     let dir = TempDir::new("textfile");
-    let run = verify(&["--url", "http://127.0.0.1:1", "--textfile-dir", dir.path().to_str().unwrap()], "");
+    let run = verify(
+        &[
+            "--url",
+            "http://127.0.0.1:1",
+            "--textfile-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        "",
+    );
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("needs --app"), "{}", run.stderr);
-    let run = verify(&["--textfile-dir", dir.path().to_str().unwrap(), "--app", "other"], &live_record(&app, 1));
+    let run = verify(
+        &[
+            "--textfile-dir",
+            dir.path().to_str().unwrap(),
+            "--app",
+            "other",
+        ],
+        &live_record(&app, 1),
+    );
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("names another app than the record's"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("names another app than the record's"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
     // A record an earlier step failed goes on untouched, exit 3.
@@ -449,19 +746,44 @@ fn sigterm_mid_check_is_exit_130_and_writes_no_textfile() {
     let app = unique("sigterm");
     let dir = TempDir::new("textfile");
     let mut child = Command::new(mvk_e2e::tool("mvk-verify"))
-        .args(["--check", "/sleep?ms=1500", "--check", "/health", "--textfile-dir", dir.path().to_str().unwrap()])
+        .args([
+            "--check",
+            "/sleep?ms=1500",
+            "--check",
+            "/health",
+            "--textfile-dir",
+            dir.path().to_str().unwrap(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(live_record(&app, demo.port()).as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(live_record(&app, demo.port()).as_bytes())
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["error"]["kind"], "interrupted");
     assert!(r.get("verify").is_none());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no textfile from an interrupted run");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no textfile from an interrupted run"
+    );
 }
