@@ -96,6 +96,7 @@ pub enum Op {
     Ge,
     Eq,
     And,
+    Or,
 }
 
 impl Op {
@@ -106,6 +107,7 @@ impl Op {
             Op::Ge => ">=",
             Op::Eq => "==",
             Op::And => "and",
+            Op::Or => "or",
         }
     }
 
@@ -115,6 +117,7 @@ impl Op {
             Op::Div => 4,
             Op::Gt | Op::Ge | Op::Eq => 2,
             Op::And => 1,
+            Op::Or => 0,
         }
     }
 }
@@ -122,6 +125,8 @@ impl Op {
 #[derive(Clone)]
 pub enum Expr {
     Number(f64),
+    /// `vector(n)`: one sample without labels.
+    Vector(f64),
     Select(Selector),
     Range {
         func: RangeFn,
@@ -184,6 +189,7 @@ impl Expr {
     pub fn eval(&self, cx: &Context) -> Result<Value, String> {
         Ok(match self {
             Expr::Number(n) => Value::Scalar(*n),
+            Expr::Vector(n) => Value::Vector(vec![(Labels::default(), *n)]),
             Expr::Select(sel) => Value::Vector(
                 sel.series(cx.db)
                     .into_iter()
@@ -486,6 +492,15 @@ fn binary(op: Op, lhs: Value, rhs: Value) -> Result<Value, String> {
                     .collect(),
             ))
         }
+        (Op::Or, Value::Vector(mut lhs), Value::Vector(rhs)) => {
+            // All of the left side, and what of the right side it has no match for.
+            let keys: Vec<Labels> = lhs.iter().map(|(l, _)| l.without_name()).collect();
+            lhs.extend(
+                rhs.into_iter()
+                    .filter(|(l, _)| !keys.contains(&l.without_name())),
+            );
+            Ok(Value::Vector(lhs))
+        }
         (op, lhs, rhs) => Err(format!(
             "`{}` between {} and {} is not supported",
             op.symbol(),
@@ -575,6 +590,7 @@ impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Number(n) => f.write_str(&number(*n)),
+            Expr::Vector(n) => write!(f, "vector({})", number(*n)),
             Expr::Select(sel) => write!(f, "{sel}"),
             Expr::Range {
                 func,
@@ -857,6 +873,24 @@ mod tests {
             arg: Box::new(Expr::Select(sel("missing", vec![]))),
         };
         assert!(eval(&none, &d, 0, Version::V3).is_empty());
+    }
+
+    #[test]
+    fn or_fills_in_what_the_left_side_lacks() {
+        let d = db(&[(&[(METRIC_NAME, "x")], &[(0, 3.0)])]);
+        let missing = Expr::Sum {
+            by: None,
+            arg: Box::new(Expr::Select(sel("missing", vec![]))),
+        };
+        let e = missing
+            .binary(Op::Or, Expr::Vector(0.0))
+            .binary(Op::Div, Expr::Number(1.0));
+        assert_eq!(e.to_string(), "(sum(missing) or vector(0)) / 1");
+        let x = Expr::Select(sel("x", vec![])).binary(Op::Or, Expr::Vector(0.0));
+        assert_eq!(
+            eval(&x, &d, 0, Version::V3),
+            vec![(Labels::new([(METRIC_NAME, "x")]), 3.0)]
+        );
     }
 
     #[test]

@@ -144,15 +144,23 @@ pub fn build(p: &Params, version: Version) -> Result<Vec<Rule>, String> {
     };
     let threshold_secs = a.latency_threshold.as_secs_f64();
     let pct = go_g4(a.latency_quantile * 100.0);
-    let down_for = match p.holds_ms[2] {
-        0 => "at its last scrape".to_string(),
-        ms => format!("for {}", duration(ms)),
+    let down = match p.holds_ms[2] {
+        0 => format!(" of job {} did not answer its last scrape.", p.job),
+        ms => format!(
+            " of job {} has not answered a scrape for {}.",
+            p.job,
+            duration(ms)
+        ),
     };
     Ok(vec![
         Rule {
             name: "HighErrorRate".into(),
             expr: guarded(share().binary(Op::Gt, Expr::Number(a.error_ratio))),
-            value_expr: share(),
+            // Reported as 0, not as no value, while requests come and none fails: an app
+            // writes no 5xx series before its first failure.
+            value_expr: sum(over_window(RangeFn::Rate, requests(vec![failed.clone()])))
+                .binary(Op::Or, Expr::Vector(0.0))
+                .binary(Op::Div, sum(over_window(RangeFn::Rate, requests(vec![])))),
             worst_is_lowest: false,
             hold_ms: p.holds_ms[0],
             labels: vec![("severity".into(), "critical".into())],
@@ -206,7 +214,7 @@ pub fn build(p: &Params, version: Version) -> Result<Vec<Rule>, String> {
                     "description".into(),
                     vec![
                         Piece::Label("instance".into()),
-                        text(&format!(" of job {} did not answer a scrape {down_for}.", p.job)),
+                        text(&down),
                     ],
                 ),
             ],
