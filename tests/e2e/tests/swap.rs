@@ -144,6 +144,7 @@ impl Load {
                     let end = Instant::now() + Duration::from_secs(240);
                     while !stop.load(Ordering::SeqCst) && Instant::now() < end && tally.ok < 200_000
                     {
+                        std::thread::sleep(Duration::from_millis(2));
                         match get(&url) {
                             Ok((200, body)) => {
                                 tally.ok += 1;
