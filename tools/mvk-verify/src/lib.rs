@@ -146,8 +146,8 @@ fn verify(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
     }
     if failed.is_empty() {
         progress.say(format!(
-            "all {} checks passed on {}",
-            outcomes.len(),
+            "{} passed on {}",
+            count(outcomes.len()),
             target.base
         ));
         return Ok(());
@@ -159,14 +159,18 @@ fn verify(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
     Err(Fail::failed(
         "verify",
         format!(
-            "{} of {} checks failed on {}: {}",
+            "{} of {} failed on {}: {}",
             failed.len(),
-            outcomes.len(),
+            count(outcomes.len()),
             target.base,
             why.join("; ")
         ),
     )
     .into())
+}
+
+fn count(n: usize) -> String {
+    format!("{n} check{}", if n == 1 { "" } else { "s" })
 }
 
 fn describe(o: &Outcome) -> String {
