@@ -226,8 +226,10 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
         "waiting for {} to answer {} (timeout {:.0?})",
         candidate.name, probe.url, args.timeout
     ));
-    let (health, outcome) = wait::until_healthy(&engine, &candidate, &probe, &env, progress);
+    let (mut health, outcome) = wait::until_healthy(&engine, &candidate, &probe, &env, progress);
     let outcome = outcome.and_then(|()| candidate.arm(&engine));
+    // Healthy, but not made restartable: not a candidate to swap to.
+    health.healthy &= outcome.is_ok();
     record.set("health", health.to_json());
     match outcome {
         Ok(()) => {
