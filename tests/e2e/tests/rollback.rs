@@ -36,7 +36,7 @@ fn write_state(app: &TestApp, entries: &[Value]) {
 fn image(app: &TestApp, tag: &str, version: &str) -> DemoImage {
     DemoImage::build(
         tag,
-        &[("DEMO_VERSION", version), ("MVK_TEST_APP", &app.name)],
+        &[("MVK_TEST_APP", &app.name), ("DEMO_VERSION", version)],
     )
 }
 

@@ -1,0 +1,433 @@
+//! scripts/mvk-deploy end to end on the real tools, Docker engine and nginx: a deploy that goes
+//! live, verification or the alert gate failing after the swap (rolled back at once), a build
+//! that fails (nothing touched), two deploys at once (the second fails cleanly, or waits with
+//! MVK_LOCK_WAIT), and the scripts' shell hygiene.
+
+use mvk_e2e::demo::write_context;
+use mvk_e2e::{docker, get, run_script, script, script_command, TempDir, TestApp};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A demo-app build context answering `demo <version>`, unique to the app (so no other test
+/// shares its image id), with extra `ENV` lines.
+fn context(app: &TestApp, version: &str, env: &[(&str, &str)]) -> TempDir {
+    let dir = TempDir::new("ctx");
+    let mut all = vec![
+        ("MVK_E2E_APP", app.name.as_str()),
+        ("DEMO_VERSION", version),
+    ];
+    all.extend_from_slice(env);
+    write_context(dir.path(), &all);
+    dir
+}
+
+/// `mvk-deploy --release <release> <context>` with a short alert gate (plus `extra`). Built
+/// without the build cache: another test removing its images may prune a cached layer this
+/// build is about to use.
+fn deploy(app: &TestApp, ctx: &Path, release: &str, extra: &[(&str, &str)]) -> mvk_e2e::Run {
+    let mut env = vec![
+        ("MVK_WATCH", "3s"),
+        ("MVK_EVERY", "1s"),
+        ("MVK_NO_CACHE", "true"),
+    ];
+    env.extend_from_slice(extra);
+    run_script(
+        app,
+        "mvk-deploy",
+        &["--release", release, ctx.to_str().unwrap()],
+        &env,
+        "",
+    )
+}
+
+fn deploy_ok(app: &TestApp, version: &str) -> Value {
+    let ctx = context(app, version, &[]);
+    let run = deploy(app, ctx.path(), version, &[]);
+    assert_eq!(run.code, 0, "deploy {version}: {}", run.stderr);
+    run.record()
+}
+
+fn serving(app: &TestApp) -> String {
+    get(&app.nginx.url("/"))
+        .map(|(_, body)| body)
+        .unwrap_or_else(|e| e)
+}
+
+fn state_file(app: &TestApp) -> PathBuf {
+    app.state.path().join(&app.name).join("state.json")
+}
+
+/// The runs' log directories, oldest first.
+fn log_dirs(app: &TestApp) -> Vec<PathBuf> {
+    let dir = app.state.path().join(&app.name).join("deploys");
+    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => vec![],
+    };
+    dirs.sort();
+    dirs
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn tools(record: &Value) -> Vec<String> {
+    record["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tool"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// GETs `/` through nginx until stopped; counts answers by status and failures to get one.
+struct Load {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<(u64, u64, Vec<String>)>,
+}
+
+impl Load {
+    fn start(url: String) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut ok, mut errors, mut other) = (0, 0, Vec::new());
+            let end = Instant::now() + Duration::from_secs(300);
+            while !flag.load(Ordering::SeqCst) && Instant::now() < end {
+                match get(&url) {
+                    Ok((200, _)) => ok += 1,
+                    Ok((500, _)) => errors += 1,
+                    Ok((status, body)) => other.push(format!("{status} {body}")),
+                    Err(e) => other.push(e),
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (ok, errors, other)
+        });
+        Load { stop, thread }
+    }
+
+    /// (200s, 500s, every other outcome)
+    fn finish(self) -> (u64, u64, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+#[test]
+fn the_scripts_are_strict_bash_and_shellcheck_clean() {
+    let files = [
+        script("mvk-deploy"),
+        script("mvk-undo"),
+        script("lib/mvk.bash"),
+    ];
+    for f in &files[..2] {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(text.starts_with("#!/bin/bash\n"), "{}", f.display());
+        assert!(text.contains("\nset -euo pipefail\n"), "{}", f.display());
+        let syntax = Command::new("bash").arg("-n").arg(f).output().unwrap();
+        assert!(
+            syntax.status.success(),
+            "{}",
+            String::from_utf8_lossy(&syntax.stderr)
+        );
+    }
+    let out = Command::new("shellcheck")
+        .args(["--external-sources", "--severity=style"])
+        .args(&files)
+        .output()
+        .expect("run shellcheck (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_deploy_goes_live_verified_and_gated_and_logs_each_step() {
+    let app = TestApp::new("dep-ok");
+    let logs = TempDir::new("logs");
+    // The env file configures the tools and the script; the environment wins over it.
+    let config = TempDir::new("config");
+    let env_file = config.join("app.env");
+    std::fs::write(
+        &env_file,
+        format!(
+            "MVK_LOG_DIR={}\nMVK_EVERY=1s\nMVK_WATCH=1h\n",
+            logs.path().display()
+        ),
+    )
+    .unwrap();
+    let ctx = context(&app, "a", &[]);
+    let run = deploy(
+        &app,
+        ctx.path(),
+        "a",
+        &[("MVK_CONFIG", env_file.to_str().unwrap())],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(
+        tools(&r),
+        [
+            "mvk-build",
+            "mvk-healthwait",
+            "mvk-swap",
+            "mvk-verify",
+            "mvk-alerts"
+        ]
+    );
+    assert!(r["error"].is_null());
+    assert_eq!(r["swap"]["live"]["release"], "a");
+    assert_eq!(r["verify"]["ok"], true);
+    assert_eq!(
+        r["alerts"]["firing"].as_array().map(Vec::len),
+        Some(0),
+        "{r}"
+    );
+    assert!(r.get("rollback").is_none());
+    assert_eq!(serving(&app), "demo a\n");
+    // Each step's record, in the log dir the env file named; the last one is what was printed.
+    let names = files(logs.path());
+    assert_eq!(
+        names,
+        [
+            "01-mvk-build.json",
+            "02-mvk-healthwait.json",
+            "03-mvk-swap.json",
+            "04-mvk-verify.json",
+            "05-mvk-alerts.json"
+        ]
+    );
+    for (i, name) in names.iter().enumerate() {
+        let step: Value =
+            serde_json::from_str(&std::fs::read_to_string(logs.join(name)).unwrap()).unwrap();
+        assert_eq!(tools(&step).len(), i + 1, "{name}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(logs.join("05-mvk-alerts.json")).unwrap(),
+        run.stdout
+    );
+    assert!(
+        log_dirs(&app).is_empty(),
+        "MVK_LOG_DIR replaces the default log dir"
+    );
+}
+
+#[test]
+fn verification_failing_after_the_swap_rolls_back_to_the_previous_release() {
+    let app = TestApp::new("dep-verify");
+    deploy_ok(&app, "a");
+    let a_container = docker(&[
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=mvk.app={}", app.name),
+    ])
+    .unwrap();
+    // Healthy (/health answers 200), but every app request fails: /api/v1/status is 500.
+    let ctx = context(&app, "b", &[("DEMO_ERROR_RATE", "1")]);
+    let run = deploy(&app, ctx.path(), "b", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("mvk-verify failed after the swap"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("rolled back: a is live again"),
+        "{}",
+        run.stderr
+    );
+    let r = run.record();
+    assert_eq!(tools(&r), ["mvk-rollback", "mvk-healthwait", "mvk-swap"]);
+    assert!(r["error"].is_null(), "the rollback itself succeeded: {r}");
+    assert_eq!(r["rollback"]["from"], "b");
+    assert_eq!(r["rollback"]["to"], "a");
+    assert_eq!(r["rollback"]["cause"]["tool"], "mvk-verify");
+    assert_eq!(r["swap"]["live"]["release"], "a");
+    assert_eq!(
+        r["candidate"]["reused"], true,
+        "a's stopped container is started again"
+    );
+    assert_eq!(r["candidate"]["container_id"], a_container.as_str());
+    assert_eq!(serving(&app), "demo a\n");
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(state_file(&app)).unwrap()).unwrap();
+    assert_eq!(state["live"]["release"], "a");
+    let dirs = log_dirs(&app);
+    let last = dirs.last().unwrap();
+    assert_eq!(files(last).len(), 8, "{:?}", files(last));
+    let failed: Value =
+        serde_json::from_str(&std::fs::read_to_string(last.join("05-mvk-alerts.json")).unwrap())
+            .unwrap();
+    assert_eq!(failed["error"]["tool"], "mvk-verify");
+    assert_eq!(
+        failed["swap"]["live"]["release"], "b",
+        "b did go live before verify failed"
+    );
+}
+
+#[test]
+fn the_alert_gate_firing_rolls_back_and_no_request_fails_but_the_bad_releases_500s() {
+    let app = TestApp::new("dep-alert");
+    deploy_ok(&app, "a");
+    let load = Load::start(app.nginx.url("/"));
+    // Half of b's app requests fail. mvk-verify checks only /health, which passes; the gate,
+    // watching the traffic, does not.
+    let ctx = context(&app, "b", &[("DEMO_ERROR_RATE", "0.5")]);
+    let run = deploy(
+        &app,
+        ctx.path(),
+        "b",
+        &[("MVK_WATCH", "20s"), ("MVK_CHECK", "/health")],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (ok, errors, other) = load.finish();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["rollback"]["cause"]["tool"], "mvk-alerts", "{r}");
+    assert_eq!(r["rollback"]["to"], "a");
+    assert_eq!(r["swap"]["live"]["release"], "a");
+    assert_eq!(serving(&app), "demo a\n");
+    let dirs = log_dirs(&app);
+    let gate: Value = serde_json::from_str(
+        &std::fs::read_to_string(dirs.last().unwrap().join("05-mvk-alerts.json")).unwrap(),
+    )
+    .unwrap();
+    let firing: Vec<_> = gate["alerts"]["firing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(firing.contains(&"HighErrorRate".to_string()), "{gate}");
+    assert!(errors > 0, "the bad release answered no 500s: {ok} ok");
+    assert!(
+        other.is_empty(),
+        "requests failed other than by b's own 500s: {other:?}"
+    );
+}
+
+#[test]
+fn a_failed_build_touches_nothing_and_rolls_nothing_back() {
+    let app = TestApp::new("dep-build");
+    deploy_ok(&app, "a");
+    let containers = app.containers();
+    let state = std::fs::read(state_file(&app)).unwrap();
+    let upstream = std::fs::read(&app.nginx.upstream_file).unwrap();
+    let ctx = context(&app, "b", &[]);
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nCOPY not-in-the-context /x\n",
+    )
+    .unwrap();
+
+    let run = deploy(&app, ctx.path(), "b", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("nothing to roll back"),
+        "{}",
+        run.stderr
+    );
+    let r = run.record();
+    assert_eq!(r["error"]["tool"], "mvk-build");
+    assert!(
+        r.get("rollback").is_none() && r.get("swap").is_none(),
+        "{r}"
+    );
+    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(app.containers(), containers);
+    assert_eq!(std::fs::read(state_file(&app)).unwrap(), state);
+    assert_eq!(std::fs::read(&app.nginx.upstream_file).unwrap(), upstream);
+    let dirs = log_dirs(&app);
+    assert!(!files(dirs.last().unwrap())
+        .iter()
+        .any(|f| f.contains("rollback")));
+}
+
+#[test]
+fn a_second_deploy_at_once_fails_cleanly_or_waits_with_mvk_lock_wait() {
+    let app = TestApp::new("dep-lock");
+    deploy_ok(&app, "a");
+    let (b, c) = (context(&app, "b", &[]), context(&app, "c", &[]));
+    let runs_before = log_dirs(&app).len();
+    let first = script_command(
+        &app,
+        "mvk-deploy",
+        &["--release", "b", b.path().to_str().unwrap()],
+        &[
+            ("MVK_WATCH", "6s"),
+            ("MVK_EVERY", "1s"),
+            ("MVK_NO_CACHE", "true"),
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // It makes its log dir once it holds the deploy lock.
+    let end = Instant::now() + Duration::from_secs(30);
+    while log_dirs(&app).len() == runs_before {
+        assert!(
+            Instant::now() < end,
+            "the first deploy never took the deploy lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let runs_before = log_dirs(&app).len();
+
+    let second = deploy(&app, c.path(), "c", &[]);
+    assert_eq!(second.code, 4, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("another deploy of") && second.stderr.contains("mvk-deploy (pid"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("nothing was changed"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(second.stdout, "");
+    assert_eq!(
+        log_dirs(&app).len(),
+        runs_before,
+        "a refused deploy leaves no log dir"
+    );
+
+    // With MVK_LOCK_WAIT it queues behind the first and then deploys.
+    let third = deploy(&app, c.path(), "c", &[("MVK_LOCK_WAIT", "120")]);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(
+        third
+            .stderr
+            .contains("waiting up to 120s for the deploy lock"),
+        "{}",
+        third.stderr
+    );
+    assert_eq!(third.record()["swap"]["previous"]["release"], "b");
+    assert_eq!(serving(&app), "demo c\n");
+}
