@@ -44,7 +44,9 @@ impl DemoImage {
     pub fn build(tag: &str, env: &[(&str, &str)]) -> DemoImage {
         let ctx = TempDir::new("ctx");
         write_context(ctx.path(), env);
-        docker(&["build", "-q", "-t", tag, ctx.path().to_str().unwrap()])
+        // No cache: parallel tests build alike images, and one test removing its image must not
+        // pull a cached layer from under another test's build.
+        docker(&["build", "-q", "--no-cache", "-t", tag, ctx.path().to_str().unwrap()])
             .unwrap_or_else(|e| panic!("docker build {tag}: {e}"));
         let id = docker(&["image", "inspect", "-f", "{{.Id}}", tag]).unwrap();
         DemoImage { tag: tag.to_string(), id }
