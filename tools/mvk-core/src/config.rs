@@ -2,6 +2,7 @@
 //! env file per app configures all tools, the scripts and the systemd units.
 
 use crate::Slot;
+use clap::builder::BoolishValueParser;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -25,7 +26,7 @@ pub fn app_name(s: &str) -> Result<String, String> {
 #[derive(Args, Debug, Clone)]
 pub struct Output {
     /// Print no progress on stderr (errors are still printed)
-    #[arg(long, short, env = "MVK_QUIET")]
+    #[arg(long, short, env = "MVK_QUIET", value_parser = BoolishValueParser::new())]
     pub quiet: bool,
 }
 
