@@ -639,3 +639,30 @@ fn a_version_0_state_file_is_migrated_by_the_tools_keeping_its_history() {
     assert_eq!(state["history"][2]["deployed_by"], "ops");
     assert_eq!(state["history"][2]["deployed_at"], "2025-06-01T10:00:00Z");
 }
+
+#[test]
+fn cause_keeps_the_failed_deploys_error_and_a_bad_cause_file_is_exit_2() {
+    let app = TestApp::new("rb-cause");
+    let dir = mvk_e2e::TempDir::new("cause");
+    let failed = dir.join("failed.json");
+    let error =
+        json!({"tool": "mvk-alerts", "kind": "firing", "message": "HighErrorRate is firing"});
+    let record = json!({"schema": "mvk.release/v1", "app": app.name, "release": "b", "steps": [], "error": error});
+    std::fs::write(&failed, format!("{record}\n")).unwrap();
+    // Even when the rollback cannot happen, its record says why it was attempted.
+    let run = rollback(&app, &["--cause", failed.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["rollback"]["cause"], error);
+    assert_eq!(r["error"]["kind"], "nothing-to-roll-back");
+
+    for bad in [dir.join("missing.json"), dir.path().to_path_buf()] {
+        let run = rollback(&app, &["--cause", bad.to_str().unwrap()]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains("--cause"), "{}", run.stderr);
+    }
+    std::fs::write(&failed, "{not json").unwrap();
+    let run = rollback(&app, &["--cause", failed.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("invalid JSON"), "{}", run.stderr);
+}
