@@ -12,6 +12,15 @@ pub struct Target {
     /// Series the last scrape wrote without an explicit timestamp: the ones that go stale.
     seen: HashSet<SeriesId>,
     up: Option<SeriesId>,
+    /// The series of the last scrape's samples, by position: a target lists its series in
+    /// the same order every time, so most samples find theirs by a comparison, not a lookup.
+    known: Vec<Known>,
+}
+
+struct Known {
+    name: String,
+    labels: Vec<(String, String)>,
+    id: SeriesId,
 }
 
 impl Target {
@@ -20,6 +29,7 @@ impl Target {
             labels: Labels::new([("instance", instance), ("job", job)]),
             seen: HashSet::new(),
             up: None,
+            known: Vec::new(),
         }
     }
 
@@ -27,8 +37,23 @@ impl Target {
     pub fn ingest(&mut self, db: &mut Storage, t: i64, scrape: Result<Vec<Sample>, String>) {
         let mut seen = HashSet::new();
         let ok = scrape.is_ok();
-        for sample in scrape.unwrap_or_default() {
-            let id = db.series_id(&self.series_labels(&sample));
+        for (i, sample) in scrape.unwrap_or_default().into_iter().enumerate() {
+            let id = match self.known.get(i) {
+                Some(k) if k.name == sample.name && k.labels == sample.labels => k.id,
+                _ => {
+                    let id = db.series_id(&self.series_labels(&sample));
+                    let entry = Known {
+                        name: sample.name.clone(),
+                        labels: sample.labels.clone(),
+                        id,
+                    };
+                    match self.known.get_mut(i) {
+                        Some(known) => *known = entry,
+                        None => self.known.push(entry),
+                    }
+                    id
+                }
+            };
             // An explicit timestamp is honoured, and such a series is never marked stale.
             match sample.timestamp {
                 Some(ts) => {

@@ -164,7 +164,10 @@ impl Storage {
             samples: VecDeque::new(),
         });
         self.ids.insert(labels.clone(), id);
-        self.by_name.entry(name).or_default().push(id);
+        // Kept in label order, so selectors visit series as Prometheus does without sorting.
+        let ids = self.by_name.entry(name).or_default();
+        let at = ids.partition_point(|other| self.series[*other].labels < self.series[id].labels);
+        ids.insert(at, id);
         id
     }
 
@@ -182,13 +185,10 @@ impl Storage {
 
     /// The series named `name`, in label order.
     pub fn named(&self, name: &str) -> Vec<&Series> {
-        let mut found: Vec<&Series> = self
-            .by_name
+        self.by_name
             .get(name)
             .map(|ids| ids.iter().map(|id| &self.series[*id]).collect())
-            .unwrap_or_default();
-        found.sort_by(|a, b| a.labels.cmp(&b.labels));
-        found
+            .unwrap_or_default()
     }
 
     pub fn get(&self, id: SeriesId) -> &Series {
