@@ -361,6 +361,49 @@ fn gate_passes_a_healthy_release_and_writes_the_textfile() {
 }
 
 #[test]
+fn gate_does_not_judge_a_quiet_release_on_a_few_requests() {
+    let name = unique("quiet");
+    let image = DemoImage::build(&format!("{name}:v1"), &[]);
+    let c = DemoContainer::run(&image.tag, &name, &[("DEMO_ERROR_RATE", "0.3")]);
+    assert!(c.wait_answering(Duration::from_secs(15)), "{}", c.logs());
+    // Two gates watch the same release: the default one, and one without a minimum.
+    let gate = |extra: &'static [&'static str]| {
+        let stdin = record(&name, c.port);
+        std::thread::spawn(move || {
+            let mut args = vec!["--watch", "5s", "--every", "1s"];
+            args.extend(extra);
+            alerts(&args, &[], &stdin)
+        })
+    };
+    let (guarded, unguarded) = (gate(&[]), gate(&["--min-requests", "0"]));
+    // Eight requests once the watch is on, the 4th and 7th failing: a high share of very
+    // little. (Like Prometheus, rate() misses the first failure: it creates the series.)
+    std::thread::sleep(Duration::from_millis(500));
+    let mut failed = 0;
+    for _ in 0..8 {
+        failed += usize::from(mvk_e2e::get(&c.url("/")).unwrap().0 == 500);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert_eq!(failed, 2);
+    let run = guarded.join().unwrap();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let r = run.record();
+    let errors = evaluated(&r, "HighErrorRate");
+    assert_eq!(errors["state"], "inactive", "{r}");
+    assert!(
+        errors["value"].as_f64().unwrap() > 0.05,
+        "the share is high, the count too low: {r}"
+    );
+    let run = unguarded.join().unwrap();
+    assert_eq!(
+        run.code, 1,
+        "without the minimum the same traffic fails the gate: {}\n{}",
+        run.stdout, run.stderr
+    );
+    assert_eq!(run.record()["alerts"]["firing"][0]["name"], "HighErrorRate");
+}
+
+#[test]
 fn gate_on_a_port_nothing_answers_fires_service_down_at_once() {
     let name = unique("down");
     let port = free_port();
