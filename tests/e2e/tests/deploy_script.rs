@@ -431,3 +431,42 @@ fn a_second_deploy_at_once_fails_cleanly_or_waits_with_mvk_lock_wait() {
     assert_eq!(third.record()["swap"]["previous"]["release"], "b");
     assert_eq!(serving(&app), "demo c\n");
 }
+
+#[test]
+fn installed_in_bin_the_scripts_find_their_lib_in_lib_mvk() {
+    let app = TestApp::new("dep-install");
+    let prefix = TempDir::new("prefix");
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    std::fs::create_dir_all(prefix.join("lib/mvk")).unwrap();
+    for name in ["mvk-deploy", "mvk-undo"] {
+        std::fs::copy(script(name), prefix.join("bin").join(name)).unwrap();
+    }
+    std::fs::copy(script("lib/mvk.bash"), prefix.join("lib/mvk/mvk.bash")).unwrap();
+    let bin = mvk_e2e::tool("mvk-rollback")
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let undo = || {
+        let mut cmd = Command::new(prefix.join("bin/mvk-undo"));
+        cmd.envs(app.env())
+            .env("PATH", format!("{bin}:{}", std::env::var("PATH").unwrap()));
+        mvk_e2e::cmd::run_command(cmd, "")
+    };
+    let run = undo();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("nothing to roll back to"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(prefix.join("lib/mvk/mvk.bash")).unwrap();
+    let run = undo();
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot find lib/mvk.bash"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+}
