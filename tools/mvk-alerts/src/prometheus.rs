@@ -1,12 +1,12 @@
 //! `--prometheus URL`: the same rule expressions, evaluated by a real Prometheus through its
-//! HTTP API (`/api/v1/query`). An instant query only says whether a condition holds now; the
-//! `for` clause needs its history, so each condition is asked for as a subquery over the hold
-//! plus an hour, and the alert states are replayed over those steps as rule evaluation would
-//! have kept them.
+//! HTTP API. An instant query (`/api/v1/query`) only says whether a condition holds now; the
+//! `for` clause needs its history, so each condition is also asked for over the hold plus an
+//! hour (`/api/v1/query_range`, on a grid of evaluations ending now), and the alert states
+//! are replayed over that grid as rule evaluation keeps them. A grid ending now (a subquery's
+//! would end at the last whole step) sees every alert Prometheus's own evaluation has fired.
 
 use crate::alerting::{Alerts, Rule};
 use crate::engine::{worst, Outcome};
-use crate::promql::duration;
 use crate::tsdb::Labels;
 use anyhow::Result;
 use mvk_core::Fail;
@@ -16,6 +16,9 @@ use std::time::Duration;
 
 /// How far before the `for` hold the history reaches, to find when an alert became active.
 const HISTORY_MS: i64 = 3_600_000;
+
+/// Prometheus refuses a range query of more than 11000 points per series.
+const MAX_POINTS: i64 = 10_000;
 
 pub struct Prometheus {
     agent: ureq::Agent,
@@ -41,17 +44,11 @@ impl Prometheus {
     ) -> Result<Vec<Outcome<'a>>> {
         let mut outcomes = Vec::new();
         for rule in rules {
-            let range_ms = rule.hold_ms + HISTORY_MS;
-            let query = format!(
-                "({})[{}:{}]",
-                rule.expr,
-                duration(range_ms),
-                duration(step_ms)
-            );
-            let history = self.query(&query, at)?;
+            let step = step_ms.max((rule.hold_ms + HISTORY_MS) / MAX_POINTS + 1);
+            let start = at - (rule.hold_ms + HISTORY_MS).div_euclid(step) * step - step;
+            let history = self.query_range(&rule.expr.to_string(), start, at, step)?;
             let mut alerts = Alerts::default();
-            let first = (at - range_ms).div_euclid(step_ms) * step_ms + step_ms;
-            let mut t = first;
+            let mut t = start;
             while t <= at {
                 let result: Vec<(Labels, f64)> = history
                     .iter()
@@ -63,7 +60,7 @@ impl Prometheus {
                     })
                     .collect();
                 alerts.update(rule, t, result).map_err(anyhow::Error::msg)?;
-                t += step_ms;
+                t += step;
             }
             let now = self.query(&rule.value_expr.to_string(), at)?;
             let values: Vec<(Labels, f64)> = now
@@ -80,20 +77,31 @@ impl Prometheus {
         Ok(outcomes)
     }
 
-    /// `/api/v1/query` at `at` (ms): each series with its points (one for an instant vector).
+    /// `/api/v1/query` at `at` (ms): each series with its one point.
     fn query(&self, query: &str, at: i64) -> Result<Series> {
-        let url = format!("{}/api/v1/query", self.base);
+        self.get("query", query, &[("time", seconds(at))])
+    }
+
+    /// `/api/v1/query_range` from `start` to `end` (ms) every `step` (ms).
+    fn query_range(&self, query: &str, start: i64, end: i64, step: i64) -> Result<Series> {
+        let params = [
+            ("start", seconds(start)),
+            ("end", seconds(end)),
+            ("step", seconds(step)),
+        ];
+        self.get("query_range", query, &params)
+    }
+
+    fn get(&self, endpoint: &str, query: &str, params: &[(&str, String)]) -> Result<Series> {
+        let url = format!("{}/api/v1/{endpoint}", self.base);
         let unavailable = |why: String| {
             Fail::unavailable("prometheus", format!("Prometheus at {}: {why}", self.base))
         };
-        let mut reply = self
-            .agent
-            .get(&url)
-            .query("query", query)
-            .query(
-                "time",
-                format!("{}.{:03}", at.div_euclid(1000), at.rem_euclid(1000)),
-            )
+        let mut request = self.agent.get(&url).query("query", query);
+        for (k, v) in params {
+            request = request.query(*k, v);
+        }
+        let mut reply = request
             .call()
             .map_err(|e| unavailable(format!("no answer: {e}")))?;
         let status = reply.status().as_u16();
@@ -114,6 +122,11 @@ impl Prometheus {
         parse_result(&json["data"])
             .map_err(|e| unavailable(format!("unexpected answer to {query}: {e}")).into())
     }
+}
+
+/// Milliseconds as the API's seconds.
+fn seconds(ms: i64) -> String {
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
 }
 
 fn parse_result(data: &Value) -> Result<Series, String> {
