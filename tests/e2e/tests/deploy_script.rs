@@ -470,3 +470,112 @@ fn installed_in_bin_the_scripts_find_their_lib_in_lib_mvk() {
     );
     assert_eq!(run.stdout, "");
 }
+
+#[test]
+fn a_first_deploy_failing_after_the_swap_has_nothing_to_roll_back_to() {
+    let app = TestApp::new("dep-first");
+    let ctx = context(&app, "a", &[("DEMO_ERROR_RATE", "1")]);
+    let run = deploy(&app, ctx.path(), "a", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no release was live before this deploy"),
+        "{}",
+        run.stderr
+    );
+    let r = run.record();
+    assert_eq!(r["error"]["tool"], "mvk-verify");
+    assert!(r.get("rollback").is_none(), "{r}");
+    assert!(!files(log_dirs(&app).last().unwrap())
+        .iter()
+        .any(|f| f.contains("rollback")));
+}
+
+#[test]
+fn a_rollback_that_fails_too_is_reported_and_leaves_the_new_release_serving() {
+    let app = TestApp::new("dep-rbfail");
+    // a takes 1.5 s to start: fine for its own deploy, too slow for the rollback's health
+    // wait, which has the 1 s that b's deploy allows.
+    let a = context(&app, "a", &[("DEMO_START_DELAY_MS", "1500")]);
+    let run = deploy(&app, a.path(), "a", &[("MVK_TIMEOUT", "30s")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let b = context(&app, "b", &[("DEMO_ERROR_RATE", "1")]);
+    let run = deploy(&app, b.path(), "b", &[("MVK_TIMEOUT", "1s")]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ROLLBACK FAILED at mvk-healthwait"),
+        "{}",
+        run.stderr
+    );
+    let r = run.record();
+    assert_eq!(r["error"]["tool"], "mvk-healthwait", "{r}");
+    assert_eq!(r["rollback"]["cause"]["tool"], "mvk-verify");
+    // mvk-swap never ran for the rollback: b, broken as it is, still serves.
+    assert_eq!(get(&app.nginx.url("/")).unwrap().0, 500);
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(state_file(&app)).unwrap()).unwrap();
+    assert_eq!(state["live"]["release"], "b");
+}
+
+#[test]
+fn interrupted_during_the_alert_gate_it_stops_without_rolling_back() {
+    use std::os::unix::process::CommandExt;
+    let app = TestApp::new("dep-int");
+    deploy_ok(&app, "a");
+    let b = context(&app, "b", &[]);
+    let runs_before = log_dirs(&app).len();
+    let child = script_command(
+        &app,
+        "mvk-deploy",
+        &["--release", "b", b.path().to_str().unwrap()],
+        &[
+            ("MVK_WATCH", "60s"),
+            ("MVK_EVERY", "1s"),
+            ("MVK_NO_CACHE", "true"),
+        ],
+    )
+    .process_group(0)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Verified: mvk-alerts is watching.
+    let end = Instant::now() + Duration::from_secs(120);
+    let verified = loop {
+        if let Some(dir) = log_dirs(&app).get(runs_before) {
+            let f = dir.join("04-mvk-verify.json");
+            if std::fs::metadata(&f).is_ok_and(|m| m.len() > 0) {
+                break f;
+            }
+        }
+        assert!(
+            Instant::now() < end,
+            "the deploy never got to the alert gate"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // Ctrl-C: the terminal sends SIGINT to the whole process group.
+    let pgid = nix::unistd::Pid::from_raw(-(child.id() as i32));
+    nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted during mvk-alerts, after release b went live"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run mvk-undo"), "{stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["error"]["kind"], "interrupted");
+    assert!(verified
+        .parent()
+        .unwrap()
+        .join("05-mvk-alerts.json")
+        .exists());
+    assert!(!files(verified.parent().unwrap())
+        .iter()
+        .any(|f| f.contains("rollback")));
+    assert_eq!(serving(&app), "demo b\n");
+}
