@@ -19,7 +19,7 @@ mvk_die() {
 #
 # The app is `--app NAME` among ARGS, else $MVK_APP. Its env file ($MVK_CONFIG, else
 # /etc/mvk/<app>.env when it exists) is sourced with every variable exported, so it configures
-# every tool; MVK_* variables already in the environment win over the file. (Not
+# every tool; MVK_* variables already in the environment (not empty) win over the file. (Not
 # $MVK_ENV_FILE: that is mvk-healthwait's --env-file, the app container's own variables.)
 #
 # The deploy lock is `<state-dir>/<app>/deploy.lock`, held (flock) until the script exits. It is
@@ -53,8 +53,9 @@ mvk_init() {
   if [ -n "$file" ]; then
     local name
     local -A given=()
+    # Set and not empty: an empty variable says nothing, as for the tools.
     while read -r name; do
-      given[$name]=${!name}
+      [ -z "${!name}" ] || given[$name]=${!name}
     done < <(compgen -e | grep '^MVK_' || true)
     set -a
     # shellcheck disable=SC1090 # the app's env file, chosen at run time
@@ -69,6 +70,8 @@ mvk_init() {
   [[ $app =~ ^[a-z0-9][a-z0-9_-]{0,62}$ ]] ||
     mvk_die 2 "\`$app\` is not a valid app name: use 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit"
   export MVK_APP=$app
+  [[ ${MVK_LOCK_WAIT:-0} =~ ^[0-9]+([.][0-9]+)?$ ]] ||
+    mvk_die 2 "MVK_LOCK_WAIT is \`$MVK_LOCK_WAIT\`, not a number of seconds"
 
   MVK_STATE=${MVK_STATE_DIR:-/var/lib/mvk}/$app
   mkdir -p "$MVK_STATE" || mvk_die 4 "cannot create $MVK_STATE"
@@ -93,7 +96,6 @@ mvk_init() {
 # mvk_lock FILE: holds the deploy lock for the rest of the script (and its children).
 mvk_lock() {
   local file=$1 wait=${MVK_LOCK_WAIT:-0}
-  [[ $wait =~ ^[0-9]+([.][0-9]+)?$ ]] || mvk_die 2 "MVK_LOCK_WAIT is \`$wait\`, not a number of seconds"
   # Opened read-write, not truncated: the file says who holds the lock.
   exec {MVK_LOCK_FD}<>"$file" || mvk_die 4 "cannot open the deploy lock $file"
   local took=0

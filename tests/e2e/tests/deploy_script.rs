@@ -579,3 +579,73 @@ fn interrupted_during_the_alert_gate_it_stops_without_rolling_back() {
         .any(|f| f.contains("rollback")));
     assert_eq!(serving(&app), "demo b\n");
 }
+
+#[test]
+fn bad_configuration_is_exit_2_and_changes_nothing() {
+    let app = TestApp::new("dep-conf");
+    let state = app.state.path().join(&app.name);
+    let missing = app.state.join("missing.env");
+    for (extra, args, says) in [
+        (vec![("MVK_APP", "")], vec![], "which app?"),
+        (
+            vec![("MVK_APP", "Not An App")],
+            vec![],
+            "is not a valid app name",
+        ),
+        (vec![], vec!["--app=-x"], "is not a valid app name"),
+        (
+            vec![("MVK_CONFIG", missing.to_str().unwrap())],
+            vec![],
+            "cannot read the env file",
+        ),
+        (
+            vec![("MVK_LOCK_WAIT", "soon")],
+            vec![],
+            "MVK_LOCK_WAIT is `soon`",
+        ),
+    ] {
+        for name in ["mvk-deploy", "mvk-undo"] {
+            let run = run_script(&app, name, &args, &extra, "");
+            assert_eq!(run.code, 2, "{name} {extra:?} {args:?}: {}", run.stderr);
+            assert!(run.stderr.contains(says), "{name}: {}", run.stderr);
+            assert_eq!(run.stdout, "");
+            assert!(
+                !state.exists(),
+                "{name} {extra:?}: created {}",
+                state.display()
+            );
+        }
+    }
+    // The env file's MVK_APP names the app; --app among the arguments wins over both.
+    let config = TempDir::new("config");
+    std::fs::write(config.join("app.env"), format!("MVK_APP={}\n", app.name)).unwrap();
+    let conf = config.join("app.env");
+    let run = run_script(
+        &app,
+        "mvk-undo",
+        &[],
+        &[("MVK_APP", ""), ("MVK_CONFIG", conf.to_str().unwrap())],
+        "",
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("app {} has no live release", app.name)),
+        "{}",
+        run.stderr
+    );
+    let run = run_script(
+        &app,
+        "mvk-undo",
+        &["--app", &app.name],
+        &[("MVK_APP", "other")],
+        "",
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("app {} has no live release", app.name)),
+        "{}",
+        run.stderr
+    );
+}
