@@ -634,6 +634,22 @@ fn bad_configuration_is_exit_2_and_changes_nothing() {
         "{}",
         run.stderr
     );
+    // A variable in the environment wins over the env file's.
+    std::fs::write(&conf, "MVK_APP=other\n").unwrap();
+    let run = run_script(
+        &app,
+        "mvk-undo",
+        &[],
+        &[("MVK_CONFIG", conf.to_str().unwrap())],
+        "",
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("app {} has no live release", app.name)),
+        "{}",
+        run.stderr
+    );
     let run = run_script(
         &app,
         "mvk-undo",
