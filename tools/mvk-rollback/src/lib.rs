@@ -21,6 +21,17 @@ use std::process::ExitCode;
 const TOOL: &str = "mvk-rollback";
 
 /// Write the release record of an earlier release, to deploy it again
+///
+/// Reads the app's state and writes a fresh release record for the release before the live
+/// one (or --to RELEASE), with `rollback: {from, to, pulled}`, ready for
+/// `mvk-rollback | mvk-healthwait | mvk-swap`; a second rollback undoes the first. When that
+/// release's stopped container still sits in the idle slot with the same image, the record
+/// names it as the `candidate`, and mvk-healthwait only starts it again (the fast path).
+/// --list prints the history instead, one JSON object per line, newest first.
+///
+/// Exit codes: 0 record written, 1 nothing to roll back to, --to unknown or already live, the
+/// image gone (without --pull) or changed in the registry, 2 bad input, 4 Docker, the registry
+/// or the state unavailable, 130 interrupted.
 #[derive(Parser, Debug)]
 #[command(
     name = TOOL,
