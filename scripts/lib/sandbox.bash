@@ -71,15 +71,17 @@ sandbox_stop_nginx() {
   wait "$1" 2>/dev/null || true
 }
 
-# sandbox_context DIR: the demo app's build context (its Dockerfile and static binary), with
-# the version a build argument: `--build-arg VERSION=v2` answers "demo v2".
+# sandbox_context DIR [UNIQUE]: the demo app's build context (its Dockerfile and static
+# binary), with the version a build argument: `--build-arg VERSION=v2` answers "demo v2".
+# UNIQUE (e.g. the app name) goes into the image, so no other run's build shares its image id.
 sandbox_context() {
-  local dir=$1
+  local dir=$1 unique=${2:-}
   mkdir -p "$dir"
   cp tests/demo-app/Dockerfile "$dir/Dockerfile"
   # An ARG cannot share the name of an ENV set before it, hence VERSION.
   # shellcheck disable=SC2016 # a Dockerfile line, expanded by the build
   printf 'ARG VERSION=dev\nENV DEMO_VERSION=$VERSION\n' >>"$dir/Dockerfile"
+  [ -z "$unique" ] || printf 'ENV SANDBOX=%s\n' "$unique" >>"$dir/Dockerfile"
   cp "$(scripts/demo-app-binary)" "$dir/demo-app"
 }
 
@@ -96,13 +98,17 @@ sandbox_hey_counts() {
   ' "$1"
 }
 
-# sandbox_remove_app APP: removes the app's containers (by label or `<app>-` name) and images
-# (its repository), and nothing else.
+# sandbox_remove_app APP: removes the app's containers (by label or `<app>-` name) and its
+# images: the tags of its repository (an image another repository also tags keeps that tag)
+# and its untagged images labelled mvk.app=APP. Nothing else.
 sandbox_remove_app() {
   local app=$1
   {
     docker ps -aq --filter "label=mvk.app=$app"
     docker ps -aq --filter "name=^/$app-"
   } | sort -u | xargs -r docker rm -f -v >/dev/null 2>&1 || true
-  docker images -q "$app" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  {
+    docker images --format '{{.Repository}}:{{.Tag}}' "$app"
+    docker images -q --no-trunc --filter dangling=true --filter "label=mvk.app=$app"
+  } | grep -v ':<none>$' | sort -u | xargs -r docker rmi >/dev/null 2>&1 || true
 }
