@@ -3,7 +3,7 @@
 //! `MatchesUsingParentResults`) and of the bits of Go's `path.Clean` and `filepath.Match` it
 //! relies on. Paths and patterns are slash-separated and relative to the context.
 
-use crate::regexp::Regex;
+use regex::Regex;
 
 /// The patterns of an ignore file: BOM stripped, `#` lines skipped (only at the very start of
 /// a line), white space trimmed, each pattern cleaned and a leading `/` dropped, `!` kept.
@@ -190,10 +190,157 @@ fn compile(pattern: &str) -> Result<(Kind, String), String> {
         Detected::Suffix => Kind::Suffix,
         Detected::Regexp => {
             re.push('$');
-            Kind::Regexp(Regex::new(&re)?)
+            Kind::Regexp(go_regex(&re)?)
         }
     };
     Ok((kind, re))
+}
+
+/// Go's regexp syntax (`regexp.Compile`, Perl flags) rewritten for the `regex` crate. Both are
+/// RE2: `.` skips `\n`, a negated class takes it, `^`/`$` are the ends of the whole text. The
+/// pattern's own `[...]` and `\` escapes reach the regexp as written, so where the syntaxes
+/// differ the text is rewritten: a class is re-emitted member by member, because Go reads `[`,
+/// `&&`, `--`, `~~` in it as plain characters and `-` anywhere, where Rust nests classes and
+/// does set operations; every escaped character is re-escaped (Go's `\<` is `<`, Rust's a word
+/// boundary). Rare escapes (`\p{..}`, `\x..`, octal, `\b`) are refused, not translated.
+fn go_regex(expr: &str) -> Result<Regex, String> {
+    let s: Vec<char> = expr.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    // Go refuses a repetition of a repetition (`a**`; one `?` after makes it non-greedy);
+    // Rust takes it.
+    let mut repeated = false;
+    while i < s.len() {
+        i += 1;
+        let c = s[i - 1];
+        if matches!(c, '*' | '+' | '?') {
+            if repeated {
+                return Err("invalid nested repetition operator".into());
+            }
+            out.push(c);
+            if s.get(i) == Some(&'?') {
+                out.push('?');
+                i += 1;
+            }
+            repeated = true;
+            continue;
+        }
+        repeated = false;
+        match c {
+            '\\' => {
+                let c = *s.get(i).ok_or("trailing backslash at end of expression")?;
+                i += 1;
+                match perl_class(c) {
+                    Some(class) => out.push_str(class),
+                    None => out.push_str(&regex::escape(&go_escape(c)?.to_string())),
+                }
+            }
+            '[' => i = go_class(&s, i, &mut out)?,
+            // A literal in Go, an error in Rust.
+            ']' => out.push_str("\\]"),
+            c => out.push(c),
+        }
+    }
+    Regex::new(&out).map_err(|e| {
+        // The crate's message quotes the rewritten text; keep only what is wrong.
+        let e = e.to_string();
+        let last = e.lines().last().unwrap_or_default();
+        last.strip_prefix("error: ").unwrap_or(last).to_string()
+    })
+}
+
+/// The class whose `[` ends just before `s[i]`, read as Go reads it, written to `out`; returns
+/// the index after its `]`.
+fn go_class(s: &[char], mut i: usize, out: &mut String) -> Result<usize, String> {
+    out.push('[');
+    if s.get(i) == Some(&'^') {
+        out.push('^');
+        i += 1;
+    }
+    // `]` first is a member.
+    let mut first = true;
+    loop {
+        match s.get(i) {
+            None => return Err("missing closing ]".into()),
+            Some(']') if !first => {
+                out.push(']');
+                return Ok(i + 1);
+            }
+            _ => first = false,
+        }
+        if s[i..].starts_with(&['[', ':']) {
+            // Go takes the name up to the next `:]`, wherever it is; without one, `[` is a member.
+            let rest: String = s[i + 2..].iter().collect();
+            if let Some(end) = rest.find(":]") {
+                let name = &rest[..end];
+                if !POSIX_CLASSES.contains(&name.strip_prefix('^').unwrap_or(name)) {
+                    return Err(format!("invalid character class range [:{name}:]"));
+                }
+                // Same names and the same ASCII sets in both.
+                out.push_str(&format!("[:{name}:]"));
+                i += name.chars().count() + 4;
+                continue;
+            }
+        }
+        let perl = s.get(i + 1).and_then(|&c| perl_class(c));
+        if let (Some(class), '\\') = (perl, s[i]) {
+            out.push_str(class);
+            i += 2;
+            continue;
+        }
+        i = go_class_char(s, i, out)?;
+        // `a-` before the closing `]` is `a` and `-`; the crate checks the range's order.
+        if s.get(i) == Some(&'-') && s.get(i + 1).is_some_and(|&c| c != ']') {
+            out.push('-');
+            i = go_class_char(s, i + 1, out)?;
+        }
+    }
+}
+
+/// One member or range end at `s[i]`, escaped for Rust; returns the index after it.
+fn go_class_char(s: &[char], i: usize, out: &mut String) -> Result<usize, String> {
+    let c = *s.get(i).ok_or("missing closing ]")?;
+    let (c, next) = if c == '\\' {
+        let e = *s.get(i + 1).ok_or("missing closing ]")?;
+        (go_escape(e)?, i + 2)
+    } else {
+        (c, i + 1)
+    };
+    out.push_str(&regex::escape(&c.to_string()));
+    Ok(next)
+}
+
+const POSIX_CLASSES: [&str; 14] = [
+    "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct",
+    "space", "upper", "word", "xdigit",
+];
+
+/// The character Go's `\c` stands for: any ASCII punctuation itself, or a control escape.
+fn go_escape(c: char) -> Result<char, String> {
+    Ok(match c {
+        'a' => '\x07',
+        'f' => '\x0c',
+        't' => '\t',
+        'n' => '\n',
+        'r' => '\r',
+        'v' => '\x0b',
+        c if c.is_ascii() && !c.is_ascii_alphanumeric() => c,
+        c => return Err(format!("unsupported escape sequence \\{c}")),
+    })
+}
+
+/// Go's `\d \s \w` and negations, spelled out: Rust's are Unicode, and even its ASCII `\s`
+/// has `\v`, which Go's lacks. Rust nests a class in a class, so these serve in both places.
+fn perl_class(c: char) -> Option<&'static str> {
+    Some(match c {
+        'd' => "[0-9]",
+        'D' => "[^0-9]",
+        's' => r"[\t\n\f\r ]",
+        'S' => r"[^\t\n\f\r ]",
+        'w' => "[0-9A-Za-z_]",
+        'W' => "[^0-9A-Za-z_]",
+        _ => return None,
+    })
 }
 
 /// Go's `filepath.Match` syntax check, which docker runs on every pattern first.
@@ -740,6 +887,111 @@ mod tests {
             if kind == "regexp" {
                 assert_eq!(got, re, "{pattern}");
             }
+        }
+    }
+
+    fn m(expr: &str, text: &str) -> bool {
+        go_regex(expr)
+            .unwrap_or_else(|e| panic!("{expr}: {e}"))
+            .is_match(text)
+    }
+
+    #[test]
+    fn go_regexp_anchors_stars_and_groups() {
+        assert!(m("^(.*/)?file[^/]*txt$", "dir/dir/file.txt"));
+        assert!(m("^(.*/)?file[^/]*txt$", "file.txt"));
+        assert!(!m("^(.*/)?file[^/]*txt$", "dir/file/txt"));
+        assert!(m("^a[^/]*/b$", "abc/b"));
+        assert!(!m("^a[^/]*/b$", "a/c/b"));
+        assert!(m("b", "abc"), "unanchored search, as Go's MatchString");
+        assert!(!m("^a^b$", "a^b"), "a bare ^ asserts the start of the text");
+        assert!(!m("^a$", "a\n"), "$ is the very end");
+        assert!(m("^ab+c$", "abbc") && !m("^ab+c$", "ac"));
+        assert!(m("^ab?c$", "ac") && m("^ab?c$", "abc") && !m("^ab?c$", "abbc"));
+        assert!(m("^a*?b$", "aab"), "non-greedy is allowed");
+        let many_stars = format!("^{}b$", "a*".repeat(30));
+        assert!(!m(&many_stars, &"a".repeat(200)));
+    }
+
+    // Checked against docker 28's CLI: `a?b` keeps `a\nb` out of the context, `**/x*` sends
+    // `p\nq/x1`, `e\Sf` sends `e\nf`, `g\sh` sends `g\vh`, `l\<m` keeps `l<m` out.
+    #[test]
+    fn go_regexp_newlines_and_perl_classes() {
+        assert!(!m("^.$", "\n"), "no s flag: . skips \n");
+        assert!(m("^[^/]$", "\n"), "Perl flags include ClassNL");
+        assert!(m("^[[:^alpha:]]$", "\n") && m("^\\D$", "\n"));
+        assert!(!m("^e\\Sf$", "e\nf") && m("^e\\Sf$", "exf"));
+        assert!(
+            m("^g\\sh$", "g\th") && !m("^g\\sh$", "g\x0bh"),
+            "Go's \\s has no \\v"
+        );
+        assert!(m("^[[:space:]]$", "\x0b"), "but [:space:] has");
+        assert!(m("^\\d\\w$", "1_") && !m("^\\d$", "\u{0663}") && !m("^\\w$", "é"));
+        assert!(m("^\\W$", "é") && m("^[\\W]$", "é") && !m("^[^\\W]$", "é"));
+        assert!(m("^[\\d]$", "7") && m("^[\\d-z]$", "-") && m("^[\\s]$", " "));
+        assert!(m("^l\\<m\\>$", "l<m>"), "escaped punctuation is itself");
+        assert!(m("^\\t\\a\\f\\v\\r\\n$", "\t\x07\x0c\x0b\r\n"));
+    }
+
+    #[test]
+    fn go_regexp_classes() {
+        assert!(m("^[\\]a]$", "]"));
+        assert!(m("^[]a]$", "]"), "] first in a class is literal");
+        assert!(m("^[^]a]$", "b") && !m("^[^]a]$", "]"));
+        assert!(m("^a]$", "a]"), "] outside a class is literal");
+        assert!(m("^[x\\-]$", "-") && !m("^[x\\-]$", "z"));
+        assert!(m("^[a-]$", "-"), "a trailing - is literal");
+        assert!(
+            m("^[a-c-e]$", "-") && m("^[a-c-e]$", "e") && !m("^[a-c-e]$", "d"),
+            "Perl mode allows - anywhere"
+        );
+        assert!(m("^[--/]$", "."), "a range from -");
+        assert!(m("^[x&&y]$", "&") && m("^[x~~y]$", "~") && m("^[!--]$", ","));
+        assert!(m("^[[]$", "[") && m("^[a[b]$", "["));
+        assert!(m("^[[:alpha:]]$", "q") && !m("^[[:alpha:]]$", "1"));
+        assert!(m("^[[:^digit:]]$", "q") && !m("^[[:^digit:]]$", "1"));
+        assert!(m("^[[:word:][:punct:]]+$", "a_!~"));
+        assert!(m("^[[:]$", ":"), "no :] further on, so [ is a member");
+        assert!(m("^[a-ζ]*$", "α"));
+        assert!(!m("^[a-ζ]$", "A"));
+        // `[*]` in a pattern becomes `[[^/]*]`: the class `[[^/]`, a star, then `]`.
+        assert!(m("^[[^/]*]$", "[^]") && m("^[[^/]*]$", "]") && !m("^[[^/]*]$", "a]"));
+    }
+
+    #[test]
+    fn go_regexp_syntax_errors() {
+        for bad in [
+            "a**",
+            "a*??",
+            "*a",
+            "[x--y]",
+            "(a",
+            "a)",
+            "[a",
+            "[^",
+            "[z-a]",
+            "[a-\\d]",
+            "a\\",
+            "\\q",
+            "\\x41",
+            "\\pL",
+            "\\b",
+            "\\1",
+            "\\é",
+            "[[:nope:]]",
+            "[[:a]b:]",
+        ] {
+            assert!(go_regex(bad).is_err(), "{bad}");
+        }
+        // Through a pattern: a bad regexp is a bad pattern, with a short reason.
+        for (pattern, why) in [
+            ("a\\q", "unsupported escape sequence \\q"),
+            ("[[:nope:]]", "invalid character class range [:nope:]"),
+            ("[z-a]", "invalid character class range"),
+        ] {
+            let err = matcher(&[pattern]).unwrap_err();
+            assert!(err.contains(why), "{pattern}: {err}");
+            assert!(!err.contains('\n'), "{err}");
         }
     }
 

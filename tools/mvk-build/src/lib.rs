@@ -9,7 +9,6 @@ pub mod dockerignore;
 pub mod interrupt;
 pub mod push;
 pub mod reference;
-pub mod regexp;
 pub mod registry_auth;
 pub mod release;
 pub mod tar;
