@@ -8,5 +8,5 @@ complete -c mvk-rollback -l container-port -d 'Port the app listens on inside th
 complete -c mvk-rollback -l list -d 'Print the release history as JSON Lines, newest first, and change nothing'
 complete -c mvk-rollback -l pull -d 'Pull the image by its recorded repo:tag when it is no longer on this host'
 complete -c mvk-rollback -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
-complete -c mvk-rollback -s h -l help -d 'Print help'
+complete -c mvk-rollback -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mvk-rollback -s V -l version -d 'Print version'

@@ -497,10 +497,10 @@ fn a_rollback_that_fails_too_is_reported_and_leaves_the_new_release_serving() {
     // a takes 1.5 s to start: fine for its own deploy, too slow for the rollback's health
     // wait, which has the 1 s that b's deploy allows.
     let a = context(&app, "a", &[("DEMO_START_DELAY_MS", "1500")]);
-    let run = deploy(&app, a.path(), "a", &[("MVK_TIMEOUT", "30s")]);
+    let run = deploy(&app, a.path(), "a", &[("MVK_HEALTH_TIMEOUT", "30s")]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let b = context(&app, "b", &[("DEMO_ERROR_RATE", "1")]);
-    let run = deploy(&app, b.path(), "b", &[("MVK_TIMEOUT", "1s")]);
+    let run = deploy(&app, b.path(), "b", &[("MVK_HEALTH_TIMEOUT", "1s")]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr.contains("ROLLBACK FAILED at mvk-healthwait"),

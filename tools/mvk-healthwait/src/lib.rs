@@ -75,8 +75,9 @@ pub struct Args {
     #[arg(long, env = "MVK_SUCCESSES", default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub successes: u32,
 
-    /// Give up when the candidate is not healthy after this long
-    #[arg(long, env = "MVK_TIMEOUT", default_value = "60s", value_name = "DURATION", value_parser = mvk_core::time::parse_duration)]
+    /// Give up when the candidate is not healthy after this long (also `--timeout`; its own
+    /// name keeps MVK_HEALTH_TIMEOUT apart from mvk-verify's per-request MVK_TIMEOUT)
+    #[arg(long = "health-timeout", visible_alias = "timeout", env = "MVK_HEALTH_TIMEOUT", default_value = "60s", value_name = "DURATION", value_parser = mvk_core::time::parse_duration)]
     pub timeout: Duration,
 
     /// Run this first in a one-off container of the new image (migrations); if it fails,
