@@ -9,7 +9,6 @@ pub mod dockerignore;
 pub mod interrupt;
 pub mod push;
 pub mod reference;
-pub mod registry_auth;
 pub mod release;
 pub mod tar;
 
@@ -18,6 +17,7 @@ use clap::builder::BoolishValueParser;
 use clap::{CommandFactory, Parser};
 use mvk_core::config::{app_name, Output};
 use mvk_core::docker::{api_error, Engine};
+use mvk_core::registry;
 use mvk_core::step::{self, Input};
 use mvk_core::time::{rfc3339, round_ms};
 use mvk_core::{signal, Fail, Progress, Record};
@@ -176,7 +176,7 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
 
     signal::check()?;
     let engine = Engine::connect()?;
-    let credentials = match registry_auth::load() {
+    let credentials = match registry::load() {
         Ok(config) => config.map(|c| c.all()).unwrap_or_default(),
         Err(e) => {
             progress.say(format!(

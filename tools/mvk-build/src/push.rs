@@ -2,30 +2,23 @@
 //! the registry stored it under.
 
 use crate::interrupt::Interrupted;
-use crate::reference;
-use crate::registry_auth;
 use anyhow::Result;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::PushImageOptionsBuilder;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use mvk_core::docker::{api_error, Engine};
+use mvk_core::registry::Auth;
 use mvk_core::{Fail, Progress};
 
 pub fn push(engine: &Engine, repo: &str, tag: &str, progress: &Progress) -> Result<String> {
-    let registry = reference::registry(repo);
-    let config = registry_auth::load().map_err(Fail::usage)?;
-    let credentials = match &config {
-        Some(config) => config.credentials(&registry).map_err(Fail::usage)?,
-        None => None,
-    };
+    let auth = Auth::for_reference(repo).map_err(Fail::usage)?;
+    let registry = &auth.registry;
     progress.say(format!(
         "pushing {repo}:{tag} to {registry} ({})",
-        match (&credentials, &config) {
-            (Some(_), Some(c)) => format!("credentials from {}", c.path.display()),
-            _ => "no credentials".into(),
-        }
+        auth.describe()
     ));
+    let credentials = auth.credentials;
     let options = PushImageOptionsBuilder::new().tag(tag).build();
     let outcome = engine.block_on(async {
         let mut stream = engine.api.push_image(repo, Some(options), credentials);

@@ -1,5 +1,7 @@
 //! Image names as Docker accepts them: `[registry[:port]/]path` repositories and tags.
 
+use mvk_core::registry;
+
 /// Validates a repository (`shop`, `team/shop`, `127.0.0.1:5000/shop`): lowercase path
 /// components joined by `.`, `_`, `__` or dashes, an optional registry host first.
 pub fn repository(s: &str) -> Result<String, String> {
@@ -7,8 +9,8 @@ pub fn repository(s: &str) -> Result<String, String> {
     if s.is_empty() || s.len() > 255 {
         return bad("it must be 1 to 255 characters");
     }
-    let (registry, path) = split_registry(s);
-    if let Some(host) = registry {
+    let (host, path) = registry::split(s);
+    if let Some(host) = host {
         if !valid_host(host) {
             return bad("the registry part is not a host[:port]");
         }
@@ -21,26 +23,6 @@ pub fn repository(s: &str) -> Result<String, String> {
         }
     }
     Ok(s.to_string())
-}
-
-/// The registry a repository names, `docker.io` when it names none.
-pub fn registry(repo: &str) -> String {
-    split_registry(repo).0.unwrap_or("docker.io").to_string()
-}
-
-/// As Docker splits a name: the first component is a registry when it has a `.` or `:`, is
-/// `localhost`, or has uppercase letters.
-fn split_registry(s: &str) -> (Option<&str>, &str) {
-    match s.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.chars().any(|c| c.is_ascii_uppercase()) =>
-        {
-            (Some(first), rest)
-        }
-        _ => (None, s),
-    }
 }
 
 fn valid_host(host: &str) -> bool {
@@ -132,18 +114,6 @@ mod tests {
         ] {
             assert!(repository(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn registries() {
-        assert_eq!(registry("shop"), "docker.io");
-        assert_eq!(registry("team/shop"), "docker.io");
-        assert_eq!(registry("127.0.0.1:5000/shop"), "127.0.0.1:5000");
-        assert_eq!(
-            registry("registry.example.com/team/shop"),
-            "registry.example.com"
-        );
-        assert_eq!(registry("localhost/shop"), "localhost");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod http;
 pub mod nginx;
 pub mod progress;
 pub mod record;
+pub mod registry;
 pub mod signal;
 pub mod slot;
 pub mod state;

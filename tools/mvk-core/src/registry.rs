@@ -1,5 +1,6 @@
-//! Registry credentials from the standard Docker client config: `$DOCKER_CONFIG/config.json`,
-//! else `~/.docker/config.json`, its `auths` section (a base64 `auth` of `user:password`, or
+//! Image registries: which registry an image reference names, and the credentials for it from
+//! the standard Docker client config: `$DOCKER_CONFIG/config.json`, else
+//! `~/.docker/config.json`, its `auths` section (a base64 `auth` of `user:password`, or
 //! `username`/`password`, or an `identitytoken`). Credential helpers (`credsStore`,
 //! `credHelpers`) are not run. Messages name the registry and the file, never a secret.
 
@@ -44,6 +45,63 @@ pub fn load() -> Result<Option<Config>, String> {
         )
     })?;
     Ok(Some(Config { path, json }))
+}
+
+/// The registry an image reference names (`127.0.0.1:5000/shop:v1` → `127.0.0.1:5000`),
+/// `docker.io` when it names none (`shop`, `team/shop:v1`).
+pub fn of(reference: &str) -> String {
+    split(reference).0.unwrap_or("docker.io").to_string()
+}
+
+/// A reference split as Docker splits it into registry and the rest: the first component is a
+/// registry when it has a `.` or `:`, is `localhost`, or has uppercase letters.
+pub fn split(reference: &str) -> (Option<&str>, &str) {
+    match reference.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
+            (Some(first), rest)
+        }
+        _ => (None, reference),
+    }
+}
+
+/// The credentials for one registry, and where they came from.
+pub struct Auth {
+    pub registry: String,
+    pub credentials: Option<DockerCredentials>,
+    /// The config file the credentials came from.
+    pub source: Option<PathBuf>,
+}
+
+impl Auth {
+    /// The Docker config's credentials for the registry `reference` names (none when there is
+    /// no config, or it has none for that registry). A config that cannot be read or a bad
+    /// `auth` is an error naming the registry and the file.
+    pub fn for_reference(reference: &str) -> Result<Auth, String> {
+        let registry = of(reference);
+        let config = load()?;
+        let credentials = match &config {
+            Some(config) => config.credentials(&registry)?,
+            None => None,
+        };
+        let source = config.filter(|_| credentials.is_some()).map(|c| c.path);
+        Ok(Auth {
+            registry,
+            credentials,
+            source,
+        })
+    }
+
+    /// `credentials from /root/.docker/config.json` or `no credentials`, for progress lines.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            Some(path) => format!("credentials from {}", path.display()),
+            None => "no credentials".into(),
+        }
+    }
 }
 
 /// `https://index.docker.io/v1/`, `http://host:5000/v2`, `host:5000` → the bare host[:port],
@@ -152,6 +210,19 @@ mod tests {
             path: "/x/config.json".into(),
             json,
         }
+    }
+
+    #[test]
+    fn registries() {
+        assert_eq!(of("shop"), "docker.io");
+        assert_eq!(of("team/shop"), "docker.io");
+        assert_eq!(of("shop:v1"), "docker.io");
+        assert_eq!(of("127.0.0.1:5000/shop"), "127.0.0.1:5000");
+        assert_eq!(of("127.0.0.1:5000/shop:v1"), "127.0.0.1:5000");
+        assert_eq!(of("registry.example.com/team/shop"), "registry.example.com");
+        assert_eq!(of("localhost/shop"), "localhost");
+        assert_eq!(split("team/shop"), (None, "team/shop"));
+        assert_eq!(split("r.io/team/shop"), (Some("r.io"), "team/shop"));
     }
 
     #[test]
