@@ -1,6 +1,7 @@
 //! A private Docker registry (`docker-registry`, the distribution project's server) on a free
-//! loopback port, storing into a temp dir; Docker treats 127.0.0.1 registries as insecure-
-//! allowed, so no TLS is needed. Stopped on drop.
+//! loopback port, storing into a temp dir, open or htpasswd-protected; Docker treats 127.0.0.1
+//! registries as insecure-allowed, so no TLS is needed. Stopped on drop. And Docker client
+//! configs (`DOCKER_CONFIG` dirs) holding credentials for it.
 
 use crate::net::{free_port, get, wait_for_port};
 use crate::tmp::TempDir;
@@ -16,14 +17,32 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The user an htpasswd-protected registry ([`Registry::start_with_auth`]) accepts.
+    pub const USER: &'static str = "mvk";
+    /// Its password.
+    pub const PASSWORD: &'static str = "s3cret-pw";
+    /// base64 of `USER:PASSWORD`, a Docker config's `auth`.
+    pub const AUTH: &'static str = "bXZrOnMzY3JldC1wdw==";
+    /// `$2b$05$…` is bcrypt of PASSWORD (made with `perl -e 'print crypt(…)'`).
+    const HTPASSWD: &'static str =
+        "mvk:$2b$05$abcdefghijklmnopqrstuuzSvhclVSvY9ufOheOOhcPviTPFJlqIC\n";
+
+    /// A registry anyone may push to and pull from.
     pub fn start() -> Registry {
+        Self::spawn(false)
+    }
+
+    /// A registry that wants `USER`/`PASSWORD` (htpasswd) for every request.
+    pub fn start_with_auth() -> Registry {
+        Self::spawn(true)
+    }
+
+    fn spawn(auth: bool) -> Registry {
         let dir = TempDir::new("registry");
         let port = free_port();
         let config = dir.join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1
+        let mut text = format!(
+            "version: 0.1
 log:
   level: warn
 storage:
@@ -34,10 +53,16 @@ storage:
 http:
   addr: 127.0.0.1:{port}
 ",
-                dir.join("data").display()
-            ),
-        )
-        .unwrap();
+            dir.join("data").display()
+        );
+        if auth {
+            std::fs::write(dir.join("htpasswd"), Self::HTPASSWD).unwrap();
+            text += &format!(
+                "auth:\n  htpasswd:\n    realm: mvk-test\n    path: {}\n",
+                dir.join("htpasswd").display()
+            );
+        }
+        std::fs::write(&config, text).unwrap();
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config)
@@ -57,14 +82,29 @@ http:
         );
         assert_eq!(
             get(&format!("http://127.0.0.1:{port}/v2/")).map(|r| r.0),
-            Ok(200)
+            Ok(if auth { 401 } else { 200 })
         );
         registry
     }
 
+    /// `127.0.0.1:<port>`, the registry's name in image references and Docker configs.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
     /// `127.0.0.1:<port>/<name>`, the repository to tag and push as.
     pub fn repo(&self, name: &str) -> String {
-        format!("127.0.0.1:{}/{name}", self.port)
+        format!("{}/{name}", self.host())
+    }
+
+    /// A Docker config dir whose `auths` holds this registry's credentials (as `docker login`
+    /// writes them), for `DOCKER_CONFIG` or `docker --config`.
+    pub fn login_config(&self) -> TempDir {
+        docker_config(&format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+            self.host(),
+            Self::AUTH
+        ))
     }
 }
 
@@ -73,4 +113,11 @@ impl Drop for Registry {
         let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
         let _ = self.child.wait();
     }
+}
+
+/// A Docker config dir (for `DOCKER_CONFIG`) whose config.json is `json`.
+pub fn docker_config(json: &str) -> TempDir {
+    let dir = TempDir::new("docker-config");
+    std::fs::write(dir.join("config.json"), json).unwrap();
+    dir
 }

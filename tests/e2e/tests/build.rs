@@ -2,6 +2,7 @@
 //! build` itself), the image checks, --strict, build errors, pushes to a real registry (with
 //! and without credentials, and an unreachable one), bad input, and an interrupted upload.
 
+use mvk_e2e::registry::docker_config;
 use mvk_e2e::{demo_binary, docker, free_port, tool, Registry, Run, TempDir, TestApp};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -547,74 +548,11 @@ fn push_to_a_registry_on_loopback() {
     );
 }
 
-/// A docker-registry on loopback that wants `user`/`password` (htpasswd, bcrypt).
-struct AuthRegistry {
-    port: u16,
-    child: std::process::Child,
-    _dir: TempDir,
-}
-
-impl AuthRegistry {
-    /// `$2b$05$…` is bcrypt of "s3cret-pw" (made with `perl -e 'print crypt(…)'`).
-    const HTPASSWD: &'static str =
-        "mvk:$2b$05$abcdefghijklmnopqrstuuzSvhclVSvY9ufOheOOhcPviTPFJlqIC\n";
-
-    fn start() -> AuthRegistry {
-        let dir = TempDir::new("auth-registry");
-        let port = free_port();
-        std::fs::write(dir.join("htpasswd"), Self::HTPASSWD).unwrap();
-        std::fs::write(
-            dir.join("config.yml"),
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: mvk-test\n    path: {}\n",
-                dir.join("data").display(),
-                dir.join("htpasswd").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.join("config.yml"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let registry = AuthRegistry {
-            port,
-            child,
-            _dir: dir,
-        };
-        assert!(mvk_e2e::wait_for_port(port, Duration::from_secs(10)));
-        assert_eq!(
-            mvk_e2e::get(&format!("http://127.0.0.1:{port}/v2/"))
-                .unwrap()
-                .0,
-            401
-        );
-        registry
-    }
-}
-
-impl Drop for AuthRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn docker_config(auth: &str) -> TempDir {
-    let dir = TempDir::new("docker-config");
-    std::fs::write(dir.join("config.json"), auth).unwrap();
-    dir
-}
-
 #[test]
 fn push_with_credentials_from_the_docker_config() {
     let (app, _leftovers) = test_app("build-auth");
-    let registry = AuthRegistry::start();
-    let host = format!("127.0.0.1:{}", registry.port);
+    let registry = Registry::start_with_auth();
+    let host = registry.host();
     let repo = format!("{host}/{}", app.name);
     let _registry_images = RemoveRepo(repo.clone());
     let ctx = context(&[
