@@ -1,8 +1,10 @@
-//! mvk-rollback on a real Docker engine (and a real registry for `--pull`): which release it
-//! picks, the fast path, pruned images, bad input, and state files of an older format.
+//! mvk-rollback on a real Docker engine (and a real registry for `--pull`, open or wanting the
+//! Docker config's credentials): which release it picks, the fast path, pruned images, bad
+//! input, and state files of an older format.
 
 use mvk_e2e::demo::repo_root;
-use mvk_e2e::{docker, get, run_script, DemoImage, Registry, TestApp};
+use mvk_e2e::registry::docker_config;
+use mvk_e2e::{docker, get, run_script, DemoImage, Registry, TempDir, TestApp};
 use serde_json::{json, Value};
 
 fn state_file(app: &TestApp) -> std::path::PathBuf {
@@ -326,6 +328,104 @@ fn a_pruned_image_fails_without_pull_and_is_pulled_back_with_it() {
     let run = rollback(&app, &["--pull"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.record()["rollback"]["pulled"], false);
+}
+
+#[test]
+fn pull_from_a_private_registry_uses_the_docker_config() {
+    let app = TestApp::new("rb-auth");
+    let registry = Registry::start_with_auth();
+    let host = registry.host();
+    let repo = registry.repo(&app.name);
+    let (a_ref, b_ref) = (format!("{repo}:a"), format!("{repo}:b"));
+    let _untag = Untag(vec![a_ref.clone(), b_ref.clone()]);
+    let a = image(&app, &a_ref, "a");
+    let b = image(&app, &b_ref, "b");
+    let login = registry.login_config();
+    docker(&["--config", login.path().to_str().unwrap(), "push", &a_ref]).unwrap();
+    write_state(
+        &app,
+        &[
+            entry(&app, "b", &b_ref, &b.id, "green"),
+            entry(&app, "a", &a_ref, &a.id, "blue"),
+        ],
+    );
+    docker(&["rmi", &a_ref]).unwrap();
+    let pull = |config: &TempDir| {
+        app.run(
+            "mvk-rollback",
+            &["--pull"],
+            &[("DOCKER_CONFIG", config.path().to_str().unwrap())],
+            "",
+        )
+    };
+    let no_secret = |run: &mvk_e2e::Run, secrets: &[&str]| {
+        for secret in secrets {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "{secret} leaked: {}{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    };
+
+    // No credentials for it, or wrong ones (base64 of "mvk:wrong-pw-123"): the registry
+    // refuses, exit 4 naming it, and nothing is pulled.
+    let none = TempDir::new("docker-config");
+    let wrong = docker_config(&format!(
+        r#"{{"auths": {{"{host}": {{"auth": "bXZrOndyb25nLXB3LTEyMw=="}}}}}}"#
+    ));
+    for config in [&none, &wrong] {
+        let run = pull(config);
+        assert_eq!(run.code, 4, "{}", run.stderr);
+        let r = run.record();
+        assert_eq!(r["error"]["kind"], "registry", "{r}");
+        let message = r["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&host), "{message}");
+        no_secret(
+            &run,
+            &[
+                Registry::PASSWORD,
+                Registry::AUTH,
+                "wrong-pw-123",
+                "bXZrOndyb25nLXB3LTEyMw",
+            ],
+        );
+        assert!(docker(&["image", "inspect", &a_ref]).is_err());
+    }
+
+    // An `auth` that is not base64 of user:password is bad input: exit 2 naming the registry,
+    // not the secret.
+    let bad = docker_config(&format!(
+        r#"{{"auths": {{"{host}": {{"auth": "bm9jb2xvbg=="}}}}}}"#
+    ));
+    let run = pull(&bad);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let message = run.record()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains(&host), "{message}");
+    no_secret(&run, &["bm9jb2xvbg", "nocolon"]);
+
+    // With the credentials, the release's very image comes back.
+    let run = pull(&login);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["image"], a_ref.as_str());
+    assert_eq!(r["image_id"], a.id.as_str());
+    assert_eq!(r["rollback"]["pulled"], true);
+    assert!(
+        run.stderr
+            .contains(&format!("from {host} (credentials from")),
+        "{}",
+        run.stderr
+    );
+    no_secret(&run, &[Registry::PASSWORD, Registry::AUTH]);
+    assert_eq!(
+        docker(&["image", "inspect", "-f", "{{.Id}}", &a_ref]).unwrap(),
+        a.id
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 use mvk_core::docker::{api_error, is_not_found, Engine};
+use mvk_core::registry::Auth;
 use mvk_core::state::Deployed;
 use mvk_core::{signal, Fail, Progress};
 
@@ -60,11 +61,15 @@ pub fn ensure(
         )
         .into());
     }
+    let auth = Auth::for_reference(&target.image).map_err(Fail::usage)?;
     progress.say(format!(
-        "the image of release {} is gone; pulling {}",
-        target.release, target.image
+        "the image of release {} is gone; pulling {} from {} ({})",
+        target.release,
+        target.image,
+        auth.registry,
+        auth.describe()
     ));
-    pull_image(engine, &target.image)?;
+    pull_image(engine, &target.image, auth)?;
     let id = image_id(engine, &target.image)?.ok_or_else(|| {
         Fail::failed(
             "pull",
@@ -118,41 +123,48 @@ pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn pull_image(engine: &Engine, reference: &str) -> Result<()> {
+fn pull_image(engine: &Engine, reference: &str, auth: Auth) -> Result<()> {
     let (repo, tag) = split_reference(reference);
     let mut options = CreateImageOptionsBuilder::default().from_image(repo);
     if let Some(tag) = tag {
         options = options.tag(tag);
     }
-    let mut stream = engine.api.create_image(Some(options.build()), None, None);
+    let from = format!("{} ({})", auth.registry, auth.describe());
+    let mut stream = engine
+        .api
+        .create_image(Some(options.build()), None, auth.credentials);
     engine.block_on(async {
         while let Some(item) = stream.next().await {
             signal::check()?;
-            item.map_err(|e| pull_error(e, reference))?;
+            item.map_err(|e| pull_error(e, reference, &from))?;
         }
         Ok(())
     })
 }
 
-/// A registry that cannot be reached is the environment (exit 4); one that answers that it has
-/// no such image, or refuses us, is the step failing (exit 1).
-fn pull_error(e: DockerError, reference: &str) -> anyhow::Error {
+/// A registry that cannot be reached, or refuses our credentials (or their absence), is the
+/// environment (exit 4); one that answers that it has no such image is the step failing
+/// (exit 1). `from` names the registry and where the credentials came from.
+fn pull_error(e: DockerError, reference: &str, from: &str) -> anyhow::Error {
     let message = match &e {
         DockerError::DockerResponseServerError { message, .. } => message.clone(),
         DockerError::DockerStreamError { error } => error.clone(),
-        _ => return api_error(e, &format!("pulling {reference}")),
+        _ => return api_error(e, &format!("pulling {reference} from {from}")),
     };
-    let unreachable = [
+    let unavailable = [
         "dial tcp",
         "connection refused",
         "no such host",
         "timeout",
         "network is unreachable",
+        "unauthorized",
+        "no basic auth credentials",
+        "authentication required",
     ]
     .iter()
     .any(|m| message.contains(m));
-    let text = format!("pulling {reference}: {message}");
-    if unreachable {
+    let text = format!("pulling {reference} from {from}: {}", message.trim());
+    if unavailable {
         Fail::unavailable("registry", text).into()
     } else {
         Fail::failed("pull", text).into()
