@@ -50,7 +50,8 @@ pub struct Args {
     /// Print the release history as JSON Lines, newest first, and change nothing
     #[arg(long, env = "MVK_LIST")]
     pub list: bool,
-    /// Pull the image by its recorded repo:tag when it is no longer on this host
+    /// Pull the image by its recorded repo:tag when it is no longer on this host (credentials
+    /// from the Docker config, as for mvk-build --push)
     #[arg(long, env = "MVK_PULL")]
     pub pull: bool,
     /// The failed deploy's release record that made this rollback necessary; its `error` is
