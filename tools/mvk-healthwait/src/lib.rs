@@ -101,7 +101,7 @@ pub struct Args {
     pub bind: IpAddr,
 
     /// Keep a failed candidate for debugging (stopped if it crashed; never restarted)
-    #[arg(long, env = "MVK_KEEP_FAILED")]
+    #[arg(long, env = "MVK_KEEP_FAILED", value_parser = clap::builder::BoolishValueParser::new())]
     pub keep_failed: bool,
 
     #[command(flatten)]

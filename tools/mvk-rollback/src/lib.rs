@@ -48,11 +48,11 @@ pub struct Args {
     #[arg(long, env = "MVK_TO", value_name = "RELEASE", conflicts_with = "list")]
     pub to: Option<String>,
     /// Print the release history as JSON Lines, newest first, and change nothing
-    #[arg(long, env = "MVK_LIST")]
+    #[arg(long, env = "MVK_LIST", value_parser = clap::builder::BoolishValueParser::new())]
     pub list: bool,
     /// Pull the image by its recorded repo:tag when it is no longer on this host (credentials
     /// from the Docker config, as for mvk-build --push)
-    #[arg(long, env = "MVK_PULL")]
+    #[arg(long, env = "MVK_PULL", value_parser = clap::builder::BoolishValueParser::new())]
     pub pull: bool,
     /// The failed deploy's release record that made this rollback necessary; its `error` is
     /// kept as `rollback.cause` (mvk-deploy passes it)
