@@ -28,7 +28,7 @@ use std::time::Duration;
 #[command(
     name = "mvk-swap",
     version,
-    after_help = "Example:\n  mvk-build ./app | mvk-healthwait | mvk-swap | mvk-verify"
+    after_help = "Example:\n  mvk-build --app shop ./shop | mvk-healthwait | mvk-swap | mvk-verify"
 )]
 pub struct Args {
     /// Longest wait for requests in flight to the old release to finish
