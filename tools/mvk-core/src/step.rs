@@ -78,7 +78,7 @@ pub fn run_io(
         }
         Err(err) => {
             let mut fail = Fail::classify(&err);
-            if let Some(name) = signal::caught() {
+            if let (Some(name), false) = (signal::caught(), fail.exit == Exit::Interrupted) {
                 // Whatever broke, it broke because we were asked to stop.
                 fail = Fail {
                     exit: Exit::Interrupted,
@@ -181,6 +181,17 @@ mod tests {
         assert_eq!(exit, Exit::Unavailable);
         let (exit, _) = step(Input::Record, Some(GOOD), |r, _| Ok(r.str("candidate.slot").map(|_| ())?));
         assert_eq!(exit, Exit::Usage);
+    }
+
+    #[test]
+    fn an_interruption_is_said_once() {
+        let (exit, out) = step(Input::Record, Some(GOOD), |_, _| {
+            Err(anyhow::Error::from(Fail::interrupted("SIGTERM")).context("waiting for shop-blue"))
+        });
+        assert_eq!(exit, Exit::Interrupted);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["error"]["kind"], "interrupted");
+        assert_eq!(v["error"]["message"], "waiting for shop-blue: interrupted by SIGTERM");
     }
 
     #[test]
