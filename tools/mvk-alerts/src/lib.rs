@@ -21,7 +21,7 @@ mod tsdb;
 use check::CheckArgs;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use mvk_core::config::app_name;
-use mvk_core::{Fail, Progress};
+use mvk_core::{step, Fail, Progress};
 use rules::RuleArgs;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -112,14 +112,8 @@ fn rules_file(args: &RuleArgs) -> Result<String, Fail> {
 
 /// Prints a generated file, or the error and its exit code.
 fn print(text: Result<String, Fail>) -> ExitCode {
-    match text {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(fail) => {
-            Progress::new(TOOL, false).error(format!("error: {fail}"));
-            fail.exit.into()
-        }
-    }
+    step::run_plain(&Progress::new(TOOL, false), || {
+        print!("{}", text?);
+        Ok(())
+    })
 }

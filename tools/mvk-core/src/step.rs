@@ -40,6 +40,19 @@ pub fn run(
     run_io(progress, input, stdin, &mut std::io::stdout().lock(), work).into()
 }
 
+/// Runs a mode that writes no release record (a listing, a generated file): the error, if
+/// any, is printed once on stderr and decides the exit code.
+pub fn run_plain(progress: &Progress, work: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    match work() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let fail = Fail::classify(&err);
+            progress.error(format!("error: {}", fail.message));
+            fail.exit.into()
+        }
+    }
+}
+
 /// [`run`] with its stdin (`None`: a terminal, or no record expected) and stdout given.
 pub fn run_io(
     progress: &Progress,

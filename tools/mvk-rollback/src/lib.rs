@@ -74,14 +74,7 @@ pub fn main() -> ExitCode {
     let args = Args::parse();
     let progress = Progress::new(TOOL, args.output.quiet);
     if args.list {
-        return match list(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                let fail = Fail::classify(&err);
-                progress.error(format!("error: {}", fail.message));
-                fail.exit.into()
-            }
-        };
+        return step::run_plain(&progress, || list(&args));
     }
     step::run(
         &progress,
