@@ -80,5 +80,32 @@ impl Drop for TestApp {
         for id in images.lines() {
             let _ = docker(&["rmi", "-f", id]);
         }
+        // The classic builder leaves untagged intermediate images behind (and, for a build
+        // cut short, its "created" containers); those of this app carry its name in an ENV
+        // line or a label.
+        for id in marked(self, &["ps", "-a", "-q", "--no-trunc", "--filter", "status=created"], "container") {
+            let _ = docker(&["rm", "-f", &id]);
+        }
+        for id in marked(self, &["images", "-a", "-q", "--no-trunc", "--filter", "dangling=true"], "image") {
+            let _ = docker(&["rmi", "-f", &id]);
+        }
     }
+}
+
+/// The ids `list` prints whose config names this app (in `Env` or `Labels`).
+fn marked(app: &TestApp, list: &[&str], kind: &str) -> Vec<String> {
+    let ids = docker(list).unwrap_or_default();
+    if ids.is_empty() {
+        return vec![];
+    }
+    let mut args = vec![kind, "inspect", "-f", "{{.Id}} {{json .Config.Env}} {{json .Config.Labels}}"];
+    args.extend(ids.lines());
+    let in_env = format!("={}\"", app.name);
+    let in_label = format!(":\"{}\"", app.name);
+    docker(&args)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&in_env) || l.contains(&in_label))
+        .filter_map(|l| l.split(' ').next().map(str::to_string))
+        .collect()
 }

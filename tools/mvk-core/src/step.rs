@@ -91,12 +91,18 @@ pub fn run_io(
         }
         Err(err) => {
             let mut fail = Fail::classify(&err);
-            if let (Some(name), false) = (signal::caught(), fail.exit == Exit::Interrupted) {
-                // Whatever broke, it broke because we were asked to stop.
+            if let Some(name) = signal::caught() {
+                // Whatever broke, it broke because we were asked to stop; say which signal,
+                // once.
+                let message = if fail.message.contains(name) {
+                    fail.message
+                } else {
+                    format!("interrupted by {name}: {}", fail.message)
+                };
                 fail = Fail {
                     exit: Exit::Interrupted,
                     kind: "interrupted".into(),
-                    message: format!("interrupted by {name}: {}", fail.message),
+                    message,
                     details: fail.details,
                 };
             }
