@@ -21,7 +21,10 @@ pub fn render() -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
     for cmd in tools() {
         let name = cmd.get_name().to_string();
-        files.push((PathBuf::from(format!("man/{name}.1")), man_page(cmd.clone())));
+        files.push((
+            PathBuf::from(format!("man/{name}.1")),
+            man_page(cmd.clone()),
+        ));
         // Subcommands get pages of their own, `man mvk-alerts-rules`, as git's do.
         for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
             let sub_name = format!("{name}-{}", sub.get_name());

@@ -16,9 +16,16 @@ fn main() -> ExitCode {
         Some("check-docs") => {
             let stale = xtask::stale();
             for path in &stale {
-                eprintln!("xtask: {} is out of date: run `cargo run -p xtask -- docs`", path.display());
+                eprintln!(
+                    "xtask: {} is out of date: run `cargo run -p xtask -- docs`",
+                    path.display()
+                );
             }
-            if stale.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if stale.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         _ => {
             eprintln!("usage: cargo run -p xtask -- docs|check-docs");

@@ -3,16 +3,26 @@
 
 use std::collections::BTreeMap;
 
-fn walk(cmd: &clap::Command, path: String, out: &mut BTreeMap<String, Vec<(String, String, String)>>) {
+fn walk(
+    cmd: &clap::Command,
+    path: String,
+    out: &mut BTreeMap<String, Vec<(String, String, String)>>,
+) {
     for arg in cmd.get_arguments() {
         if let Some(env) = arg.get_env() {
             let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-            let default: Vec<_> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
-            out.entry(env.to_string_lossy().into_owned()).or_default().push((
-                format!("{path} --{}", arg.get_long().unwrap_or("")),
-                help,
-                default.join(","),
-            ));
+            let default: Vec<_> = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            out.entry(env.to_string_lossy().into_owned())
+                .or_default()
+                .push((
+                    format!("{path} --{}", arg.get_long().unwrap_or("")),
+                    help,
+                    default.join(","),
+                ));
         }
     }
     for sub in cmd.get_subcommands() {
@@ -30,12 +40,19 @@ fn every_env_var_means_one_thing() {
     let mut clashes = Vec::new();
     for (env, uses) in &seen {
         let defaults: std::collections::BTreeSet<_> = uses.iter().map(|u| &u.2).collect();
-        let options: std::collections::BTreeSet<_> = uses.iter().map(|u| u.0.rsplit(' ').next().unwrap()).collect();
+        let options: std::collections::BTreeSet<_> = uses
+            .iter()
+            .map(|u| u.0.rsplit(' ').next().unwrap())
+            .collect();
         if defaults.len() > 1 || options.len() > 1 {
             clashes.push(format!("{env}: {uses:?}"));
         }
     }
-    assert!(clashes.is_empty(), "env vars that differ between tools:\n{}", clashes.join("\n"));
+    assert!(
+        clashes.is_empty(),
+        "env vars that differ between tools:\n{}",
+        clashes.join("\n")
+    );
 }
 
 /// The flags that read a variable: (variable, long name).
@@ -62,8 +79,13 @@ fn parse_flag(long: &str) -> Result<bool, clap::Error> {
             .cloned()
             .or_else(|| cmd.get_subcommands().find_map(|s| find(s, long)))
     }
-    let arg = xtask::tools().iter().find_map(|t| find(t, long)).expect("the flag exists");
-    let m = clap::Command::new("flag").arg(arg.id("flag")).try_get_matches_from(["flag"])?;
+    let arg = xtask::tools()
+        .iter()
+        .find_map(|t| find(t, long))
+        .expect("the flag exists");
+    let m = clap::Command::new("flag")
+        .arg(arg.id("flag"))
+        .try_get_matches_from(["flag"])?;
     Ok(m.get_flag("flag"))
 }
 
@@ -75,10 +97,21 @@ fn every_flag_reads_1_yes_on_from_its_variable() {
     }
     all.sort();
     all.dedup();
-    assert!(all.len() >= 5, "expected the tools' flags, found {}", all.len());
+    assert!(
+        all.len() >= 5,
+        "expected the tools' flags, found {}",
+        all.len()
+    );
     let mut refused = Vec::new();
     for (env, long) in all {
-        for (value, expected) in [("1", true), ("yes", true), ("on", true), ("true", true), ("0", false), ("no", false)] {
+        for (value, expected) in [
+            ("1", true),
+            ("yes", true),
+            ("on", true),
+            ("true", true),
+            ("0", false),
+            ("no", false),
+        ] {
             std::env::set_var(&env, value);
             match parse_flag(&long) {
                 Ok(got) if got == expected => {}
@@ -88,5 +121,8 @@ fn every_flag_reads_1_yes_on_from_its_variable() {
             std::env::remove_var(&env);
         }
     }
-    assert!(refused.is_empty(), "flags that misread env-file values: {refused:?}");
+    assert!(
+        refused.is_empty(),
+        "flags that misread env-file values: {refused:?}"
+    );
 }

@@ -23,7 +23,11 @@ fn main() -> ExitCode {
         }
     };
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return if server::healthcheck(config.port) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        return if server::healthcheck(config.port) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         return migrate(&config.version, std::env::args().skip(2).collect());
@@ -32,7 +36,11 @@ fn main() -> ExitCode {
         eprintln!("demo-app {}: fatal: {msg}", config.version);
         return ExitCode::from(3);
     }
-    let handler = if config.ignore_sigterm { SigHandler::SigIgn } else { SigHandler::Handler(on_stop) };
+    let handler = if config.ignore_sigterm {
+        SigHandler::SigIgn
+    } else {
+        SigHandler::Handler(on_stop)
+    };
     let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
         // SAFETY: the handler only stores into an atomic.
@@ -47,7 +55,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    eprintln!("demo-app {}: listening on port {}", config.version, config.port);
+    eprintln!(
+        "demo-app {}: listening on port {}",
+        config.version, config.port
+    );
     match server::serve(Arc::new(server::App::new(config)), listener) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -63,7 +74,10 @@ fn migrate(version: &str, args: Vec<String>) -> ExitCode {
     eprintln!("demo-app {version}: migrating");
     match args.split_first() {
         Some((flag, message)) if flag == "--fail" => {
-            eprintln!("demo-app {version}: migration failed: {}", message.join(" "));
+            eprintln!(
+                "demo-app {version}: migration failed: {}",
+                message.join(" ")
+            );
             ExitCode::FAILURE
         }
         _ => {

@@ -6,7 +6,9 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-const BOUNDS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BOUNDS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Default)]
 struct Inner {
@@ -45,9 +47,16 @@ impl Metrics {
         let mut cumulative = 0;
         for (bound, n) in BOUNDS.iter().zip(m.buckets) {
             cumulative += n;
-            let _ = writeln!(out, "http_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
         }
-        let _ = writeln!(out, "http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}", m.count);
+        let _ = writeln!(
+            out,
+            "http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            m.count
+        );
         let _ = writeln!(out, "http_request_duration_seconds_sum {}", m.sum);
         let _ = writeln!(out, "http_request_duration_seconds_count {}", m.count);
         out

@@ -51,7 +51,10 @@ pub fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
         }
     }
     drop(listener);
-    eprintln!("demo-app {}: stopping, finishing requests in flight", app.config.version);
+    eprintln!(
+        "demo-app {}: stopping, finishing requests in flight",
+        app.config.version
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while app.connections.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -131,7 +134,9 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Req
     let header = |name: &str| {
         lines[1..].iter().find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_ascii_lowercase())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_ascii_lowercase())
         })
     };
     let keep_alive = match header("connection").as_deref() {
@@ -146,7 +151,11 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Req
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (target, String::new()),
     };
-    Ok(Some(Request { path, query, keep_alive }))
+    Ok(Some(Request {
+        path,
+        query,
+        keep_alive,
+    }))
 }
 
 fn respond(app: &App, req: &Request) -> (u16, &'static str, String) {
@@ -160,7 +169,11 @@ fn respond(app: &App, req: &Request) -> (u16, &'static str, String) {
                 std::thread::sleep(c.slow);
             }
             if fails(app) {
-                return (500, "text/plain", format!("demo {} failed this request\n", c.version));
+                return (
+                    500,
+                    "text/plain",
+                    format!("demo {} failed this request\n", c.version),
+                );
             }
             match path {
                 "/" => (200, "text/plain", format!("demo {}\n", c.version)),
@@ -182,7 +195,11 @@ fn respond(app: &App, req: &Request) -> (u16, &'static str, String) {
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(1000);
                     std::thread::sleep(Duration::from_millis(ms));
-                    (200, "text/plain", format!("demo {} slept {ms} ms\n", c.version))
+                    (
+                        200,
+                        "text/plain",
+                        format!("demo {} slept {ms} ms\n", c.version),
+                    )
                 }
                 _ => (404, "text/plain", "not found\n".into()),
             }
@@ -212,7 +229,9 @@ fn reason(status: u16) -> &'static str {
 
 /// `demo-app healthcheck`: the image's HEALTHCHECK, since scratch has no curl.
 pub fn healthcheck(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)) else {
+    let Ok(mut s) =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1))
+    else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));

@@ -18,7 +18,10 @@ pub struct TestApp {
 impl TestApp {
     /// A fresh app named `e2e-<label>-<unique>`, its nginx routed to the (empty) blue slot.
     pub fn new(label: &str) -> TestApp {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
         let name = format!("e2e-{label}-{}-{:x}", std::process::id(), nanos % 0xfffff);
         let blue_port = free_port();
         let green_port = free_port();
@@ -38,7 +41,10 @@ impl TestApp {
             ("MVK_STATE_DIR", self.state.path().display().to_string()),
             ("MVK_BLUE_PORT", self.blue_port.to_string()),
             ("MVK_GREEN_PORT", self.green_port.to_string()),
-            ("MVK_UPSTREAM_FILE", self.nginx.upstream_file.display().to_string()),
+            (
+                "MVK_UPSTREAM_FILE",
+                self.nginx.upstream_file.display().to_string(),
+            ),
             ("MVK_NGINX_CONF", self.nginx.conf.display().to_string()),
         ]
         .into_iter()
@@ -61,7 +67,10 @@ impl TestApp {
     /// IDs of this app's containers (any state), by label or by name.
     pub fn containers(&self) -> Vec<String> {
         let mut ids = Vec::new();
-        for filter in [format!("label=mvk.app={}", self.name), format!("name=^/{}-", self.name)] {
+        for filter in [
+            format!("label=mvk.app={}", self.name),
+            format!("name=^/{}-", self.name),
+        ] {
             let out = docker(&["ps", "-aq", "--no-trunc", "--filter", &filter]).unwrap_or_default();
             ids.extend(out.lines().map(str::to_string));
         }
@@ -83,10 +92,25 @@ impl Drop for TestApp {
         // The classic builder leaves untagged intermediate images behind (and, for a build
         // cut short, its "created" containers); those of this app carry its name in an ENV
         // line or a label.
-        for id in marked(self, &["ps", "-a", "-q", "--no-trunc", "--filter", "status=created"], "container") {
+        for id in marked(
+            self,
+            &["ps", "-a", "-q", "--no-trunc", "--filter", "status=created"],
+            "container",
+        ) {
             let _ = docker(&["rm", "-f", &id]);
         }
-        for id in marked(self, &["images", "-a", "-q", "--no-trunc", "--filter", "dangling=true"], "image") {
+        for id in marked(
+            self,
+            &[
+                "images",
+                "-a",
+                "-q",
+                "--no-trunc",
+                "--filter",
+                "dangling=true",
+            ],
+            "image",
+        ) {
             let _ = docker(&["rmi", "-f", &id]);
         }
     }
@@ -98,7 +122,12 @@ fn marked(app: &TestApp, list: &[&str], kind: &str) -> Vec<String> {
     if ids.is_empty() {
         return vec![];
     }
-    let mut args = vec![kind, "inspect", "-f", "{{.Id}} {{json .Config.Env}} {{json .Config.Labels}}"];
+    let mut args = vec![
+        kind,
+        "inspect",
+        "-f",
+        "{{.Id}} {{json .Config.Env}} {{json .Config.Labels}}",
+    ];
     args.extend(ids.lines());
     let in_env = format!("={}\"", app.name);
     let in_label = format!(":\"{}\"", app.name);

@@ -28,9 +28,19 @@ pub struct Run {
 impl Run {
     /// stdout as the one JSON record it must be.
     pub fn record(&self) -> Value {
-        assert_eq!(self.stdout.matches('\n').count(), 1, "stdout is not one line: {:?}\nstderr: {}", self.stdout, self.stderr);
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}\nstderr: {}", self.stdout, self.stderr))
+        assert_eq!(
+            self.stdout.matches('\n').count(),
+            1,
+            "stdout is not one line: {:?}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {:?}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 

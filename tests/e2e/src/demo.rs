@@ -9,7 +9,10 @@ use std::sync::OnceLock;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Builds the static demo-app binary once per test process (`scripts/demo-app-binary`).
@@ -19,14 +22,19 @@ pub fn demo_binary() -> &'static Path {
         let out = Command::new(repo_root().join("scripts/demo-app-binary"))
             .output()
             .expect("run scripts/demo-app-binary");
-        assert!(out.status.success(), "building the demo app failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "building the demo app failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
     })
 }
 
 /// Writes a build context for the demo app: its Dockerfile, the binary, and `ENV` lines.
 pub fn write_context(dir: &Path, env: &[(&str, &str)]) {
-    let mut dockerfile = std::fs::read_to_string(repo_root().join("tests/demo-app/Dockerfile")).unwrap();
+    let mut dockerfile =
+        std::fs::read_to_string(repo_root().join("tests/demo-app/Dockerfile")).unwrap();
     for (k, v) in env {
         dockerfile.push_str(&format!("ENV {k}=\"{v}\"\n"));
     }
@@ -46,10 +54,20 @@ impl DemoImage {
         write_context(ctx.path(), env);
         // No cache: parallel tests build alike images, and one test removing its image must not
         // pull a cached layer from under another test's build.
-        docker(&["build", "-q", "--no-cache", "-t", tag, ctx.path().to_str().unwrap()])
-            .unwrap_or_else(|e| panic!("docker build {tag}: {e}"));
+        docker(&[
+            "build",
+            "-q",
+            "--no-cache",
+            "-t",
+            tag,
+            ctx.path().to_str().unwrap(),
+        ])
+        .unwrap_or_else(|e| panic!("docker build {tag}: {e}"));
         let id = docker(&["image", "inspect", "-f", "{{.Id}}", tag]).unwrap();
-        DemoImage { tag: tag.to_string(), id }
+        DemoImage {
+            tag: tag.to_string(),
+            id,
+        }
     }
 }
 
@@ -77,7 +95,10 @@ impl DemoContainer {
         }
         args.push(image);
         docker(&args).unwrap_or_else(|e| panic!("docker run {image}: {e}"));
-        DemoContainer { name: name.to_string(), port }
+        DemoContainer {
+            name: name.to_string(),
+            port,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -101,8 +122,15 @@ impl DemoContainer {
     }
 
     pub fn logs(&self) -> String {
-        let out = std::process::Command::new("docker").args(["logs", &self.name]).output().unwrap();
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        let out = std::process::Command::new("docker")
+            .args(["logs", &self.name])
+            .output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     }
 }
 

@@ -33,7 +33,11 @@ impl Nginx {
     fn launch(app: &str, upstream_port: u16, tls: Option<(&Path, &Path)>) -> Nginx {
         let dir = TempDir::new("nginx");
         // Workers run as nobody when nginx starts as root: let them reach their temp paths.
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let port = free_port();
         let d = dir.path().display();
         let upstream_file = dir.join(&format!("{app}.upstream"));
@@ -81,13 +85,21 @@ http {{
         )
         .unwrap();
         let child = Command::new("nginx")
-            .args(["-c", conf.to_str().unwrap(), "-e", &format!("{d}/error.log")])
+            .args([
+                "-c",
+                conf.to_str().unwrap(),
+                "-e",
+                &format!("{d}/error.log"),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start nginx (is it installed? scripts/test installs it)");
-        assert!(wait_for_port(port, Duration::from_secs(10)), "nginx did not start listening on {port}");
+        assert!(
+            wait_for_port(port, Duration::from_secs(10)),
+            "nginx did not start listening on {port}"
+        );
         Nginx {
             port,
             scheme: if tls.is_some() { "https" } else { "http" },

@@ -10,7 +10,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl TempDir {
     pub fn new(prefix: &str) -> TempDir {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!("mvk-e2e-{prefix}-{}-{n}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("mvk-e2e-{prefix}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create temp dir");
         TempDir(path)

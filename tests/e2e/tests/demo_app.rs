@@ -10,12 +10,28 @@ fn unique(label: &str) -> String {
 #[test]
 fn image_is_small_non_root_with_exec_healthcheck() {
     let image = DemoImage::build(&format!("{}:v1", unique("img")), &[]);
-    let size: u64 = docker(&["image", "inspect", "-f", "{{.Size}}", &image.tag]).unwrap().parse().unwrap();
+    let size: u64 = docker(&["image", "inspect", "-f", "{{.Size}}", &image.tag])
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(size < 10 * 1024 * 1024, "image is {size} bytes");
     let user = docker(&["image", "inspect", "-f", "{{.Config.User}}", &image.tag]).unwrap();
-    assert!(!user.is_empty() && !user.starts_with("root") && !user.starts_with("0"), "user {user:?}");
-    let test = docker(&["image", "inspect", "-f", "{{json .Config.Healthcheck.Test}}", &image.tag]).unwrap();
-    assert!(test.starts_with("[\"CMD\",\"/demo-app\""), "healthcheck {test}");
+    assert!(
+        !user.is_empty() && !user.starts_with("root") && !user.starts_with("0"),
+        "user {user:?}"
+    );
+    let test = docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Healthcheck.Test}}",
+        &image.tag,
+    ])
+    .unwrap();
+    assert!(
+        test.starts_with("[\"CMD\",\"/demo-app\""),
+        "healthcheck {test}"
+    );
 }
 
 #[test]
@@ -31,12 +47,22 @@ fn serves_version_status_metrics_and_becomes_healthy() {
     assert_eq!(v["version"], "v7");
     let (status, metrics) = get(&c.url("/metrics")).unwrap();
     assert_eq!(status, 200);
-    assert!(metrics.contains("http_requests_total{status=\"200\"} "), "{metrics}");
-    assert!(metrics.contains("http_request_duration_seconds_bucket{le=\"+Inf\"} "), "{metrics}");
+    assert!(
+        metrics.contains("http_requests_total{status=\"200\"} "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("http_request_duration_seconds_bucket{le=\"+Inf\"} "),
+        "{metrics}"
+    );
     assert_eq!(get(&c.url("/nope")).unwrap().0, 404);
     let end = Instant::now() + Duration::from_secs(15);
     while c.inspect("{{.State.Health.Status}}") != "healthy" {
-        assert!(Instant::now() < end, "never healthy: {}", c.inspect("{{json .State.Health}}"));
+        assert!(
+            Instant::now() < end,
+            "never healthy: {}",
+            c.inspect("{{json .State.Health}}")
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -48,7 +74,11 @@ fn crash_at_start_exits_with_a_message() {
     let c = DemoContainer::run(&image.tag, &name, &[("DEMO_CRASH", "database is gone")]);
     let end = Instant::now() + Duration::from_secs(10);
     while c.inspect("{{.State.Status}}") != "exited" {
-        assert!(Instant::now() < end, "still {}", c.inspect("{{.State.Status}}"));
+        assert!(
+            Instant::now() < end,
+            "still {}",
+            c.inspect("{{.State.Status}}")
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(c.inspect("{{.State.ExitCode}}"), "3");
@@ -62,7 +92,11 @@ fn start_delay_holds_the_port_back() {
     let start = Instant::now();
     let c = DemoContainer::run(&image.tag, &name, &[("DEMO_START_DELAY_MS", "2000")]);
     assert!(c.wait_answering(Duration::from_secs(15)), "{}", c.logs());
-    assert!(start.elapsed() >= Duration::from_millis(1900), "answered after {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(1900),
+        "answered after {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -86,11 +120,20 @@ fn error_rate_fails_that_share_of_app_requests() {
     let image = DemoImage::build(&format!("{name}:v1"), &[]);
     let c = DemoContainer::run(&image.tag, &name, &[("DEMO_ERROR_RATE", "0.3")]);
     assert!(c.wait_answering(Duration::from_secs(10)));
-    let failed = (0..100).filter(|_| get(&c.url("/")).unwrap().0 == 500).count();
+    let failed = (0..100)
+        .filter(|_| get(&c.url("/")).unwrap().0 == 500)
+        .count();
     assert_eq!(failed, 30);
-    assert_eq!(get(&c.url("/health")).unwrap().0, 200, "health is never failed");
+    assert_eq!(
+        get(&c.url("/health")).unwrap().0,
+        200,
+        "health is never failed"
+    );
     let metrics = get(&c.url("/metrics")).unwrap().1;
-    assert!(metrics.contains("http_requests_total{status=\"500\"} 30\n"), "{metrics}");
+    assert!(
+        metrics.contains("http_requests_total{status=\"500\"} 30\n"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -106,7 +149,11 @@ fn slow_answers_take_that_long_and_land_in_the_histogram() {
     // The one slow request is above 0.5 s and within 1 s.
     let bucket = |le: &str| {
         let key = format!("http_request_duration_seconds_bucket{{le=\"{le}\"}} ");
-        let line = metrics.lines().find(|l| l.starts_with(&key)).unwrap().to_string();
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&key))
+            .unwrap()
+            .to_string();
         line[key.len()..].parse::<u64>().unwrap()
     };
     assert_eq!(bucket("1") - bucket("0.5"), 1, "{metrics}");
@@ -124,9 +171,19 @@ fn sigterm_finishes_requests_in_flight_then_exits() {
     let start = Instant::now();
     docker(&["stop", "-t", "10", &c.name]).unwrap();
     let stopped_after = start.elapsed();
-    assert_eq!(inflight.join().unwrap().unwrap().0, 200, "the request in flight was cut");
-    assert!(stopped_after >= Duration::from_millis(900), "stopped too soon: {stopped_after:?}");
-    assert!(stopped_after < Duration::from_secs(9), "waited for SIGKILL: {stopped_after:?}");
+    assert_eq!(
+        inflight.join().unwrap().unwrap().0,
+        200,
+        "the request in flight was cut"
+    );
+    assert!(
+        stopped_after >= Duration::from_millis(900),
+        "stopped too soon: {stopped_after:?}"
+    );
+    assert!(
+        stopped_after < Duration::from_secs(9),
+        "waited for SIGKILL: {stopped_after:?}"
+    );
     assert_eq!(c.inspect("{{.State.ExitCode}}"), "0");
 }
 

@@ -258,10 +258,7 @@ fn consecutive_deploys_under_load_fail_no_request() {
         assert_eq!(sw["drained"], true);
         let drained = sw["drained_seconds"].as_f64().unwrap();
         // The long request had about 1.7 s to go: the drain waited for it, and not 30 s.
-        assert!(
-            drained >= 1.2 && drained < 20.0,
-            "drained_seconds {drained}"
-        );
+        assert!((1.2..20.0).contains(&drained), "drained_seconds {drained}");
         assert_eq!(serving(&app), format!("demo {}", versions[i]));
         assert_eq!(
             container_status(&name(&app, live)),
@@ -273,7 +270,12 @@ fn consecutive_deploys_under_load_fail_no_request() {
         live = idle;
     }
     let tally = load.finish();
-    eprintln!("load: {} answered, {} failed, by version {:?}", tally.ok, tally.failed.len(), tally.versions);
+    eprintln!(
+        "load: {} answered, {} failed, by version {:?}",
+        tally.ok,
+        tally.failed.len(),
+        tally.versions
+    );
     assert!(
         tally.failed.is_empty(),
         "{} of {} requests failed: {:?}",

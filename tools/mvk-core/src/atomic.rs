@@ -62,7 +62,10 @@ mod tests {
         write(&path, b"one").unwrap();
         write(&path, b"two").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "two");
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("x.conf")]);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -78,7 +81,9 @@ mod tests {
         fs::create_dir_all(blocked.join("inner")).unwrap();
         assert!(write(&blocked, b"new").is_err());
         assert_eq!(fs::read_to_string(&path).unwrap(), "old");
-        assert!(!dir.join(".sub.tmp.".to_string() + &std::process::id().to_string()).exists());
+        assert!(!dir
+            .join(".sub.tmp.".to_string() + &std::process::id().to_string())
+            .exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 /// Validates an app name: it becomes container, file and nginx upstream names.
 pub fn app_name(s: &str) -> Result<String, String> {
     let bytes = s.as_bytes();
-    let ok_first = bytes.first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok_first = bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     let ok_rest = bytes[1.min(bytes.len())..]
         .iter()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-');
@@ -34,7 +36,12 @@ pub struct Output {
 #[derive(Args, Debug, Clone)]
 pub struct StateArgs {
     /// Directory holding <app>/state.json and <app>/lock
-    #[arg(long, env = "MVK_STATE_DIR", default_value = "/var/lib/mvk", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "MVK_STATE_DIR",
+        default_value = "/var/lib/mvk",
+        value_name = "DIR"
+    )]
     pub state_dir: PathBuf,
 }
 
@@ -42,13 +49,28 @@ pub struct StateArgs {
 #[derive(Args, Debug, Clone)]
 pub struct SlotArgs {
     /// Host port of the blue slot
-    #[arg(long, env = "MVK_BLUE_PORT", default_value_t = 8000, value_name = "PORT")]
+    #[arg(
+        long,
+        env = "MVK_BLUE_PORT",
+        default_value_t = 8000,
+        value_name = "PORT"
+    )]
     pub blue_port: u16,
     /// Host port of the green slot
-    #[arg(long, env = "MVK_GREEN_PORT", default_value_t = 8001, value_name = "PORT")]
+    #[arg(
+        long,
+        env = "MVK_GREEN_PORT",
+        default_value_t = 8001,
+        value_name = "PORT"
+    )]
     pub green_port: u16,
     /// Port the app listens on inside the container
-    #[arg(long, env = "MVK_CONTAINER_PORT", default_value_t = 8000, value_name = "PORT")]
+    #[arg(
+        long,
+        env = "MVK_CONTAINER_PORT",
+        default_value_t = 8000,
+        value_name = "PORT"
+    )]
     pub container_port: u16,
 }
 
@@ -62,7 +84,9 @@ impl SlotArgs {
 
     /// The slot whose host port is `port`, if any.
     pub fn slot_of(&self, port: u16) -> Option<Slot> {
-        [Slot::Blue, Slot::Green].into_iter().find(|s| self.port(*s) == port)
+        [Slot::Blue, Slot::Green]
+            .into_iter()
+            .find(|s| self.port(*s) == port)
     }
 }
 
@@ -91,7 +115,9 @@ impl NginxArgs {
     }
 
     pub fn upstream_name(&self, app: &str) -> String {
-        self.upstream_name.clone().unwrap_or_else(|| app.to_string())
+        self.upstream_name
+            .clone()
+            .unwrap_or_else(|| app.to_string())
     }
 }
 
@@ -104,7 +130,17 @@ mod tests {
         for good in ["shop", "a", "0x", "my-app_2", &"a".repeat(63)] {
             assert!(app_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "Shop", "-x", "_x", "a b", "a/b", "a.b", "ü", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Shop",
+            "-x",
+            "_x",
+            "a b",
+            "a/b",
+            "a.b",
+            "ü",
+            &"a".repeat(64),
+        ] {
             assert!(app_name(bad).is_err(), "{bad}");
         }
     }

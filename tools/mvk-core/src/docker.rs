@@ -70,7 +70,11 @@ impl Engine {
         let mut stream = self.api.logs(name, Some(options));
         self.block_on(async {
             while let Some(chunk) = stream.next().await {
-                text.push_str(&chunk.map_err(|e| api_error(e, &format!("reading logs of {name}")))?.to_string());
+                text.push_str(
+                    &chunk
+                        .map_err(|e| api_error(e, &format!("reading logs of {name}")))?
+                        .to_string(),
+                );
             }
             Ok::<_, anyhow::Error>(())
         })?;
@@ -79,7 +83,10 @@ impl Engine {
 
     /// Removes a container (stopping it first); one that is already gone is fine.
     pub fn remove_container(&self, name: &str) -> Result<()> {
-        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
         match self.block_on(self.api.remove_container(name, Some(options))) {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
@@ -89,19 +96,33 @@ impl Engine {
 }
 
 pub fn is_not_found(e: &DockerError) -> bool {
-    matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 /// An engine answer that refuses the request is the step failing (exit 1); anything else
 /// (socket gone, timeout, garbled stream) means the engine is unavailable (exit 4).
 pub fn api_error(e: DockerError, doing: &str) -> anyhow::Error {
     match e {
-        DockerError::DockerResponseServerError { status_code, message } => {
-            Fail::failed("docker", format!("{doing}: the engine answered {status_code}: {message}")).into()
-        }
+        DockerError::DockerResponseServerError {
+            status_code,
+            message,
+        } => Fail::failed(
+            "docker",
+            format!("{doing}: the engine answered {status_code}: {message}"),
+        )
+        .into(),
         other => Fail::unavailable(
             "docker",
-            format!("{doing}: the Docker engine at {} failed: {other}", endpoint()),
+            format!(
+                "{doing}: the Docker engine at {} failed: {other}",
+                endpoint()
+            ),
         )
         .into(),
     }

@@ -42,7 +42,11 @@ impl Fail {
     }
 
     pub fn interrupted(signal: &str) -> Fail {
-        Fail::new(Exit::Interrupted, "interrupted", format!("interrupted by {signal}"))
+        Fail::new(
+            Exit::Interrupted,
+            "interrupted",
+            format!("interrupted by {signal}"),
+        )
     }
 
     /// Adds a field to the record's `error` object.

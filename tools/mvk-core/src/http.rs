@@ -46,7 +46,9 @@ pub fn send(agent: &ureq::Agent, request: ureq::http::Request<()>) -> Result<Rep
 fn describe(e: ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(_) => "timed out".to_string(),
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused".to_string()
+        }
         other => other.to_string(),
     }
 }
@@ -75,8 +77,14 @@ mod tests {
 
     #[test]
     fn parses_headers() {
-        assert_eq!(header("X-Forwarded-Proto: https").unwrap(), ("X-Forwarded-Proto".into(), "https".into()));
-        assert_eq!(header("Host:a.b:80").unwrap(), ("Host".into(), "a.b:80".into()));
+        assert_eq!(
+            header("X-Forwarded-Proto: https").unwrap(),
+            ("X-Forwarded-Proto".into(), "https".into())
+        );
+        assert_eq!(
+            header("Host:a.b:80").unwrap(),
+            ("Host".into(), "a.b:80".into())
+        );
         assert!(header("no colon").is_err());
         assert!(header("bad name: x").is_err());
         assert!(header(": x").is_err());
@@ -95,12 +103,19 @@ mod tests {
             req
         });
         let a = agent(Duration::from_secs(2));
-        let reply = get(&a, &format!("http://127.0.0.1:{port}/health"), &[("X-A".into(), "1".into())]).unwrap();
+        let reply = get(
+            &a,
+            &format!("http://127.0.0.1:{port}/health"),
+            &[("X-A".into(), "1".into())],
+        )
+        .unwrap();
         assert_eq!(reply.status, 503);
         assert_eq!(reply.body, "down");
         let req = server.join().unwrap();
         assert!(req.to_ascii_lowercase().contains("x-a: 1"), "{req}");
-        let err = get(&a, &format!("http://127.0.0.1:{port}/"), &[]).err().unwrap();
+        let err = get(&a, &format!("http://127.0.0.1:{port}/"), &[])
+            .err()
+            .unwrap();
         assert_eq!(err, "connection refused");
     }
 
@@ -112,7 +127,8 @@ mod tests {
             let (mut s, _) = listener.accept().unwrap();
             let mut buf = [0u8; 1024];
             let n = s.read(&mut buf).unwrap();
-            s.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").unwrap();
+            s.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                .unwrap();
             String::from_utf8_lossy(&buf[..n]).to_string()
         });
         let request = ureq::http::Request::builder()

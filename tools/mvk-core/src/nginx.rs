@@ -39,9 +39,15 @@ mod tests {
     #[test]
     fn round_trips_the_port() {
         assert_eq!(upstream_port(&upstream_conf("shop", 8001)), Some(8001));
-        assert_eq!(upstream_port("upstream x {\n  server 127.0.0.1:9000 max_fails=0;\n}"), Some(9000));
+        assert_eq!(
+            upstream_port("upstream x {\n  server 127.0.0.1:9000 max_fails=0;\n}"),
+            Some(9000)
+        );
         assert_eq!(upstream_port("# server 1.2.3.4:1;\nupstream x { }"), None);
         assert_eq!(upstream_port(""), None);
-        assert_eq!(upstream_port("upstream shop { server 127.0.0.1:8000; }"), Some(8000));
+        assert_eq!(
+            upstream_port("upstream shop { server 127.0.0.1:8000; }"),
+            Some(8000)
+        );
     }
 }

@@ -55,7 +55,11 @@ impl Record {
         let mut values = serde_json::Deserializer::from_str(text).into_iter::<Value>();
         let first = match values.next() {
             Some(Ok(v)) => v,
-            Some(Err(e)) => return Err(Fail::usage(format!("invalid JSON in the release record: {e}"))),
+            Some(Err(e)) => {
+                return Err(Fail::usage(format!(
+                    "invalid JSON in the release record: {e}"
+                )))
+            }
             None => return Err(Fail::usage(NO_RECORD)),
         };
         if let Some(next) = values.next() {
@@ -63,7 +67,9 @@ impl Record {
                 Ok(_) => "a second JSON value follows the record".to_string(),
                 Err(e) => format!("trailing garbage after the record: {e}"),
             };
-            return Err(Fail::usage(format!("expected one release record on stdin, {at}")));
+            return Err(Fail::usage(format!(
+                "expected one release record on stdin, {at}"
+            )));
         }
         let Value::Object(fields) = first else {
             return Err(Fail::usage(format!(
@@ -82,7 +88,11 @@ impl Record {
                     "field `schema` is {other}, expected \"{SCHEMA}\""
                 )))
             }
-            None => return Err(Fail::usage(format!("field `schema` is missing (expected \"{SCHEMA}\")"))),
+            None => {
+                return Err(Fail::usage(format!(
+                    "field `schema` is missing (expected \"{SCHEMA}\")"
+                )))
+            }
         }
         let app = record.str("app")?;
         crate::config::app_name(app).map_err(|e| Fail::usage(format!("field `app`: {e}")))?;
@@ -113,8 +123,9 @@ impl Record {
 
     /// The value at `path`, or exit 2 naming the missing field.
     pub fn require(&self, path: &str) -> Result<&Value, Fail> {
-        self.get(path)
-            .ok_or_else(|| Fail::usage(format!("field `{path}` is missing from the release record")))
+        self.get(path).ok_or_else(|| {
+            Fail::usage(format!("field `{path}` is missing from the release record"))
+        })
     }
 
     pub fn str(&self, path: &str) -> Result<&str, Fail> {
@@ -124,12 +135,14 @@ impl Record {
 
     pub fn u64(&self, path: &str) -> Result<u64, Fail> {
         let v = self.require(path)?;
-        v.as_u64().ok_or_else(|| wrong_type(path, "a whole number", v))
+        v.as_u64()
+            .ok_or_else(|| wrong_type(path, "a whole number", v))
     }
 
     pub fn bool(&self, path: &str) -> Result<bool, Fail> {
         let v = self.require(path)?;
-        v.as_bool().ok_or_else(|| wrong_type(path, "true or false", v))
+        v.as_bool()
+            .ok_or_else(|| wrong_type(path, "true or false", v))
     }
 
     /// A port number at `path`.
@@ -181,7 +194,8 @@ impl Record {
         match self.fields.get_mut("steps") {
             Some(Value::Array(steps)) => steps.push(entry),
             _ => {
-                self.fields.insert("steps".into(), Value::Array(vec![entry]));
+                self.fields
+                    .insert("steps".into(), Value::Array(vec![entry]));
             }
         }
     }
@@ -262,12 +276,19 @@ mod tests {
         assert!(usage_message("{\"schema\": ").contains("line 1 column"));
         assert!(usage_message("[1,2]").contains("must be a JSON object, found an array"));
         assert!(usage_message(r#"{"app":"shop"}"#).contains("`schema` is missing"));
-        assert!(usage_message(r#"{"schema":"mvk.release/v0","app":"shop"}"#).contains("expected \"mvk.release/v1\""));
+        assert!(usage_message(r#"{"schema":"mvk.release/v0","app":"shop"}"#)
+            .contains("expected \"mvk.release/v1\""));
         assert!(usage_message(r#"{"schema":"mvk.release/v1"}"#).contains("`app` is missing"));
-        assert!(usage_message(r#"{"schema":"mvk.release/v1","app":"Bad Name"}"#).contains("field `app`"));
+        assert!(
+            usage_message(r#"{"schema":"mvk.release/v1","app":"Bad Name"}"#)
+                .contains("field `app`")
+        );
         assert!(usage_message(&format!("{GOOD}\n{GOOD}")).contains("second JSON value"));
         assert!(usage_message(&format!("{GOOD} junk")).contains("trailing garbage"));
-        assert!(usage_message(r#"{"schema":"mvk.release/v1","app":"shop","steps":{}}"#).contains("`steps` must be an array"));
+        assert!(
+            usage_message(r#"{"schema":"mvk.release/v1","app":"shop","steps":{}}"#)
+                .contains("`steps` must be an array")
+        );
     }
 
     #[test]
@@ -278,7 +299,12 @@ mod tests {
         .unwrap();
         assert_eq!(r.str("candidate.slot").unwrap(), "green");
         let e = r.port("candidate.port").unwrap_err();
-        assert!(e.message.contains("`candidate.port` must be a whole number, found a string"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("`candidate.port` must be a whole number, found a string"),
+            "{}",
+            e.message
+        );
         let e = r.str("candidate.container_id").unwrap_err();
         assert!(e.message.contains("`candidate.container_id` is missing"));
         assert_eq!(e.exit, Exit::Usage);
@@ -288,7 +314,10 @@ mod tests {
     fn error_is_set_with_details() {
         let mut r = Record::new("shop");
         assert!(r.error().is_none());
-        r.set_error("mvk-healthwait", &Fail::failed("crashed", "exited with 3").with("logs", vec!["boom"]));
+        r.set_error(
+            "mvk-healthwait",
+            &Fail::failed("crashed", "exited with 3").with("logs", vec!["boom"]),
+        );
         let e = r.error().unwrap();
         assert_eq!(e["tool"], "mvk-healthwait");
         assert_eq!(e["kind"], "crashed");

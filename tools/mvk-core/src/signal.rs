@@ -15,7 +15,11 @@ extern "C" fn on_signal(signal: i32) {
 
 /// Installs the handler for SIGINT and SIGTERM.
 pub fn install() {
-    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
     for signal in [Signal::SIGINT, Signal::SIGTERM] {
         // SAFETY: the handler only stores into an atomic.
         unsafe { sigaction(signal, &action) }.expect("installing a signal handler cannot fail");

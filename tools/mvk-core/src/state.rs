@@ -98,13 +98,23 @@ impl Store {
         let path = self.path();
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::empty(&self.app)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(State::empty(&self.app))
+            }
             Err(e) => {
-                return Err(Fail::unavailable("state", format!("cannot read {}: {e}", path.display())).into())
+                return Err(Fail::unavailable(
+                    "state",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+                .into())
             }
         };
         parse(&text).map_err(|e| {
-            Fail::unavailable("state", format!("{} is not a Maverick state file: {e}", path.display())).into()
+            Fail::unavailable(
+                "state",
+                format!("{} is not a Maverick state file: {e}", path.display()),
+            )
+            .into()
         })
     }
 
@@ -112,7 +122,10 @@ impl Store {
     /// with exit 4, naming the holder's tool, pid and since when.
     pub fn lock(&self, tool: &str) -> Result<Lock> {
         fs::create_dir_all(&self.dir).map_err(|e| {
-            Fail::unavailable("state", format!("cannot create {}: {e}", self.dir.display()))
+            Fail::unavailable(
+                "state",
+                format!("cannot create {}: {e}", self.dir.display()),
+            )
         })?;
         let path = self.lock_path();
         let file = OpenOptions::new()
@@ -121,14 +134,20 @@ impl Store {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| Fail::unavailable("state", format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| {
+                Fail::unavailable("state", format!("cannot open {}: {e}", path.display()))
+            })?;
         let mut flock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => l,
             Err((mut file, Errno::EWOULDBLOCK)) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let who = if holder.is_empty() { "another process" } else { holder };
+                let who = if holder.is_empty() {
+                    "another process"
+                } else {
+                    holder
+                };
                 return Err(Fail::unavailable(
                     "locked",
                     format!("app {} is locked by {who} ({})", self.app, path.display()),
@@ -136,7 +155,11 @@ impl Store {
                 .into());
             }
             Err((_, errno)) => {
-                return Err(Fail::unavailable("state", format!("cannot lock {}: {errno}", path.display())).into())
+                return Err(Fail::unavailable(
+                    "state",
+                    format!("cannot lock {}: {errno}", path.display()),
+                )
+                .into())
             }
         };
         // Say who holds it, for whoever finds it busy.
@@ -147,7 +170,9 @@ impl Store {
         );
         flock.set_len(0).context("cannot truncate the lock file")?;
         flock.rewind().context("cannot rewind the lock file")?;
-        flock.write_all(holder.as_bytes()).context("cannot write the lock file")?;
+        flock
+            .write_all(holder.as_bytes())
+            .context("cannot write the lock file")?;
         Ok(Lock {
             _file: flock,
             store: self.clone(),
@@ -187,7 +212,8 @@ pub fn parse(text: &str) -> Result<State, String> {
             "it has format version {version}, and this mvk reads up to {STATE_VERSION}: upgrade mvk"
         ));
     }
-    let mut state: State = serde_json::from_value(migrate(value, version)?).map_err(|e| e.to_string())?;
+    let mut state: State =
+        serde_json::from_value(migrate(value, version)?).map_err(|e| e.to_string())?;
     state.version = STATE_VERSION;
     Ok(state)
 }
@@ -221,7 +247,10 @@ fn from_v0(value: Value) -> Result<Value, String> {
         let entry = doc
             .get("history")
             .and_then(Value::as_array)
-            .and_then(|h| h.iter().find(|d| d.get("release").and_then(Value::as_str) == Some(live)))
+            .and_then(|h| {
+                h.iter()
+                    .find(|d| d.get("release").and_then(Value::as_str) == Some(live))
+            })
             .cloned()
             .ok_or_else(|| format!("its live release `{live}` is not among its releases"))?;
         doc.insert("live".into(), entry);
@@ -277,13 +306,19 @@ mod tests {
         let releases: Vec<_> = s.history.iter().map(|d| d.release.as_str()).collect();
         assert_eq!(releases, ["b2", "a1"]);
         let live = s.live.as_ref().unwrap();
-        assert_eq!((live.release.as_str(), live.slot.as_str(), live.port), ("b2", "green", 8001));
+        assert_eq!(
+            (live.release.as_str(), live.slot.as_str(), live.port),
+            ("b2", "green", 8001)
+        );
         assert_eq!(s.history[1].image_id, "");
         assert_eq!(s.history[1].extra["note"], "first");
         assert_eq!(s.extra["owner"], "ops");
         // Written back, it is a version-1 file that reads the same.
         let text = serde_json::to_string(&s).unwrap();
-        assert!(text.contains("\"version\":1") && !text.contains("releases"), "{text}");
+        assert!(
+            text.contains("\"version\":1") && !text.contains("releases"),
+            "{text}"
+        );
         assert_eq!(parse(&text).unwrap(), s);
     }
 
@@ -295,7 +330,10 @@ mod tests {
         let s = parse(r#"{"app":"shop","live":null,"history":[]}"#).unwrap();
         assert_eq!(s, State::empty("shop"));
         let e = parse(r#"{"app":"shop","live":"zz","releases":[]}"#).unwrap_err();
-        assert!(e.contains("live release `zz` is not among its releases"), "{e}");
+        assert!(
+            e.contains("live release `zz` is not among its releases"),
+            "{e}"
+        );
         let e = parse(r#"{"app":"shop","live":null,"releases":[],"history":[]}"#).unwrap_err();
         assert!(e.contains("both"), "{e}");
         assert!(parse("[]").is_err());
@@ -329,7 +367,12 @@ mod tests {
         let err = Store::new(&dir, "shop").load().unwrap_err();
         let fail = Fail::classify(&err);
         assert_eq!(fail.exit, crate::Exit::Unavailable);
-        assert!(fail.message.contains("state.json is not a Maverick state file"), "{}", fail.message);
+        assert!(
+            fail.message
+                .contains("state.json is not a Maverick state file"),
+            "{}",
+            fail.message
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -80,7 +80,10 @@ pub fn run_io(
         }
     };
     if let Some(error) = record.error() {
-        let from = error.get("tool").and_then(|t| t.as_str()).unwrap_or("an earlier step");
+        let from = error
+            .get("tool")
+            .and_then(|t| t.as_str())
+            .unwrap_or("an earlier step");
         progress.say(format!("{from} failed; passing its record on untouched"));
         return finish(progress, &record, out, Exit::Upstream);
     }
@@ -137,7 +140,13 @@ mod tests {
     ) -> (Exit, String) {
         let progress = Progress::new("mvk-test", true);
         let mut out = Vec::new();
-        let exit = run_io(&progress, input, Ok(stdin.map(str::to_string)), &mut out, work);
+        let exit = run_io(
+            &progress,
+            input,
+            Ok(stdin.map(str::to_string)),
+            &mut out,
+            work,
+        );
         (exit, String::from_utf8(out).unwrap())
     }
 
@@ -161,7 +170,9 @@ mod tests {
     #[test]
     fn a_failed_record_passes_through_unchanged_with_exit_3() {
         let failed = r#"{"schema":"mvk.release/v1","app":"shop","steps":[],"error":{"tool":"mvk-build","kind":"build","message":"x"}}"#;
-        let (exit, out) = step(Input::Record, Some(failed), |_, _| panic!("the work must not run"));
+        let (exit, out) = step(Input::Record, Some(failed), |_, _| {
+            panic!("the work must not run")
+        });
         assert_eq!(exit, Exit::Upstream);
         assert_eq!(out, format!("{failed}\n"));
     }
@@ -177,8 +188,15 @@ mod tests {
 
     #[test]
     fn bad_records_are_exit_2_and_write_nothing() {
-        for bad in ["{", "42", r#"{"schema":"other","app":"shop"}"#, r#"{"schema":"mvk.release/v1"}"#] {
-            let (exit, out) = step(Input::Record, Some(bad), |_, _| panic!("the work must not run"));
+        for bad in [
+            "{",
+            "42",
+            r#"{"schema":"other","app":"shop"}"#,
+            r#"{"schema":"mvk.release/v1"}"#,
+        ] {
+            let (exit, out) = step(Input::Record, Some(bad), |_, _| {
+                panic!("the work must not run")
+            });
             assert_eq!(exit, Exit::Usage, "{bad}");
             assert_eq!(out, "");
         }
@@ -187,7 +205,9 @@ mod tests {
     #[test]
     fn a_failure_sets_error_and_its_exit_code() {
         let (exit, out) = step(Input::Record, Some(GOOD), |_, _| {
-            Err(Fail::failed("unhealthy", "never healthy").with("logs", vec!["l1"]).into())
+            Err(Fail::failed("unhealthy", "never healthy")
+                .with("logs", vec!["l1"])
+                .into())
         });
         assert_eq!(exit, Exit::Failed);
         let v: Value = serde_json::from_str(&out).unwrap();
@@ -196,9 +216,13 @@ mod tests {
         assert_eq!(v["error"]["logs"][0], "l1");
         assert_eq!(v["steps"][0]["ok"], false);
 
-        let (exit, _) = step(Input::Record, Some(GOOD), |_, _| Err(Fail::unavailable("docker", "down").into()));
+        let (exit, _) = step(Input::Record, Some(GOOD), |_, _| {
+            Err(Fail::unavailable("docker", "down").into())
+        });
         assert_eq!(exit, Exit::Unavailable);
-        let (exit, _) = step(Input::Record, Some(GOOD), |r, _| Ok(r.str("candidate.slot").map(|_| ())?));
+        let (exit, _) = step(Input::Record, Some(GOOD), |r, _| {
+            Ok(r.str("candidate.slot").map(|_| ())?)
+        });
         assert_eq!(exit, Exit::Usage);
     }
 
@@ -210,7 +234,10 @@ mod tests {
         assert_eq!(exit, Exit::Interrupted);
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["error"]["kind"], "interrupted");
-        assert_eq!(v["error"]["message"], "waiting for shop-blue: interrupted by SIGTERM");
+        assert_eq!(
+            v["error"]["message"],
+            "waiting for shop-blue: interrupted by SIGTERM"
+        );
     }
 
     #[test]

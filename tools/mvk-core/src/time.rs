@@ -4,7 +4,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `2026-11-26T14:00:00Z` (UTC, whole seconds).
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     rfc3339_secs(secs as i64)
 }
 
@@ -57,7 +60,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         let value: f64 = num
             .parse()
             .map_err(|_| format!("`{text}` is not a duration (try 500ms, 5s, 1m30s)"))?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_len);
         let scale = match unit {
             "ms" => 0.001,
@@ -94,7 +99,10 @@ mod tests {
         assert_eq!(rfc3339_secs(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_secs(1_795_701_600), "2026-11-26T14:00:00Z");
         assert_eq!(rfc3339_secs(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(compact_utc(UNIX_EPOCH + Duration::from_secs(1_795_701_600)), "20261126T140000Z");
+        assert_eq!(
+            compact_utc(UNIX_EPOCH + Duration::from_secs(1_795_701_600)),
+            "20261126T140000Z"
+        );
     }
 
     #[test]

@@ -14,7 +14,15 @@ struct Cli {
 
 #[test]
 fn env_values_as_env_files_spell_them() {
-    for (value, quiet) in [("1", true), ("yes", true), ("true", true), ("on", true), ("0", false), ("no", false), ("false", false)] {
+    for (value, quiet) in [
+        ("1", true),
+        ("yes", true),
+        ("true", true),
+        ("on", true),
+        ("0", false),
+        ("no", false),
+        ("false", false),
+    ] {
         std::env::set_var("MVK_QUIET", value);
         let cli = Cli::try_parse_from(["t"]).unwrap_or_else(|e| panic!("MVK_QUIET={value}: {e}"));
         assert_eq!(cli.output.quiet, quiet, "MVK_QUIET={value}");

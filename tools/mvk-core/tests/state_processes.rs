@@ -16,7 +16,13 @@ fn temp(label: &str) -> PathBuf {
 
 fn spawn_child(test: &str, dir: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("MVK_TEST_DIR", dir)
         .stdout(Stdio::null())
         .spawn()
@@ -43,7 +49,12 @@ fn state_with(n: usize) -> State {
                 port: 8000,
                 deployed_at: "2026-11-26T14:00:00Z".into(),
                 // Padding makes each write large enough to be caught half-way.
-                extra: [("notes".to_string(), serde_json::Value::String("x".repeat(20_000)))].into_iter().collect(),
+                extra: [(
+                    "notes".to_string(),
+                    serde_json::Value::String("x".repeat(20_000)),
+                )]
+                .into_iter()
+                .collect(),
             },
             50,
         );
@@ -65,12 +76,19 @@ fn lock_held_by_another_process_is_exit_4_naming_it() {
     let dir = temp("lock");
     let mut child = spawn_child("child_hold_lock", &dir);
     wait_for(&dir.join("held"));
-    let err = Store::new(&dir, "shop").lock("mvk-healthwait").err().expect("lock must be busy");
+    let err = Store::new(&dir, "shop")
+        .lock("mvk-healthwait")
+        .err()
+        .expect("lock must be busy");
     let fail = Fail::classify(&err);
     assert_eq!(fail.exit, Exit::Unavailable);
     assert_eq!(fail.kind, "locked");
     assert!(fail.message.contains("mvk-swap"), "{}", fail.message);
-    assert!(fail.message.contains(&format!("pid {}", child.id())), "{}", fail.message);
+    assert!(
+        fail.message.contains(&format!("pid {}", child.id())),
+        "{}",
+        fail.message
+    );
     assert!(fail.message.contains(" since 20"), "{}", fail.message);
     // The kernel releases the lock when its holder dies.
     child.kill().unwrap();
