@@ -3,7 +3,7 @@
 use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// The path of a built tool binary (`cargo build --workspace` builds them).
 pub fn tool(name: &str) -> PathBuf {
@@ -64,13 +64,24 @@ pub fn run_command(mut cmd: Command, stdin: &str) -> Run {
     let writer = std::thread::spawn(move || {
         let _ = input.write_all(stdin.as_bytes());
     });
-    let out = child.wait_with_output().unwrap();
+    let run = finish(child);
     writer.join().unwrap();
+    run
+}
+
+/// Waits for a spawned tool (stdout and stderr piped) and collects what it wrote.
+pub fn finish(child: Child) -> Run {
+    let out = child.wait_with_output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Sends `signal` to a spawned tool, as Ctrl-C or systemd would.
+pub fn signal(child: &Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
 }
 
 /// Runs the docker CLI; returns trimmed stdout, or `Err(stderr)`.

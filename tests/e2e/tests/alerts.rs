@@ -756,11 +756,7 @@ fn sigterm_during_the_watch_is_exit_130_with_the_record() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    mvk_e2e::signal(&child, nix::sys::signal::Signal::SIGTERM);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),

@@ -824,11 +824,7 @@ fn an_interrupted_upload_stops_and_tags_nothing() {
         assert_ne!(stderr.read_line(&mut seen).unwrap(), 0, "{seen}");
     }
     std::thread::sleep(Duration::from_millis(300));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    mvk_e2e::signal(&child, nix::sys::signal::Signal::SIGINT);
     let out = child.wait_with_output().unwrap();
     stderr.read_to_string(&mut seen).unwrap();
     assert_eq!(out.status.code(), Some(130), "{seen}");

@@ -3,8 +3,7 @@
 
 use mvk_e2e::{docker, get, tool, DemoImage, Run, TempDir, TestApp};
 use nix::fcntl::{Flock, FlockArg};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::net::TcpListener;
@@ -582,16 +581,11 @@ impl Background {
     }
 
     fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.0.id() as i32), signal).unwrap();
+        mvk_e2e::signal(&self.0, signal);
     }
 
     fn finish(self) -> Run {
-        let out = self.0.wait_with_output().unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        mvk_e2e::finish(self.0)
     }
 }
 

@@ -3,8 +3,8 @@
 //! interruptions, concurrency, and image pruning.
 
 use mvk_e2e::{
-    app_image, container_status, docker, get, start_candidate, tool, DemoImage, Run, TempDir,
-    TestApp,
+    app_image, container_status, docker, finish, get, signal, start_candidate, tool, DemoImage,
+    Run, TempDir, TestApp,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -40,21 +40,8 @@ fn spawn_swap(app: &TestApp, record: &Value, args: &[&str], extra: &[(&str, &str
     child
 }
 
-fn finish(child: Child) -> Run {
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 fn sigterm(child: &Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(child, nix::sys::signal::Signal::SIGTERM);
 }
 
 fn state_path(app: &TestApp) -> PathBuf {

@@ -766,11 +766,7 @@ fn sigterm_mid_check_is_exit_130_and_writes_no_textfile() {
         .write_all(live_record(&app, demo.port()).as_bytes())
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    mvk_e2e::signal(&child, nix::sys::signal::Signal::SIGTERM);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
