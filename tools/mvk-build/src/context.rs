@@ -383,26 +383,7 @@ fn dev_numbers(rdev: u64) -> (u64, u64) {
 mod tests {
     use super::*;
 
-    struct Tmp(PathBuf);
-    impl Tmp {
-        fn new(label: &str) -> Tmp {
-            let p =
-                std::env::temp_dir().join(format!("mvk-build-ctx-{label}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).unwrap();
-            Tmp(p)
-        }
-        fn file(&self, rel: &str, content: &str) {
-            let p = self.0.join(rel);
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(p, content).unwrap();
-        }
-    }
-    impl Drop for Tmp {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testdir::Tmp;
 
     fn names(c: &Context) -> Vec<String> {
         c.entries

@@ -11,6 +11,8 @@ pub mod push;
 pub mod reference;
 pub mod release;
 pub mod tar;
+#[cfg(test)]
+mod testdir;
 
 use anyhow::Result;
 use clap::builder::BoolishValueParser;

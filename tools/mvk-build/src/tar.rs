@@ -272,24 +272,10 @@ mod tests {
     use super::*;
     use crate::context;
     use std::fs;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::process::Command;
 
-    struct Tmp(PathBuf);
-    impl Tmp {
-        fn new(label: &str) -> Tmp {
-            let p =
-                std::env::temp_dir().join(format!("mvk-build-tar-{label}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).unwrap();
-            Tmp(p)
-        }
-    }
-    impl Drop for Tmp {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testdir::Tmp;
 
     fn write_tar(entries: Vec<Entry>, path: &Path) {
         let mut bytes = Vec::new();
