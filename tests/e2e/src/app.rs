@@ -1,10 +1,11 @@
 //! One test's app: a unique name, its own state dir, slot ports and nginx, configured for the
 //! tools through `MVK_*` variables, and cleaned up on drop (containers, then images).
 
-use crate::cmd::{docker, run_tool, Run};
+use crate::cmd::{docker, finish, spawn_tool, Run};
 use crate::net::free_port;
 use crate::nginx::Nginx;
 use crate::tmp::TempDir;
+use std::process::Child;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct TestApp {
@@ -54,9 +55,14 @@ impl TestApp {
 
     /// Runs a tool with this app's environment (plus `extra`).
     pub fn run(&self, tool: &str, args: &[&str], extra: &[(&str, &str)], stdin: &str) -> Run {
+        finish(self.spawn(tool, args, extra, stdin))
+    }
+
+    /// Starts a tool with this app's environment (plus `extra`), without waiting for it.
+    pub fn spawn(&self, tool: &str, args: &[&str], extra: &[(&str, &str)], stdin: &str) -> Child {
         let mut env = self.env();
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        run_tool(tool, args, &env, stdin)
+        spawn_tool(tool, args, &env, stdin)
     }
 
     /// The image tag `<app>:<version>`.

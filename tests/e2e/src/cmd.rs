@@ -46,13 +46,24 @@ impl Run {
 
 /// Runs a tool with `args`, `env` and `stdin`, and waits for it.
 pub fn run_tool(name: &str, args: &[&str], env: &[(String, String)], stdin: &str) -> Run {
+    finish(spawn_tool(name, args, env, stdin))
+}
+
+/// Starts a tool with `args`, `env` and `stdin`, without waiting for it (to signal it).
+pub fn spawn_tool(name: &str, args: &[&str], env: &[(String, String)], stdin: &str) -> Child {
     let mut cmd = Command::new(tool(name));
     cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
-    run_command(cmd, stdin)
+    spawn(cmd, stdin)
 }
 
 /// Runs a prepared command with `stdin`, capturing its output, and waits for it.
-pub fn run_command(mut cmd: Command, stdin: &str) -> Run {
+pub fn run_command(cmd: Command, stdin: &str) -> Run {
+    finish(spawn(cmd, stdin))
+}
+
+/// Starts a prepared command with stdout and stderr piped and `stdin` written to it, then
+/// closed.
+pub fn spawn(mut cmd: Command, stdin: &str) -> Child {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -61,12 +72,12 @@ pub fn run_command(mut cmd: Command, stdin: &str) -> Run {
         .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
     let mut input = child.stdin.take().unwrap();
     let stdin = stdin.to_string();
-    let writer = std::thread::spawn(move || {
+    // Written from a thread, so a command that writes before it has read all its input
+    // cannot deadlock against the test.
+    std::thread::spawn(move || {
         let _ = input.write_all(stdin.as_bytes());
     });
-    let run = finish(child);
-    writer.join().unwrap();
-    run
+    child
 }
 
 /// Waits for a spawned tool (stdout and stderr piped) and collects what it wrote.

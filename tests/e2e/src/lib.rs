@@ -20,7 +20,7 @@ pub mod tmp;
 
 pub use app::TestApp;
 pub use candidate::{app_image, container_status, start_candidate};
-pub use cmd::{docker, finish, run_tool, signal, tool, Run};
+pub use cmd::{docker, finish, run_tool, signal, spawn_tool, tool, Run};
 pub use demo::{demo_binary, DemoContainer, DemoImage};
 pub use net::{free_port, get, wait_for_port};
 pub use nginx::Nginx;

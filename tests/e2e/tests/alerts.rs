@@ -2,9 +2,9 @@
 //! containers, Alertmanager posts caught by a stub on loopback, live scrapes of broken
 //! endpoints, interruption, and every bad input.
 
-use mvk_e2e::{free_port, run_tool, tool, DemoContainer, DemoImage, StubServer, TempDir};
+use mvk_e2e::{free_port, run_tool, spawn_tool, DemoContainer, DemoImage, StubServer, TempDir};
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -738,32 +738,23 @@ fn a_live_scrape_that_fails_or_is_malformed_is_up_0() {
 #[test]
 fn sigterm_during_the_watch_is_exit_130_with_the_record() {
     let stub = StubServer::start(|_| (200, "x 1\n".into()));
-    let child = Command::new(tool("mvk-alerts"))
-        .args([
-            "check",
-            "--app",
-            "shop",
-            "--metrics-url",
-            &stub.url("/metrics"),
-            "--watch",
-            "60s",
-            "--every",
-            "1s",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let metrics = stub.url("/metrics");
+    let args = [
+        "check",
+        "--app",
+        "shop",
+        "--metrics-url",
+        &metrics,
+        "--watch",
+        "60s",
+        "--every",
+        "1s",
+    ];
+    let child = spawn_tool("mvk-alerts", &args, &[], "");
     std::thread::sleep(Duration::from_millis(1500));
     mvk_e2e::signal(&child, nix::sys::signal::Signal::SIGTERM);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = mvk_e2e::finish(child);
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    let r = run.record();
     assert_eq!(r["error"]["kind"], "interrupted", "{r}");
 }

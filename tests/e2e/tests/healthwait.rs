@@ -1,13 +1,12 @@
 //! mvk-healthwait on a real Docker engine with the demo app: slot choice, fail-fast crash
 //! detection, --before, --env-file secrecy, the reuse fast path, and every refusal.
 
-use mvk_e2e::{docker, get, tool, DemoImage, Run, TempDir, TestApp};
+use mvk_e2e::{docker, get, DemoImage, Run, TempDir, TestApp};
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOOL: &str = "mvk-healthwait";
@@ -555,17 +554,7 @@ struct Background(std::process::Child);
 
 impl Background {
     fn start(app: &TestApp, args: &[&str], stdin: &str) -> Background {
-        let mut child = Command::new(tool(TOOL))
-            .args(args)
-            .envs(app.env())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.as_bytes()).unwrap();
-        Background(child)
+        Background(app.spawn(TOOL, args, &[], stdin))
     }
 
     /// Waits (at most 30 s) until `ready` holds.

@@ -3,14 +3,13 @@
 //! interruptions, concurrency, and image pruning.
 
 use mvk_e2e::{
-    app_image, container_status, docker, finish, get, signal, start_candidate, tool, DemoImage,
-    Run, TempDir, TestApp,
+    app_image, container_status, docker, finish, get, signal, start_candidate, DemoImage, Run,
+    TempDir, TestApp,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -22,22 +21,7 @@ fn swap(app: &TestApp, record: &Value, args: &[&str], extra: &[(&str, &str)]) ->
 
 /// Starts mvk-swap without waiting for it.
 fn spawn_swap(app: &TestApp, record: &Value, args: &[&str], extra: &[(&str, &str)]) -> Child {
-    let mut child = Command::new(tool("mvk-swap"))
-        .args(args)
-        .envs(app.env())
-        .envs(extra.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{record}\n").as_bytes())
-        .unwrap();
-    child
+    app.spawn("mvk-swap", args, extra, &format!("{record}\n"))
 }
 
 fn sigterm(child: &Child) {

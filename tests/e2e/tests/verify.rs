@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn unique(label: &str) -> String {
@@ -745,36 +745,21 @@ fn sigterm_mid_check_is_exit_130_and_writes_no_textfile() {
     let demo = Demo::start("sigterm", &[]);
     let app = unique("sigterm");
     let dir = TempDir::new("textfile");
-    let mut child = Command::new(mvk_e2e::tool("mvk-verify"))
-        .args([
-            "--check",
-            "/sleep?ms=1500",
-            "--check",
-            "/health",
-            "--textfile-dir",
-            dir.path().to_str().unwrap(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(live_record(&app, demo.port()).as_bytes())
-        .unwrap();
+    let textfile_dir = dir.path().display().to_string();
+    let args = [
+        "--check",
+        "/sleep?ms=1500",
+        "--check",
+        "/health",
+        "--textfile-dir",
+        &textfile_dir,
+    ];
+    let child = mvk_e2e::spawn_tool("mvk-verify", &args, &[], &live_record(&app, demo.port()));
     std::thread::sleep(Duration::from_millis(500));
     mvk_e2e::signal(&child, nix::sys::signal::Signal::SIGTERM);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = mvk_e2e::finish(child);
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    let r = run.record();
     assert_eq!(r["error"]["kind"], "interrupted");
     assert!(r.get("verify").is_none());
     assert_eq!(
