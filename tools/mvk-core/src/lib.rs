@@ -8,6 +8,7 @@
 pub mod atomic;
 pub mod config;
 pub mod docker;
+pub mod envfile;
 pub mod exit;
 pub mod fail;
 pub mod http;

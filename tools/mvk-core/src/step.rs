@@ -29,15 +29,30 @@ pub fn run(
         Input::Fresh(_) => Ok(None),
         // A terminal on stdin means nobody piped a record in.
         _ if std::io::stdin().is_terminal() => Ok(None),
-        _ => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map(|_| Some(text))
-                .map_err(|e| Fail::usage(format!("cannot read the release record from stdin: {e}")))
-        }
+        _ => read_record(std::io::stdin().lock()).map(Some),
     };
     run_io(progress, input, stdin, &mut std::io::stdout().lock(), work).into()
+}
+
+/// The largest record a tool reads on stdin. Real ones are a few KiB (the biggest part is
+/// 50 log lines in `error.logs`); the bound keeps a runaway producer from eating memory.
+pub const MAX_RECORD_BYTES: u64 = 4 << 20;
+
+/// Reads stdin up to [`MAX_RECORD_BYTES`]: exit 2 beyond it, or when it is not UTF-8.
+pub fn read_record(input: impl Read) -> Result<String, Fail> {
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_RECORD_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Fail::usage(format!("cannot read the release record from stdin: {e}")))?;
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err(Fail::usage(format!(
+            "the release record on stdin is larger than {} MiB, the most a tool reads",
+            MAX_RECORD_BYTES >> 20
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| Fail::usage("the release record on stdin is not UTF-8 (JSON must be)"))
 }
 
 /// Runs a mode that writes no release record (a listing, a generated file): the error, if
@@ -118,12 +133,28 @@ pub fn run_io(
     finish(progress, &record, out, exit)
 }
 
+/// Writes the record. One that cannot be written (a full disk, a closed pipe: the next step
+/// is gone) is lost, so a step that had succeeded or passed a record on exits 4 instead; a
+/// failed step keeps its own code.
 fn finish(progress: &Progress, record: &Record, out: &mut dyn Write, exit: Exit) -> Exit {
-    let written = writeln!(out, "{}", record.to_line()).and_then(|_| out.flush());
-    if let Err(e) = written {
-        progress.error(format!("error: cannot write the record to stdout: {e}"));
+    let line = record.to_line() + "\n";
+    match write_out(out, line.as_bytes()) {
+        Ok(()) => exit,
+        Err(e) => {
+            progress.error(format!("error: {e:#}"));
+            match exit {
+                Exit::Ok | Exit::Upstream => Exit::Unavailable,
+                failed => failed,
+            }
+        }
     }
-    exit
+}
+
+/// Writes a tool's output to stdout and flushes it: exit 4 (kind `output`) when it cannot.
+pub fn write_out(out: &mut dyn Write, bytes: &[u8]) -> anyhow::Result<()> {
+    out.write_all(bytes)
+        .and_then(|_| out.flush())
+        .map_err(|e| Fail::unavailable("output", format!("cannot write to stdout: {e}")).into())
 }
 
 #[cfg(test)]
@@ -238,6 +269,55 @@ mod tests {
             v["error"]["message"],
             "waiting for shop-blue: interrupted by SIGTERM"
         );
+    }
+
+    #[test]
+    fn a_record_over_the_bound_is_exit_2() {
+        let big = format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_RECORD_BYTES as usize));
+        let e = read_record(big.as_bytes()).unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        assert!(e.message.contains("larger than 4 MiB"), "{}", e.message);
+        let fits = "a".repeat(MAX_RECORD_BYTES as usize);
+        assert_eq!(read_record(fits.as_bytes()).unwrap().len(), fits.len());
+        assert_eq!(read_record(&b"\xff"[..]).unwrap_err().exit, Exit::Usage);
+    }
+
+    /// A writer that fails as `/dev/full` or a closed pipe does.
+    struct Broken(std::io::ErrorKind);
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(self.0.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_written_is_exit_4() {
+        let progress = Progress::new("mvk-test", true);
+        for kind in [
+            std::io::ErrorKind::StorageFull,
+            std::io::ErrorKind::BrokenPipe,
+        ] {
+            let exit = run_io(
+                &progress,
+                Input::Record,
+                Ok(Some(GOOD.into())),
+                &mut Broken(kind),
+                |_, _| Ok(()),
+            );
+            assert_eq!(exit, Exit::Unavailable, "{kind:?}");
+            let exit = run_io(
+                &progress,
+                Input::Record,
+                Ok(Some(GOOD.into())),
+                &mut Broken(kind),
+                |_, _| Err(Fail::failed("x", "y").into()),
+            );
+            assert_eq!(exit, Exit::Failed, "{kind:?}");
+        }
     }
 
     #[test]

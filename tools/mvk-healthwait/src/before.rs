@@ -4,11 +4,11 @@
 //! replaces its CMD), and is always removed afterwards.
 
 use crate::candidate::{labels, LABEL_APP};
-use crate::envfile::EnvFile;
 use anyhow::Result;
 use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use mvk_core::docker::{api_error, Engine};
+use mvk_core::envfile::EnvFile;
 use mvk_core::{signal, Fail, Progress};
 use std::fmt;
 use std::time::{Duration, Instant};

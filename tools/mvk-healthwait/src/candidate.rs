@@ -3,7 +3,6 @@
 //! again. After creation it is only ever addressed by id, so a container that another deploy
 //! put under the same name is never touched.
 
-use crate::envfile::EnvFile;
 use crate::placement::Live;
 use crate::wait::{short, Status};
 use anyhow::Result;
@@ -15,6 +14,7 @@ use bollard::models::{
 use bollard::query_parameters::{CreateContainerOptionsBuilder, StopContainerOptionsBuilder};
 use mvk_core::config::SlotArgs;
 use mvk_core::docker::{api_error, Engine};
+use mvk_core::envfile::EnvFile;
 use mvk_core::{Fail, Record, Slot};
 use serde_json::{json, Value};
 use std::collections::HashMap;

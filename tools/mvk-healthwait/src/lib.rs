@@ -4,16 +4,15 @@
 
 mod before;
 mod candidate;
-mod envfile;
 mod placement;
 mod wait;
 
 use anyhow::Result;
 use candidate::{describe, Candidate, Spec};
 use clap::{CommandFactory, Parser};
-use envfile::EnvFile;
 use mvk_core::config::{NginxArgs, Output, SlotArgs, StateArgs};
 use mvk_core::docker::Engine;
+use mvk_core::envfile::EnvFile;
 use mvk_core::state::Store;
 use mvk_core::step::{self, Input};
 use mvk_core::{nginx, signal, Fail, Progress, Record};
@@ -86,10 +85,16 @@ pub struct Args {
     #[arg(long, env = "MVK_BEFORE", value_name = "CMD", value_parser = before::Command::parse, verbatim_doc_comment)]
     pub before: Option<before::Command>,
 
-    /// KEY=VALUE lines (`#` comments), as `docker run --env-file` reads them, for the app's
-    /// environment; the values never appear in the record, on stderr or in printed logs
+    /// KEY=VALUE lines for the app's environment, read as systemd's EnvironmentFile= reads
+    /// them (quotes, `\` continuations, `#` comments); the values never appear in the
+    /// record, on stderr or in printed logs
     #[arg(long, env = "MVK_ENV_FILE", value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+
+    /// Print the variables of this env file as KEY=VALUE, each ended by a NUL byte, and do
+    /// nothing else: how mvk-deploy and mvk-undo read /etc/mvk/<app>.env without executing it
+    #[arg(long, value_name = "FILE")]
+    pub print_env: Option<PathBuf>,
 
     /// Host address the slot's port is published on
     #[arg(
@@ -132,9 +137,23 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let progress = Progress::new(TOOL, args.output.quiet);
+    if let Some(path) = &args.print_env {
+        return step::run_plain(&progress, || print_env(path));
+    }
     step::run(&progress, Input::Record, |record, progress| {
         healthwait(&args, record, progress)
     })
+}
+
+/// `--print-env`: the file's variables, NUL-terminated, for `read -d ''` in bash. A value
+/// holds no NUL (the parser refuses one), so the output splits back exactly.
+fn print_env(path: &std::path::Path) -> Result<()> {
+    let vars = mvk_core::envfile::load(path).map_err(Fail::usage)?;
+    let mut out = Vec::new();
+    for var in vars {
+        out.extend_from_slice(format!("{}={}\0", var.key, var.value).as_bytes());
+    }
+    mvk_core::step::write_out(&mut std::io::stdout().lock(), &out)
 }
 
 fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {

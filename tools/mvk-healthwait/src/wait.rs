@@ -3,10 +3,10 @@
 //! restarts, is OOM-killed or fails its HEALTHCHECK fails the wait at once, not at the timeout.
 
 use crate::candidate::Candidate;
-use crate::envfile::EnvFile;
 use anyhow::Result;
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
 use mvk_core::docker::Engine;
+use mvk_core::envfile::EnvFile;
 use mvk_core::{http, signal, time, Fail, Progress};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
