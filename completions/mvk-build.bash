@@ -23,7 +23,7 @@ _mvk__build() {
 
     case "${cmd}" in
         mvk__build)
-            opts="-f -q -h -V --app --context --file --build-arg --target --no-cache --release --repo --max-size --container-port --strict --push --quiet --help --version"
+            opts="-f -q -h -V --app --context --file --build-arg --target --build-target --no-cache --release --repo --max-size --container-port --strict --push --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -46,6 +46,10 @@ _mvk__build() {
                     return 0
                     ;;
                 --build-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --build-target)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -2,7 +2,7 @@ complete -c mvk-build -l app -d 'The app this release is for; also the image rep
 complete -c mvk-build -l context -d 'The build context directory' -r -F
 complete -c mvk-build -s f -l file -d 'The Dockerfile [default: Dockerfile in the context]; relative to the current directory, as with `docker build -f`, and may lie outside the context' -r -F
 complete -c mvk-build -l build-arg -d 'A build-time variable (repeatable); a bare KEY takes its value from the environment. Build args are visible in the image history: no secrets' -r
-complete -c mvk-build -l target -d 'The stage of a multi-stage Dockerfile to build' -r
+complete -c mvk-build -l build-target -l target -d 'The stage of a multi-stage Dockerfile to build (`--target` to docker build; MVK_TARGET is mvk-alerts\' scrape target)' -r
 complete -c mvk-build -l release -d 'The release id and image tag [default: git short SHA of the context, else UTC time]' -r
 complete -c mvk-build -l repo -d 'The image repository, with the registry to push to [default: the app name]' -r
 complete -c mvk-build -l max-size -d 'Largest acceptable image size (100MB, 50MiB, bytes)' -r

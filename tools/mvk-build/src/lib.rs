@@ -47,7 +47,7 @@ use std::time::{Instant, SystemTime};
     version,
     after_help = "Examples:
   mvk-build --app shop ./shop | mvk-healthwait | mvk-swap | mvk-verify
-  mvk-build --app shop --build-arg VERSION=1.4 --target runtime --strict ./shop
+  mvk-build --app shop --build-arg VERSION=1.4 --build-target runtime --strict ./shop
   mvk-build --app shop --repo registry.example.com/team/shop --push ./shop"
 )]
 pub struct Args {
@@ -73,8 +73,14 @@ pub struct Args {
     /// Build args are visible in the image history: no secrets
     #[arg(long = "build-arg", env = "MVK_BUILD_ARG", value_parser = build_arg, value_name = "KEY=VALUE")]
     pub build_args: Vec<(String, String)>,
-    /// The stage of a multi-stage Dockerfile to build
-    #[arg(long, env = "MVK_TARGET", value_name = "STAGE")]
+    /// The stage of a multi-stage Dockerfile to build (`--target` to docker build; MVK_TARGET is
+    /// mvk-alerts' scrape target)
+    #[arg(
+        long = "build-target",
+        visible_alias = "target",
+        env = "MVK_BUILD_TARGET",
+        value_name = "STAGE"
+    )]
     pub target: Option<String>,
     /// Build every step afresh, without the build cache
     #[arg(long, env = "MVK_NO_CACHE", value_parser = BoolishValueParser::new())]
@@ -90,7 +96,7 @@ pub struct Args {
     pub max_size: u64,
     /// Port the app listens on inside the container; the image must EXPOSE it
     #[arg(long, env = "MVK_CONTAINER_PORT", default_value_t = 8000, value_name = "PORT",
-          value_parser = clap::value_parser!(u16).range(1..))]
+          value_parser = mvk_core::config::port)]
     pub container_port: u16,
     /// Fail (exit 1) when an image check fails, instead of warning
     #[arg(long, env = "MVK_STRICT", value_parser = BoolishValueParser::new())]

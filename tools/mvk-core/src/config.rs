@@ -24,6 +24,16 @@ pub fn app_name(s: &str) -> Result<String, String> {
     }
 }
 
+/// Parses a TCP port, 1 to 65535: every port option of every tool reads its value with this, so
+/// `MVK_*_PORT` means the same to all of them (port 0, "any free port", is never what a slot or a
+/// container listens on).
+pub fn port(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("`{s}` is not a port: use 1 to 65535")),
+    }
+}
+
 /// `--quiet`, shared by every tool.
 #[derive(Args, Debug, Clone)]
 pub struct Output {
@@ -52,6 +62,7 @@ pub struct SlotArgs {
     #[arg(
         long,
         env = "MVK_BLUE_PORT",
+        value_parser = port,
         default_value_t = 8000,
         value_name = "PORT"
     )]
@@ -60,6 +71,7 @@ pub struct SlotArgs {
     #[arg(
         long,
         env = "MVK_GREEN_PORT",
+        value_parser = port,
         default_value_t = 8001,
         value_name = "PORT"
     )]
@@ -68,6 +80,7 @@ pub struct SlotArgs {
     #[arg(
         long,
         env = "MVK_CONTAINER_PORT",
+        value_parser = port,
         default_value_t = 8000,
         value_name = "PORT"
     )]
@@ -124,6 +137,16 @@ impl NginxArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports() {
+        for (good, want) in [("1", 1), ("8000", 8000), ("65535", 65535)] {
+            assert_eq!(port(good), Ok(want));
+        }
+        for bad in ["0", "65536", "-1", "", " 80", "80 ", "http", "8e3"] {
+            assert!(port(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn app_names() {
