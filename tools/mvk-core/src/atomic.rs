@@ -1,40 +1,29 @@
 //! Replacing a file so that readers see the old content or the new, never a mix.
 
 use anyhow::{Context, Result};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to a temp file beside `path`, fsyncs it, renames it over `path`, and fsyncs
-/// the directory so the rename survives a crash. A failure leaves `path` as it was.
+/// the directory so the rename survives a crash. A failure leaves `path` as it was. The file
+/// is `rw-r--r--`: for what others must read (nginx's upstream, node_exporter's textfiles).
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     write_with_mode(path, bytes, 0o644)
 }
 
+/// [`write`] with the file's mode, set exactly whatever the umask. The temp file has an
+/// unpredictable name and is created exclusively without following symlinks, so a file or
+/// symlink planted in the directory (a group-writable textfile directory, say) is never
+/// written through; one planted at `path` itself is replaced, not followed.
 pub fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = parent(path);
     let name = path
         .file_name()
         .with_context(|| format!("{} is not a file path", path.display()))?;
-    // A leading dot keeps half-written files out of globs such as nginx's `*.conf` or the
-    // textfile collector's `*.prom`.
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let (mut file, tmp) = create_temp(dir, &name.to_string_lossy(), mode)?;
     let result = (|| -> Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
         file.write_all(bytes)
             .and_then(|_| file.sync_all())
             .with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -48,6 +37,55 @@ pub fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Creates `.<name>.tmp.<random>` in `dir` with `O_EXCL | O_NOFOLLOW` (and close-on-exec), and
+/// gives it `mode` exactly. A leading dot keeps half-written files out of globs such as nginx's
+/// `*.conf` or the textfile collector's `*.prom`.
+fn create_temp(dir: &Path, name: &str, mode: u32) -> Result<(File, PathBuf)> {
+    let mut last = None;
+    // A name taken (by chance or by a planted file) is skipped, not written through.
+    for _ in 0..16 {
+        let tmp = dir.join(format!(".{name}.tmp.{:016x}", random()?));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode & 0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&tmp)
+        {
+            Ok(file) => {
+                file.set_permissions(fs::Permissions::from_mode(mode))
+                    .with_context(|| format!("cannot set the mode of {}", tmp.display()))?;
+                return Ok((file, tmp));
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", tmp.display())),
+        }
+    }
+    Err(last.expect("tried at least once"))
+        .with_context(|| format!("cannot create a temp file in {}", dir.display()))
+}
+
+/// 64 unpredictable bits from the kernel.
+fn random() -> Result<u64> {
+    let mut bytes = [0u8; 8];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom")?;
+    Ok(u64::from_ne_bytes(bytes))
+}
+
+/// Creates `dir` (and its parents) if missing, the last one `rwx------`: for what only root
+/// may read (state, deploy records, locks). An existing directory is left as it is.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 #[cfg(test)]
@@ -81,9 +119,41 @@ mod tests {
         fs::create_dir_all(blocked.join("inner")).unwrap();
         assert!(write(&blocked, b"new").is_err());
         assert_eq!(fs::read_to_string(&path).unwrap(), "old");
-        assert!(!dir
-            .join(".sub.tmp.".to_string() + &std::process::id().to_string())
-            .exists());
+        let left: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with(".sub.tmp."))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn modes_are_exact_whatever_the_umask() {
+        let dir = std::env::temp_dir().join(format!("mvk-atomic-mode-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+        write(&dir.join("public"), b"x").unwrap();
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0));
+        write_with_mode(&dir.join("private"), b"x", 0o600).unwrap();
+        nix::sys::stat::umask(old);
+        let mode = |n: &str| fs::metadata(dir.join(n)).unwrap().permissions().mode() & 0o7777;
+        assert_eq!((mode("public"), mode("private")), (0o644, 0o600));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_at_the_path_is_replaced_not_followed() {
+        let dir = std::env::temp_dir().join(format!("mvk-atomic-link-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("target");
+        fs::write(&target, "precious").unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("x.prom")).unwrap();
+        write(&dir.join("x.prom"), b"new").unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "precious");
+        assert!(!fs::symlink_metadata(dir.join("x.prom"))
+            .unwrap()
+            .is_symlink());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -120,37 +121,32 @@ impl Store {
 
     /// Takes the app's exclusive lock without waiting. When another process holds it, fails
     /// with exit 4, naming the holder's tool, pid and since when.
+    ///
+    /// The app's directory is created `rwx------` and the lock file `rw-------`: `flock` needs
+    /// only a file one can open, so another user who could read it could block every deploy.
+    /// A symlink or a file not owned by us at the lock's path is refused, never followed.
     pub fn lock(&self, tool: &str) -> Result<Lock> {
-        fs::create_dir_all(&self.dir).map_err(|e| {
+        atomic::private_dir(&self.dir).map_err(|e| {
             Fail::unavailable(
                 "state",
                 format!("cannot create {}: {e}", self.dir.display()),
             )
         })?;
         let path = self.lock_path();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| {
-                Fail::unavailable("state", format!("cannot open {}: {e}", path.display()))
-            })?;
+        let file = open_lock(&path).map_err(|e| Fail::unavailable("state", format!("{e:#}")))?;
         let mut flock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => l,
             Err((mut file, Errno::EWOULDBLOCK)) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let who = if holder.is_empty() {
-                    "another process"
-                } else {
-                    holder
-                };
                 return Err(Fail::unavailable(
                     "locked",
-                    format!("app {} is locked by {who} ({})", self.app, path.display()),
+                    format!(
+                        "app {} is locked by {} ({})",
+                        self.app,
+                        describe_holder(&holder),
+                        path.display()
+                    ),
                 )
                 .into());
             }
@@ -174,16 +170,75 @@ impl Store {
             .write_all(holder.as_bytes())
             .context("cannot write the lock file")?;
         Ok(Lock {
-            _file: flock,
+            file: flock,
             store: self.clone(),
         })
     }
 }
 
+/// Opens (or creates) a lock file without following a symlink and without truncating it
+/// (the holder's line is only replaced once the lock is ours), and makes it `rw-------`.
+fn open_lock(path: &Path) -> Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        anyhow::bail!(
+            "the lock file {} is not a regular file of this user's: remove it",
+            path.display()
+        );
+    }
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    Ok(file)
+}
+
+/// The holder's line as the lock file has it, and whether its pid still runs: a holder that is
+/// gone means a process it started (and that inherited the lock) still holds it.
+pub fn describe_holder(line: &str) -> String {
+    let line = line.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        return "another process".into();
+    }
+    let pid = line
+        .split_once("(pid ")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .and_then(|(pid, _)| pid.parse::<i32>().ok());
+    match pid {
+        Some(pid) if !running(pid) => format!(
+            "{line}; pid {pid} is no longer running, so a process it started holds the lock"
+        ),
+        _ => line.to_string(),
+    }
+}
+
+fn running(pid: i32) -> bool {
+    pid > 0
+        && !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(Errno::ESRCH)
+        )
+}
+
 /// The app's lock; released on drop (and by the kernel if the process dies).
 pub struct Lock {
-    _file: Flock<File>,
+    file: Flock<File>,
     store: Store,
+}
+
+impl Drop for Lock {
+    /// Clears the holder's line before the lock goes (a line left behind by a process that died
+    /// is replaced by the next holder's).
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
 }
 
 impl Lock {
@@ -191,11 +246,12 @@ impl Lock {
         self.store.load()
     }
 
-    /// Replaces the state file atomically.
+    /// Replaces the state file atomically; it is `rw-------` (it names images and releases
+    /// only root needs to see).
     pub fn save(&self, state: &State) -> Result<()> {
         let mut text = serde_json::to_string_pretty(state).context("cannot serialize the state")?;
         text.push('\n');
-        atomic::write(&self.store.path(), text.as_bytes())
+        atomic::write_with_mode(&self.store.path(), text.as_bytes(), 0o600)
             .map_err(|e| Fail::unavailable("state", format!("{e:#}")).into())
     }
 }
@@ -357,6 +413,99 @@ mod tests {
         assert_eq!(store.load().unwrap(), s);
         drop(lock);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mvk-state-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_symlinked_lock_is_refused_and_its_target_untouched() {
+        let dir = scratch("link");
+        fs::create_dir_all(dir.join("shop")).unwrap();
+        let target = dir.join("precious");
+        fs::write(&target, "root's data\n").unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("shop/lock")).unwrap();
+        let err = Store::new(&dir, "shop")
+            .lock("test")
+            .err()
+            .expect("refused");
+        assert_eq!(Fail::classify(&err).exit, crate::Exit::Unavailable);
+        assert_eq!(fs::read_to_string(&target).unwrap(), "root's data\n");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_lock_and_state_are_private_and_the_holder_line_is_cleared() {
+        let dir = scratch("private");
+        let store = Store::new(&dir, "shop");
+        // A lock file left world-readable by an older version is made private.
+        fs::create_dir_all(dir.join("shop")).unwrap();
+        fs::write(store.lock_path(), "mvk-swap (pid 1) since then\n").unwrap();
+        fs::set_permissions(store.lock_path(), fs::Permissions::from_mode(0o644)).unwrap();
+        let lock = store.lock("mvk-test").unwrap();
+        lock.save(&State::empty("shop")).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&store.lock_path()), 0o600);
+        assert_eq!(mode(&store.path()), 0o600);
+        let line = fs::read_to_string(store.lock_path()).unwrap();
+        assert!(
+            line.starts_with(&format!("mvk-test (pid {})", std::process::id())),
+            "{line}"
+        );
+        drop(lock);
+        assert_eq!(fs::read_to_string(store.lock_path()).unwrap(), "");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn another_user_cannot_take_the_lock() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to run a process as nobody");
+            return;
+        }
+        let dir = scratch("nobody");
+        let store = Store::new(&dir, "shop");
+        drop(store.lock("mvk-test").unwrap());
+        // Even with the directories open to all, the lock file itself cannot be opened.
+        for d in [&dir, &dir.join("shop")] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let out = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "flock",
+                "-n",
+            ])
+            .arg(store.lock_path())
+            .args(["sleep", "5"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "nobody took the lock");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        drop(store.lock("mvk-test").unwrap());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_holder_that_is_gone_is_named_as_such() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let line = format!("mvk-deploy (pid {dead}) since 2026-11-26T14:00:00Z\n");
+        let said = describe_holder(&line);
+        assert!(said.contains("is no longer running"), "{said}");
+        let alive = format!("mvk-swap (pid {}) since x", std::process::id());
+        assert_eq!(describe_holder(&alive), alive);
+        assert_eq!(describe_holder(""), "another process");
     }
 
     #[test]

@@ -34,8 +34,10 @@ impl UpstreamFile {
         }
         let (before, mode) = match fs::read(path) {
             Ok(bytes) => {
+                // The file's own mode is kept, but never writable by others, executable or
+                // set-id: root writes it.
                 let mode = fs::metadata(path)
-                    .map(|m| m.permissions().mode() & 0o7777)
+                    .map(|m| m.permissions().mode() & 0o644)
                     .unwrap_or(0o644);
                 (Some(bytes), mode)
             }
