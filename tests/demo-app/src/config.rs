@@ -21,6 +21,10 @@ pub struct Config {
     pub slow: Duration,
     /// `DEMO_IGNORE_SIGTERM`: keep serving on SIGTERM (a badly behaved app).
     pub ignore_sigterm: bool,
+    /// `DEMO_NO_SIGNAL_HANDLER`: install no handler for SIGTERM/SIGINT. As PID 1 of a
+    /// container the kernel then ignores them (as it does for busybox httpd and many Node or
+    /// Python apps); under an init they kill the app at once.
+    pub no_signal_handler: bool,
 }
 
 impl Config {
@@ -34,6 +38,7 @@ impl Config {
             error_rate: parse("DEMO_ERROR_RATE", 0.0)?,
             slow: Duration::from_millis(parse("DEMO_SLOW_MS", 0)?),
             ignore_sigterm: flag("DEMO_IGNORE_SIGTERM"),
+            no_signal_handler: flag("DEMO_NO_SIGNAL_HANDLER"),
         })
     }
 }

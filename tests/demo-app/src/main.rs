@@ -36,15 +36,17 @@ fn main() -> ExitCode {
         eprintln!("demo-app {}: fatal: {msg}", config.version);
         return ExitCode::from(3);
     }
-    let handler = if config.ignore_sigterm {
-        SigHandler::SigIgn
-    } else {
-        SigHandler::Handler(on_stop)
-    };
-    let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
-    for signal in [Signal::SIGTERM, Signal::SIGINT] {
-        // SAFETY: the handler only stores into an atomic.
-        unsafe { sigaction(signal, &action) }.expect("sigaction");
+    if !config.no_signal_handler {
+        let handler = if config.ignore_sigterm {
+            SigHandler::SigIgn
+        } else {
+            SigHandler::Handler(on_stop)
+        };
+        let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
+        for signal in [Signal::SIGTERM, Signal::SIGINT] {
+            // SAFETY: the handler only stores into an atomic.
+            unsafe { sigaction(signal, &action) }.expect("sigaction");
+        }
     }
     eprintln!("demo-app {}: starting", config.version);
     std::thread::sleep(config.start_delay);

@@ -19,8 +19,8 @@ pub fn app_image(app: &TestApp, version: &str, env: &[(&str, &str)]) -> DemoImag
 }
 
 /// Starts `<app>-<slot>` from `image` as mvk-healthwait does (labels `mvk.app`, `mvk.release`,
-/// `mvk.slot`; the slot's port on loopback; restart unless-stopped), replacing any container
-/// left in that slot, with extra `-e` variables. Waits until `/health` answers 200 and returns
+/// `mvk.slot`; the slot's port on loopback; restart unless-stopped; Docker's init), replacing
+/// any container left in that slot, with extra `-e` variables. Waits until `/health` answers 200 and returns
 /// the record mvk-healthwait would write (release = the image's tag).
 pub fn start_candidate(
     app: &TestApp,
@@ -57,6 +57,7 @@ pub fn start_candidate(
         &publish,
         "--restart",
         "unless-stopped",
+        "--init",
     ];
     for l in &labels {
         args.extend(["--label", l]);

@@ -128,7 +128,11 @@ fn first_deploy_picks_blue_and_the_candidate_answers() {
         inspect(&name, "{{.HostConfig.RestartPolicy.Name}}"),
         "unless-stopped"
     );
-    assert_ne!(inspect(&name, "{{.HostConfig.Init}}"), "true");
+    assert_eq!(
+        inspect(&name, "{{.HostConfig.Init}}"),
+        "true",
+        "Docker's init by default"
+    );
     let release = v1.tag.rsplit_once(':').unwrap().1;
     assert_eq!(
         inspect(

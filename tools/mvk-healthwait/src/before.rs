@@ -5,7 +5,7 @@
 
 use crate::candidate::{labels, LABEL_APP};
 use anyhow::Result;
-use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum};
+use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HostConfig};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::envfile::EnvFile;
@@ -62,6 +62,8 @@ pub struct OneOff<'a> {
     pub image: &'a str,
     pub env: &'a EnvFile,
     pub log_lines: usize,
+    /// Under Docker's init, as the candidate runs (processes the command leaves are reaped).
+    pub init: bool,
 }
 
 /// Runs `command` to completion. A non-zero exit fails the step (exit 1, `before-failed`)
@@ -96,6 +98,10 @@ pub fn run(engine: &Engine, command: &Command, job: &OneOff, progress: &Progress
         cmd: Some(command.0.clone()),
         env: Some(job.env.docker_env()),
         labels: Some(labels(job.app, job.release, &[(LABEL_ROLE, "before")])),
+        host_config: Some(HostConfig {
+            init: Some(job.init),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let options = CreateContainerOptionsBuilder::new().name(&name).build();

@@ -122,6 +122,8 @@ pub struct Spec<'a> {
     pub env: &'a EnvFile,
     pub bind: IpAddr,
     pub slots: &'a SlotArgs,
+    /// Run Docker's init (tini) as PID 1, the app under it.
+    pub init: bool,
 }
 
 impl Spec<'_> {
@@ -143,9 +145,10 @@ impl Spec<'_> {
                     name: Some(RestartPolicyNameEnum::NO),
                     maximum_retry_count: None,
                 }),
-                // No docker-init: the image's entrypoint is PID 1, as with a plain
-                // `docker run`, and gets SIGTERM itself to drain gracefully on `docker stop`.
-                init: Some(false),
+                // With docker-init as PID 1 the app gets SIGTERM with its default action
+                // (a PID 1 without a handler ignores it and waits for SIGKILL), and zombies
+                // are reaped; an app with a handler still drains gracefully.
+                init: Some(self.init),
                 ..Default::default()
             }),
             ..Default::default()
@@ -415,6 +418,7 @@ mod tests {
             env: &env,
             bind: "127.0.0.1".parse().unwrap(),
             slots: &slots(),
+            init: true,
         };
         let body = serde_json::to_value(spec.body(Slot::Green)).unwrap();
         assert_eq!(body["Image"], "shop:abc");
@@ -424,7 +428,13 @@ mod tests {
             json!({"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18001"}]})
         );
         assert_eq!(body["HostConfig"]["RestartPolicy"]["Name"], "no");
-        assert_eq!(body["HostConfig"]["Init"], false);
+        assert_eq!(body["HostConfig"]["Init"], true);
+        let plain = Spec {
+            init: false,
+            ..spec
+        };
+        let body = serde_json::to_value(plain.body(Slot::Green)).unwrap();
+        assert_eq!(body["HostConfig"]["Init"], false, "--no-init");
         assert_eq!(
             body["Labels"],
             json!({"mvk.app": "shop", "mvk.release": "abc", "mvk.slot": "green"})

@@ -37,6 +37,8 @@ const LOG_LINES: usize = 50;
 /// A record that already names a `candidate.container_id` (mvk-rollback's stopped previous
 /// release) reuses that container: started if stopped, then waited for.
 ///
+/// The candidate runs under Docker's init (tini, `docker run --init`) unless --no-init.
+///
 /// Healthy means --successes consecutive 2xx answers to GET --health-path. A container that
 /// exits, restarts or is OOM-killed, or that Docker's HEALTHCHECK reports unhealthy, fails
 /// the step at once; so does --timeout. Docker's restart policy is `no` until the candidate
@@ -104,6 +106,13 @@ pub struct Args {
         value_name = "ADDR"
     )]
     pub bind: IpAddr,
+
+    /// Run the app as PID 1 itself, without Docker's init (tini), in the candidate and the
+    /// --before one-off. By default the init is PID 1: an app with no SIGTERM handler (which a
+    /// PID 1 ignores) then stops at once on `docker stop` instead of after mvk-swap's
+    /// --stop-timeout, and zombies are reaped; an app with a handler still drains
+    #[arg(long, env = "MVK_NO_INIT", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_init: bool,
 
     /// Keep a failed candidate for debugging (stopped if it crashed; never restarted)
     #[arg(long, env = "MVK_KEEP_FAILED", value_parser = clap::builder::BoolishValueParser::new())]
@@ -218,6 +227,7 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
                 env: &env,
                 bind: args.bind,
                 slots: &args.slots,
+                init: !args.no_init,
             };
             start_new(&engine, args, &live, &spec, progress)?
         }
@@ -326,6 +336,7 @@ fn start_new(
             image: spec.image,
             env: spec.env,
             log_lines: LOG_LINES,
+            init: spec.init,
         };
         before::run(engine, command, &job, progress)?;
     }
@@ -441,6 +452,7 @@ mod tests {
         assert_eq!(args.health_path, "/health");
         assert_eq!(args.health_headers, [("X-A".to_string(), "1".to_string())]);
         assert_eq!(args.bind, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert!(!args.no_init, "the init is on by default");
         for bad in [
             &["--successes", "0"][..],
             &["--health-path", "health"],
