@@ -1,0 +1,207 @@
+//! scripts/package: the .deb holds every tool, script, man page, completion and unit where
+//! Debian looks for them, passes lintian without errors, installs into a throwaway root
+//! (`dpkg --root`, maintainer scripts honouring DPKG_ROOT), runs from there, and purges
+//! cleanly, leaving an app's state alone.
+
+use mvk_e2e::cmd::run_command;
+use mvk_e2e::demo::repo_root;
+use mvk_e2e::{script, tool, TempDir};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn names(dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo_root().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every file the package must install, with its mode.
+fn expected() -> Vec<(String, u32)> {
+    let mut files = vec![
+        ("usr/bin/mvk-deploy".to_string(), 0o755),
+        ("usr/bin/mvk-undo".to_string(), 0o755),
+        ("usr/lib/mvk/mvk.bash".to_string(), 0o644),
+        ("usr/share/doc/maverick/copyright".to_string(), 0o644),
+        ("usr/share/doc/maverick/changelog.gz".to_string(), 0o644),
+    ];
+    for tool in names("tools").into_iter().filter(|t| t != "mvk-core") {
+        files.push((format!("usr/bin/{tool}"), 0o755));
+    }
+    for page in names("man") {
+        let section = page.rsplit('.').next().unwrap().to_string();
+        files.push((format!("usr/share/man/man{section}/{page}.gz"), 0o644));
+    }
+    for c in names("completions") {
+        let path = if let Some(name) = c.strip_suffix(".bash") {
+            format!("usr/share/bash-completion/completions/{name}")
+        } else if c.ends_with(".fish") {
+            format!("usr/share/fish/vendor_completions.d/{c}")
+        } else {
+            format!("usr/share/zsh/vendor-completions/{c}")
+        };
+        files.push((path, 0o644));
+    }
+    for unit in names("scripts/systemd") {
+        files.push((format!("lib/systemd/system/{unit}"), 0o644));
+    }
+    files
+}
+
+/// Runs a prepared command to the end, with empty stdin.
+fn run(cmd: &mut Command) -> mvk_e2e::Run {
+    run_command(std::mem::replace(cmd, Command::new("true")), "")
+}
+
+fn dpkg(root: &Path, args: &[&str]) -> mvk_e2e::Run {
+    let root_arg = format!("--root={}", root.display());
+    let mut cmd = Command::new("dpkg");
+    cmd.args([root_arg.as_str(), "--force-script-chrootless"])
+        .args(args);
+    run(&mut cmd)
+}
+
+/// A root dpkg can install into: its database and the group files groupadd edits.
+fn empty_root() -> TempDir {
+    let root = TempDir::new("pkgroot");
+    for dir in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "etc"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::write(root.join("etc/gshadow"), "root:*::\n").unwrap();
+    root
+}
+
+fn build_package(out: &Path) -> PathBuf {
+    let bin_dir = tool("mvk-swap").parent().unwrap().to_path_buf();
+    let built = run(Command::new(script("package")).args([
+        "--bin-dir",
+        bin_dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(built.code, 0, "scripts/package: {}", built.stderr);
+    let deb = PathBuf::from(built.stdout.trim());
+    let name = deb.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(&format!("maverick_{}_", env!("CARGO_PKG_VERSION")))
+            && name.ends_with(".deb"),
+        "{name}"
+    );
+    deb
+}
+
+#[test]
+fn the_package_installs_runs_and_purges_cleanly() {
+    let out = TempDir::new("pkgout");
+    let deb = build_package(out.path());
+
+    let lint = run(Command::new("lintian").arg(&deb));
+    let errors: Vec<&str> = lint
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("E:"))
+        .collect();
+    assert!(
+        errors.is_empty() && lint.code == 0,
+        "lintian: {}{}",
+        lint.stdout,
+        lint.stderr
+    );
+    let info = run(Command::new("dpkg-deb").args([
+        "--field",
+        deb.to_str().unwrap(),
+        "Depends",
+        "Recommends",
+    ]));
+    assert!(
+        info.stdout.contains("nginx")
+            && info.stdout.contains("docker.io")
+            && info.stdout.contains("Recommends: prometheus"),
+        "{}",
+        info.stdout
+    );
+
+    let maintainer: Vec<PathBuf> = ["postinst", "postrm"]
+        .iter()
+        .map(|s| repo_root().join("scripts/debian").join(s))
+        .collect();
+    let check = run(Command::new("shellcheck")
+        .args(["--shell", "sh"])
+        .args(&maintainer));
+    assert_eq!(check.code, 0, "shellcheck: {}", check.stdout);
+
+    let root = empty_root();
+    // Dependencies (nginx, docker.io) are not in the throwaway root: a clean Debian
+    // container resolves them (the realserver tests).
+    let installed = dpkg(
+        root.path(),
+        &["--force-depends", "-i", deb.to_str().unwrap()],
+    );
+    assert_eq!(installed.code, 0, "dpkg -i: {}", installed.stderr);
+    for (path, mode) in expected() {
+        let meta = std::fs::metadata(root.join(&path))
+            .unwrap_or_else(|e| panic!("{path} is not installed: {e}"));
+        assert_eq!(meta.permissions().mode() & 0o7777, mode, "{path}");
+    }
+    for dir in ["etc/mvk", "etc/nginx/mvk", "var/lib/mvk"] {
+        assert!(root.join(dir).is_dir(), "{dir}");
+    }
+    let group = std::fs::read_to_string(root.join("etc/group")).unwrap();
+    assert!(group.lines().any(|l| l.starts_with("mvk:")), "{group}");
+    // The units run the package's tools.
+    for unit in names("scripts/systemd") {
+        let text =
+            std::fs::read_to_string(root.join(&format!("lib/systemd/system/{unit}"))).unwrap();
+        for exec in text.lines().filter_map(|l| l.strip_prefix("ExecStart=")) {
+            let bin = exec.split_whitespace().next().unwrap();
+            assert!(
+                bin.starts_with("/usr/bin/") && root.join(&bin[1..]).exists(),
+                "{unit}: {exec}"
+            );
+        }
+    }
+    // The installed scripts find their library where the package put it.
+    let lib = run(Command::new(root.join("usr/bin/mvk-deploy")).env("MVK_APP", "Not valid"));
+    assert_eq!(lib.code, 2, "{}", lib.stderr);
+    assert!(
+        lib.stderr.contains("not a valid app name"),
+        "{}",
+        lib.stderr
+    );
+
+    let version = run(&mut Command::new(root.join("usr/bin/mvk-swap")).arg("--version"));
+    assert_eq!(version.code, 0, "{}", version.stderr);
+    assert_eq!(
+        version.stdout.trim(),
+        format!("mvk-swap {}", env!("CARGO_PKG_VERSION"))
+    );
+    let man = run(Command::new("man")
+        .args(["-P", "cat", "mvk-swap"])
+        .env("MANPATH", root.join("usr/share/man"))
+        .env("MANWIDTH", "80"));
+    assert_eq!(man.code, 0, "man mvk-swap: {}", man.stderr);
+    assert!(man.stdout.contains("mvk-swap"), "{}", man.stdout);
+
+    // An app's state survives the purge; everything the package made goes.
+    std::fs::create_dir_all(root.join("var/lib/mvk/shop")).unwrap();
+    std::fs::write(root.join("var/lib/mvk/shop/state.json"), "{}").unwrap();
+    let purged = dpkg(root.path(), &["--purge", "maverick"]);
+    assert_eq!(purged.code, 0, "dpkg --purge: {}", purged.stderr);
+    for (path, _) in expected() {
+        assert!(!root.join(&path).exists(), "{path} is left after purge");
+    }
+    assert_eq!(
+        std::fs::read_to_string(root.join("var/lib/mvk/shop/state.json")).unwrap(),
+        "{}"
+    );
+    for gone in ["usr", "lib", "etc/mvk", "etc/nginx"] {
+        assert!(!root.join(gone).exists(), "{gone} is left after purge");
+    }
+    let group = std::fs::read_to_string(root.join("etc/group")).unwrap();
+    assert!(!group.lines().any(|l| l.starts_with("mvk:")), "{group}");
+}
