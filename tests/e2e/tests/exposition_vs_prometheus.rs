@@ -1,5 +1,5 @@
-//! The exposition parser against a real Prometheus (the installed one, 2.42): it scrapes
-//! real exposition text (its own `/metrics`) plus lines prometheus-parse gets wrong, and
+//! mvk-alerts' exposition parser against a real Prometheus (the installed one, 2.42): it
+//! scrapes real exposition text (its own `/metrics`) plus lines regex matchers get wrong, and
 //! must store exactly the series and values the parser reads; and for every probe line,
 //! Prometheus fails the scrape (`up` 0) exactly when the parser calls the line malformed.
 
@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Valid lines with content prometheus-parse mishandles: braces, commas, `=` and escapes in
+/// Valid lines with content regex line matchers (prometheus-parse) mishandle: braces, commas, `=` and escapes in
 /// label values, `:` in names, empty braces, empty values, special floats.
 const TRICKY: &str = r#"# HELP tricky_info Help with a \\ backslash and a \n newline.
 # TYPE tricky_info gauge
