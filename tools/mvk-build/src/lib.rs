@@ -8,7 +8,6 @@ pub mod context;
 pub mod dockerignore;
 pub mod interrupt;
 pub mod push;
-pub mod reference;
 pub mod release;
 pub mod tar;
 #[cfg(test)]
@@ -86,10 +85,10 @@ pub struct Args {
     #[arg(long, env = "MVK_NO_CACHE", value_parser = BoolishValueParser::new())]
     pub no_cache: bool,
     /// The release id and image tag [default: git short SHA of the context, else UTC time]
-    #[arg(long, env = "MVK_RELEASE", value_parser = reference::tag, value_name = "ID")]
+    #[arg(long, env = "MVK_RELEASE", value_parser = mvk_core::validate::release, value_name = "ID")]
     pub release: Option<String>,
     /// The image repository, with the registry to push to [default: the app name]
-    #[arg(long, env = "MVK_REPO", value_parser = reference::repository, value_name = "REPO")]
+    #[arg(long, env = "MVK_REPO", value_parser = mvk_core::validate::repository, value_name = "REPO")]
     pub repo: Option<String>,
     /// Largest acceptable image size (100MB, 50MiB, bytes)
     #[arg(long, env = "MVK_MAX_SIZE", default_value = "100MB", value_parser = checks::parse_size, value_name = "SIZE")]
@@ -153,7 +152,7 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     }
     let repo = match &args.repo {
         Some(repo) => repo.clone(),
-        None => reference::repository(&args.app)
+        None => mvk_core::validate::repository(&args.app)
             .map_err(|e| Fail::usage(format!("{e}: give --repo")))?,
     };
     let started = SystemTime::now();

@@ -1,38 +1,11 @@
 //! Options every tool shares. Every option also reads `MVK_<OPTION>` (DESIGN.md §2), so one
 //! env file per app configures all tools, the scripts and the systemd units.
 
+pub use crate::validate::{app as app_name, port};
 use crate::Slot;
 use clap::builder::BoolishValueParser;
 use clap::Args;
 use std::path::PathBuf;
-
-/// Validates an app name: it becomes container, file and nginx upstream names.
-pub fn app_name(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let ok_first = bytes
-        .first()
-        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    let ok_rest = bytes[1.min(bytes.len())..]
-        .iter()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-');
-    if ok_first && ok_rest && bytes.len() <= 63 {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
-            "`{s}` is not a valid app name: use 1 to 63 of a-z, 0-9, `_` and `-`, starting with a letter or digit"
-        ))
-    }
-}
-
-/// Parses a TCP port, 1 to 65535: every port option of every tool reads its value with this, so
-/// `MVK_*_PORT` means the same to all of them (port 0, "any free port", is never what a slot or a
-/// container listens on).
-pub fn port(s: &str) -> Result<u16, String> {
-    match s.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(p),
-        _ => Err(format!("`{s}` is not a port: use 1 to 65535")),
-    }
-}
 
 /// `--quiet`, shared by every tool.
 #[derive(Args, Debug, Clone)]
@@ -110,7 +83,7 @@ pub struct NginxArgs {
     #[arg(long, env = "MVK_UPSTREAM_FILE", value_name = "FILE")]
     pub upstream_file: Option<PathBuf>,
     /// Name of the upstream block [default: the app name]
-    #[arg(long, env = "MVK_UPSTREAM_NAME", value_name = "NAME")]
+    #[arg(long, env = "MVK_UPSTREAM_NAME", value_name = "NAME", value_parser = crate::validate::upstream_name)]
     pub upstream_name: Option<String>,
     /// The nginx binary
     #[arg(long, env = "MVK_NGINX", default_value = "nginx", value_name = "PATH")]
@@ -145,26 +118,6 @@ mod tests {
         }
         for bad in ["0", "65536", "-1", "", " 80", "80 ", "http", "8e3"] {
             assert!(port(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn app_names() {
-        for good in ["shop", "a", "0x", "my-app_2", &"a".repeat(63)] {
-            assert!(app_name(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "Shop",
-            "-x",
-            "_x",
-            "a b",
-            "a/b",
-            "a.b",
-            "ü",
-            &"a".repeat(64),
-        ] {
-            assert!(app_name(bad).is_err(), "{bad}");
         }
     }
 }

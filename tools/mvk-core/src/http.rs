@@ -53,42 +53,11 @@ fn describe(e: ureq::Error) -> String {
     }
 }
 
-/// Parses `Name: value` (for `--header`-style options).
-pub fn header(s: &str) -> Result<(String, String), String> {
-    let (name, value) = s
-        .split_once(':')
-        .ok_or_else(|| format!("`{s}` is not a header (expected `Name: value`)"))?;
-    let name = name.trim();
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !valid {
-        return Err(format!("`{name}` is not a valid header name"));
-    }
-    Ok((name.to_string(), value.trim().to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::TcpListener;
-
-    #[test]
-    fn parses_headers() {
-        assert_eq!(
-            header("X-Forwarded-Proto: https").unwrap(),
-            ("X-Forwarded-Proto".into(), "https".into())
-        );
-        assert_eq!(
-            header("Host:a.b:80").unwrap(),
-            ("Host".into(), "a.b:80".into())
-        );
-        assert!(header("no colon").is_err());
-        assert!(header("bad name: x").is_err());
-        assert!(header(": x").is_err());
-    }
 
     #[test]
     fn reports_status_body_and_refusal() {

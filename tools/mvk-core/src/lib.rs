@@ -21,6 +21,7 @@ pub mod slot;
 pub mod state;
 pub mod step;
 pub mod time;
+pub mod validate;
 
 pub use exit::Exit;
 pub use fail::Fail;

@@ -94,8 +94,7 @@ impl Record {
                 )))
             }
         }
-        let app = record.str("app")?;
-        crate::config::app_name(app).map_err(|e| Fail::usage(format!("field `app`: {e}")))?;
+        record.check_fields()?;
         if let Some(steps) = record.fields.get("steps") {
             if !steps.is_array() {
                 return Err(Fail::usage(format!(
@@ -105,6 +104,35 @@ impl Record {
             }
         }
         Ok(record)
+    }
+
+    /// Checks the fields that reach Docker, nginx, paths and logs with the validators of the
+    /// options they come from: exit 2 naming the first field that is wrong.
+    fn check_fields(&self) -> Result<(), Fail> {
+        use crate::validate;
+        let text: [(&str, fn(&str) -> Result<String, String>); 7] = [
+            ("app", validate::app),
+            ("release", validate::release),
+            ("image", validate::image),
+            ("image_id", validate::image_id),
+            ("candidate.slot", |s| {
+                s.parse::<crate::Slot>().map(|_| s.to_string())
+            }),
+            ("candidate.container", validate::container),
+            ("candidate.container_id", validate::container),
+        ];
+        self.str("app")?;
+        for (path, check) in text {
+            if self.get(path).is_some() {
+                check(self.str(path)?).map_err(|e| Fail::usage(format!("field `{path}`: {e}")))?;
+            }
+        }
+        for path in ["candidate.port", "swap.live.port"] {
+            if self.get(path).is_some() {
+                self.port(path)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn app(&self) -> &str {
@@ -294,20 +322,45 @@ mod tests {
     #[test]
     fn typed_getters_name_the_field() {
         let r = Record::parse(
-            r#"{"schema":"mvk.release/v1","app":"shop","candidate":{"port":"8001","slot":"green"}}"#,
+            r#"{"schema":"mvk.release/v1","app":"shop","candidate":{"port":8001,"slot":"green"}}"#,
         )
         .unwrap();
         assert_eq!(r.str("candidate.slot").unwrap(), "green");
-        let e = r.port("candidate.port").unwrap_err();
-        assert!(
-            e.message
-                .contains("`candidate.port` must be a whole number, found a string"),
-            "{}",
-            e.message
-        );
+        assert_eq!(r.port("candidate.port").unwrap(), 8001);
         let e = r.str("candidate.container_id").unwrap_err();
         assert!(e.message.contains("`candidate.container_id` is missing"));
         assert_eq!(e.exit, Exit::Usage);
+    }
+
+    #[test]
+    fn fields_are_validated_as_their_options_are() {
+        let with = |field: &str| format!(r#"{{"schema":"mvk.release/v1","app":"shop",{field}}}"#);
+        for (field, named) in [
+            (r#""release":"a\"b""#, "`release`"),
+            (r#""release":"v1\nmvk-swap: error: forged""#, "`release`"),
+            (r#""image":"shop:1 --privileged""#, "`image`"),
+            (r#""image_id":"../x""#, "`image_id`"),
+            (r#""candidate":{"slot":"red"}"#, "`candidate.slot`"),
+            (
+                r#""candidate":{"port":"8001"}"#,
+                "`candidate.port` must be a whole number",
+            ),
+            (r#""candidate":{"port":0}"#, "`candidate.port` is 0"),
+            (
+                r#""candidate":{"container":"a/../b"}"#,
+                "`candidate.container`",
+            ),
+            (r#""swap":{"live":{"port":70000}}"#, "`swap.live.port`"),
+            (r#""release":7"#, "`release` must be a string"),
+        ] {
+            let message = usage_message(&with(field));
+            assert!(message.contains(named), "{field}: {message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+        let good = with(
+            r#""release":"v1.2-x","image":"127.0.0.1:5000/shop:v1.2-x","candidate":{"slot":"blue","port":8000,"container":"shop-blue"}"#,
+        );
+        assert!(Record::parse(&good).is_ok());
     }
 
     #[test]

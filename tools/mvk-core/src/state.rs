@@ -1,7 +1,7 @@
 //! The per-app state (`<state-dir>/<app>/state.json`, DESIGN.md §3): the live release and the
 //! release history, newest first. Written atomically, and only under the app's `flock`.
 
-use crate::{atomic, time, Fail, Slot};
+use crate::{atomic, time, validate, Fail, Slot};
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -110,13 +110,25 @@ impl Store {
                 .into())
             }
         };
-        parse(&text).map_err(|e| {
+        let state = parse(&text).map_err(|e| {
             Fail::unavailable(
                 "state",
                 format!("{} is not a Maverick state file: {e}", path.display()),
             )
-            .into()
-        })
+        })?;
+        if state.app != self.app {
+            return Err(Fail::unavailable(
+                "state",
+                format!(
+                    "{} is the state of app `{}`, not of {}: refusing to use it",
+                    path.display(),
+                    state.app,
+                    self.app
+                ),
+            )
+            .into());
+        }
+        Ok(state)
     }
 
     /// Takes the app's exclusive lock without waiting. When another process holds it, fails
@@ -271,7 +283,33 @@ pub fn parse(text: &str) -> Result<State, String> {
     let mut state: State =
         serde_json::from_value(migrate(value, version)?).map_err(|e| e.to_string())?;
     state.version = STATE_VERSION;
+    state.check()?;
     Ok(state)
+}
+
+impl State {
+    /// Checks what the tools take from the state into Docker, nginx and messages, as the
+    /// record's fields are checked.
+    fn check(&self) -> Result<(), String> {
+        validate::app(&self.app).map_err(|e| format!("`app`: {e}"))?;
+        for (i, d) in self.live.iter().chain(&self.history).enumerate() {
+            let at = if self.live.is_some() && i == 0 {
+                "`live`".to_string()
+            } else {
+                format!("history entry {}", i + usize::from(self.live.is_none()))
+            };
+            validate::release(&d.release).map_err(|e| format!("{at}: {e}"))?;
+            validate::image(&d.image).map_err(|e| format!("{at}: {e}"))?;
+            if !d.image_id.is_empty() {
+                validate::image_id(&d.image_id).map_err(|e| format!("{at}: {e}"))?;
+            }
+            d.slot.parse::<Slot>().map_err(|e| format!("{at}: {e}"))?;
+            if d.port == 0 {
+                return Err(format!("{at}: port 0"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Brings an older state document up to the current version, one version at a time.
@@ -323,7 +361,7 @@ mod tests {
         Deployed {
             release: release.into(),
             image: format!("shop:{release}"),
-            image_id: "sha256:1".into(),
+            image_id: format!("sha256:{}", "1".repeat(64)),
             slot: "blue".into(),
             port: 8000,
             deployed_at: "2026-11-26T14:00:00Z".into(),
@@ -506,6 +544,32 @@ mod tests {
         let alive = format!("mvk-swap (pid {}) since x", std::process::id());
         assert_eq!(describe_holder(&alive), alive);
         assert_eq!(describe_holder(""), "another process");
+    }
+
+    #[test]
+    fn a_state_naming_another_app_or_holding_bad_fields_is_refused() {
+        let dir = scratch("other");
+        fs::create_dir_all(dir.join("shop")).unwrap();
+        let mut other = State::empty("evil");
+        other.record_deploy(deployed("a"), HISTORY_LIMIT);
+        fs::write(
+            dir.join("shop/state.json"),
+            serde_json::to_string(&other).unwrap(),
+        )
+        .unwrap();
+        let err = Store::new(&dir, "shop").load().unwrap_err();
+        let fail = Fail::classify(&err);
+        assert_eq!(fail.exit, crate::Exit::Unavailable);
+        assert!(
+            fail.message.contains("state of app `evil`, not of shop"),
+            "{}",
+            fail.message
+        );
+        let mut bad = State::empty("shop");
+        bad.record_deploy(deployed("v1\"\nforged"), HISTORY_LIMIT);
+        let e = parse(&serde_json::to_string(&bad).unwrap()).unwrap_err();
+        assert!(e.starts_with("`live`: ") && !e.contains('\n'), "{e}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -246,14 +246,16 @@ mod tests {
         let other = Store::new(&dir, "other");
         let lock = other.lock("test").unwrap();
         let mut s = lock.load().unwrap();
-        s.record_deploy(deployed("shop:v1", "id1"), 50);
+        // What the state holds is validated when read: a real image id.
+        let id1 = format!("sha256:{}", "1".repeat(64));
+        s.record_deploy(deployed("shop:v1", &id1), 50);
         lock.save(&s).unwrap();
         drop(lock);
         let live = deployed("shop:v9", "id9");
         let mut policy = Policy::new("shop", &live, std::slice::from_ref(&live), 1);
         let images = vec![
             image("id9", &["shop:v9"], None, 90),
-            image("id1", &["shop:v1"], None, 10),
+            image(&id1, &["shop:v1"], None, 10),
         ];
         assert_eq!(policy.plan(&images, &HashSet::new()), ["shop:v1"]);
         policy.keep_other_apps(&dir);

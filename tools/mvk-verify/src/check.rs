@@ -153,7 +153,7 @@ fn from_entry(entry: Entry) -> Result<Check, String> {
         };
         check
             .headers
-            .push(mvk_core::http::header(&format!("{name}: {value}"))?);
+            .push(mvk_core::validate::header(&format!("{name}: {value}"))?);
     }
     Ok(check)
 }

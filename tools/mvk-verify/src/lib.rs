@@ -63,7 +63,7 @@ pub struct Args {
     #[arg(long, env = "MVK_MAX_LATENCY", value_parser = parse_duration, value_name = "DURATION")]
     pub max_latency: Option<Duration>,
     /// A request header for every check (e.g. 'Host: shop.example.com'); repeatable
-    #[arg(long = "header", env = "MVK_HEADER", value_name = "NAME: VALUE", value_parser = mvk_core::http::header)]
+    #[arg(long = "header", env = "MVK_HEADER", value_name = "NAME: VALUE", value_parser = mvk_core::validate::header)]
     pub headers: Vec<(String, String)>,
     /// For https: fails a check when the server certificate expires in fewer days
     #[arg(
