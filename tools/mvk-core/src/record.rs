@@ -110,7 +110,8 @@ impl Record {
     /// options they come from: exit 2 naming the first field that is wrong.
     fn check_fields(&self) -> Result<(), Fail> {
         use crate::validate;
-        let text: [(&str, fn(&str) -> Result<String, String>); 7] = [
+        type Check = fn(&str) -> Result<String, String>;
+        let text: [(&str, Check); 7] = [
             ("app", validate::app),
             ("release", validate::release),
             ("image", validate::image),
