@@ -172,12 +172,14 @@ fn first_deploy_goes_live_and_is_recorded() {
     assert_eq!(steps.last().unwrap()["tool"], "mvk-swap");
     assert_eq!(steps.last().unwrap()["ok"], true);
 
-    assert_eq!(
-        String::from_utf8(upstream_bytes(&app)).unwrap(),
-        format!(
-            "# written by mvk-swap; do not edit\nupstream {} {{\n    server 127.0.0.1:{};\n}}\n",
+    // The live server with its circuit breaker, then the maintenance page as the last backup.
+    let upstream = String::from_utf8(upstream_bytes(&app)).unwrap();
+    assert!(
+        upstream.starts_with(&format!(
+            "# written by mvk-swap; do not edit\nupstream {} {{\n    server 127.0.0.1:{} max_fails=3 fail_timeout=10s;\n    server unix:",
             app.name, app.blue_port
-        )
+        )),
+        "{upstream}"
     );
     assert_eq!(serving(&app), "demo v1");
     let s = state(&app);
@@ -456,7 +458,11 @@ fn sigterm_while_draining_ends_live_and_consistent() {
 fn mvk_core_port(app: &TestApp) -> Option<u16> {
     let text = String::from_utf8(upstream_bytes(app)).unwrap();
     let server = text.split("server 127.0.0.1:").nth(1)?;
-    server.split(';').next()?.parse().ok()
+    server
+        .split(|c: char| c == ';' || c.is_whitespace())
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[test]

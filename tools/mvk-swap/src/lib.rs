@@ -1,12 +1,18 @@
 //! mvk-swap: puts a healthy candidate live behind nginx, drains the old release, stops it,
 //! and records the release (DESIGN.md §4).
 
+pub mod canary;
 pub mod containers;
 pub mod drain;
+pub mod fallback;
+pub mod maintenance;
 pub mod nginx;
 pub mod procs;
 pub mod prune;
+pub mod reroute;
+pub mod routing;
 pub mod swap;
+pub mod traffic;
 pub mod upstream;
 
 use clap::{CommandFactory, Parser};
@@ -41,6 +47,20 @@ pub struct Args {
     #[arg(long, env = "MVK_KEEP_IMAGES", default_value_t = 5, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=mvk_core::state::HISTORY_LIMIT as i64))]
     pub keep_images: u16,
+    /// Send N % (1-99) of requests to the candidate and keep the live release on the rest
+    /// (a canary; run again to move it); 0 takes the canary out and removes its container
+    #[arg(long, value_name = "N", conflicts_with = "maintenance",
+          value_parser = clap::value_parser!(u8).range(0..=99))]
+    pub weight: Option<u8>,
+    /// Send every request to the maintenance page (on) or back to the live release (off);
+    /// needs --app and no record
+    #[arg(long, value_name = "on|off", requires = "app")]
+    pub maintenance: Option<maintenance::Switch>,
+    /// The app, for --maintenance
+    #[arg(long, env = "MVK_APP", value_parser = mvk_core::config::app_name)]
+    pub app: Option<String>,
+    #[command(flatten)]
+    pub routing: routing::RoutingArgs,
     #[command(flatten)]
     pub nginx: NginxArgs,
     #[command(flatten)]
@@ -58,7 +78,15 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let progress = Progress::new("mvk-swap", args.output.quiet);
+    if let (Some(switch), Some(app)) = (args.maintenance, &args.app) {
+        return step::run(&progress, Input::Fresh(app.clone()), |record, progress| {
+            maintenance::run(&args, switch, record, progress)
+        });
+    }
     step::run(&progress, Input::Record, |record, progress| {
-        swap::run(&args, record, progress)
+        match args.weight {
+            Some(weight) => canary::run(&args, weight, record, progress),
+            None => swap::run(&args, record, progress),
+        }
     })
 }

@@ -21,8 +21,10 @@
 //! The lock is held to the end, so the next deploy cannot reuse the old slot while it drains.
 
 use crate::containers::{self, Container};
+use crate::fallback::Fallback;
 use crate::nginx::Nginx;
 use crate::procs::{self, Proc};
+use crate::traffic::Traffic;
 use crate::upstream::UpstreamFile;
 use crate::{drain, prune, Args};
 use anyhow::{Context, Result};
@@ -37,15 +39,15 @@ use std::time::{Duration, Instant, SystemTime};
 const RELOAD_BOUND: Duration = Duration::from_secs(5);
 
 /// The candidate as the record names it.
-struct Candidate {
-    slot: Slot,
-    port: u16,
-    container: String,
-    container_id: String,
+pub(crate) struct Candidate {
+    pub slot: Slot,
+    pub port: u16,
+    pub container: String,
+    pub container_id: String,
 }
 
 impl Candidate {
-    fn read(record: &Record, args: &Args) -> Result<Candidate, Fail> {
+    pub(crate) fn read(record: &Record, args: &Args) -> Result<Candidate, Fail> {
         record.require("candidate")?;
         if !record.bool("health.healthy")? {
             return Err(Fail::usage(
@@ -81,12 +83,12 @@ impl Candidate {
 }
 
 /// The release nginx routed to before the swap.
-struct Previous {
-    slot: Slot,
-    port: u16,
-    release: Option<String>,
+pub(crate) struct Previous {
+    pub slot: Slot,
+    pub port: u16,
+    pub release: Option<String>,
     /// Its container, when one runs (and is not the candidate).
-    container: Option<Container>,
+    pub container: Option<Container>,
 }
 
 impl Previous {
@@ -102,6 +104,7 @@ struct Report {
     drained_seconds: f64,
     drained: bool,
     previous_stopped: bool,
+    kept_warm: bool,
     upstream_file: String,
     pruned_images: Vec<String>,
     warnings: Vec<String>,
@@ -115,6 +118,8 @@ impl Report {
             "drained_seconds": self.drained_seconds,
             "drained": self.drained,
             "previous_stopped": self.previous_stopped,
+            "kept_warm": self.kept_warm,
+            "weight": 100,
             "upstream_file": self.upstream_file,
             "pruned_images": self.pruned_images,
             "warnings": self.warnings,
@@ -135,13 +140,21 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     let mut state = lock.load()?;
     let candidate = containers::candidate(&engine, &cand.container, &cand.container_id)?;
     let upstream = UpstreamFile::open(&args.nginx.upstream_file(&app))?;
-    let conf = mvk_core::nginx::upstream_conf(&args.nginx.upstream_name(&app), cand.port);
+    let previous = previous(&engine, &app, args, &state, &upstream, &cand, &candidate)?;
+    let traffic = Traffic::after_swap(args.routing.keep_warm, previous.as_ref());
+    let fallback = Fallback::at(&upstream.path, &app)?;
+    fallback.prepare(args.routing.maintenance_page.as_deref())?;
+    let conf =
+        traffic
+            .routing(cand.port)
+            .conf(&args.nginx.upstream_name(&app), &args.routing, &fallback);
     let mut report = Report {
         live: json!({"slot": cand.slot.name(), "port": cand.port, "release": release, "container": cand.container}),
         previous: Value::Null,
         drained_seconds: 0.0,
         drained: true,
         previous_stopped: false,
+        kept_warm: traffic.warm.is_some(),
         upstream_file: upstream.path.display().to_string(),
         pruned_images: Vec::new(),
         warnings: Vec::new(),
@@ -157,7 +170,6 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         record.set("swap", report.json());
         return Ok(());
     }
-    let previous = previous(&engine, &app, args, &state, &upstream, &cand, &candidate)?;
     report.previous = previous.as_ref().map_or(Value::Null, Previous::json);
     let nginx = Nginx::new(&args.nginx);
     let master = nginx.master()?;
@@ -184,6 +196,7 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         extra: Map::new(),
     };
     state.record_deploy(deployed.clone(), HISTORY_LIMIT);
+    traffic.store(&mut state);
     if let Err(e) = lock.save(&state) {
         let back = unroute(&nginx, &upstream, master);
         return Err(e.context(match back {
@@ -201,7 +214,14 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     record.set("swap", report.json());
 
     // 5 and 6.
-    if let Some(old) = previous.as_ref().and_then(|p| p.container.as_ref()) {
+    let to_stop = previous.as_ref().and_then(|p| p.container.as_ref());
+    if let Some(old) = to_stop.filter(|_| report.kept_warm) {
+        progress.say(format!(
+            "{} stays running as nginx's first backup (--keep-warm)",
+            old.name
+        ));
+    }
+    if let Some(old) = to_stop.filter(|_| !report.kept_warm) {
         progress.say(format!(
             "draining: waiting for {} nginx worker(s) from before the reload (up to {})",
             old_workers.len(),
@@ -314,7 +334,7 @@ fn previous(
 
 /// Steps 2 and 3: routes nginx to the new upstream file. Returns the workers from before the
 /// reload and when it was sent; on any failure the old file is back.
-fn route(
+pub(crate) fn route(
     nginx: &Nginx,
     upstream: &UpstreamFile,
     conf: &str,
@@ -388,7 +408,7 @@ fn restored(e: anyhow::Error, upstream: &UpstreamFile) -> anyhow::Error {
 
 /// `Err(interrupted)` saying what the interruption left behind, once a signal has arrived
 /// (the step runner prefixes "interrupted by <signal>: ").
-fn interrupted(outcome: impl Into<String>) -> Result<(), Fail> {
+pub(crate) fn interrupted(outcome: impl Into<String>) -> Result<(), Fail> {
     match signal::caught() {
         Some(_) => Err(Fail::new(Exit::Interrupted, "interrupted", outcome)),
         None => Ok(()),
@@ -396,7 +416,7 @@ fn interrupted(outcome: impl Into<String>) -> Result<(), Fail> {
 }
 
 /// Routes nginx back to the old file after a reload (the state could not be written).
-fn unroute(nginx: &Nginx, upstream: &UpstreamFile, master: Proc) -> Result<()> {
+pub(crate) fn unroute(nginx: &Nginx, upstream: &UpstreamFile, master: Proc) -> Result<()> {
     upstream.restore()?;
     let before = procs::children(master);
     nginx.reload()?;
@@ -410,6 +430,6 @@ fn warn(report: &mut Report, progress: &Progress, message: String) {
     report.warnings.push(message);
 }
 
-fn seconds(d: Duration) -> String {
+pub(crate) fn seconds(d: Duration) -> String {
     format!("{} s", time::round_ms(d.as_secs_f64()))
 }

@@ -1,0 +1,288 @@
+//! The circuit breaker and the maintenance page under real nginx and real load (hey): when the
+//! live container dies, the warm previous release (--keep-warm) or the maintenance page
+//! answers, never a 502; `mvk-swap --maintenance on|off` switches all traffic to the page and
+//! back without losing a request, and refuses bad input changing nothing.
+
+use mvk_e2e::{
+    app_image, container_status, docker, get, start_candidate, DemoImage, TempDir, TestApp,
+};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn deploy(app: &TestApp, slot: &str, image: &DemoImage, extra: &[(&str, &str)]) -> Value {
+    let record = start_candidate(app, slot, image, &[]);
+    let run = app.run("mvk-swap", &[], extra, &format!("{record}\n"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.record()
+}
+
+fn state(app: &TestApp) -> Value {
+    let path = app.state.path().join(&app.name).join("state.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// hey through nginx for `seconds`, 4 connections at most 100 requests/s each.
+fn hey(app: &TestApp, seconds: u32) -> Child {
+    Command::new("hey")
+        .args([
+            "-z",
+            &format!("{seconds}s"),
+            "-c",
+            "4",
+            "-q",
+            "100",
+            "-t",
+            "10",
+        ])
+        .arg(app.nginx.url("/"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hey (scripts/setup installs it)")
+}
+
+/// hey's answers: status → count, and its errors (resets, timeouts…) with their counts.
+struct Outcome {
+    statuses: BTreeMap<u16, u64>,
+    errors: Vec<String>,
+    text: String,
+}
+
+fn outcome(child: Child) -> Outcome {
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "hey failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut statuses = BTreeMap::new();
+    let mut errors = Vec::new();
+    let mut section = "";
+    for line in text.lines() {
+        let t = line.trim();
+        if t.ends_with("distribution:") {
+            section = if t.starts_with("Status") {
+                "status"
+            } else {
+                "error"
+            };
+            continue;
+        }
+        if t.is_empty() || !t.starts_with('[') {
+            if !t.is_empty() {
+                section = "";
+            }
+            continue;
+        }
+        let (code, rest) = t[1..].split_once(']').unwrap();
+        match section {
+            "status" => {
+                let n = rest.split_whitespace().next().unwrap().parse().unwrap();
+                statuses.insert(code.parse().unwrap(), n);
+            }
+            "error" => errors.push(t.to_string()),
+            _ => {}
+        }
+    }
+    Outcome {
+        statuses,
+        errors,
+        text,
+    }
+}
+
+/// A GET through nginx: status, head and body.
+fn fetch(app: &TestApp, method: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", app.nginx.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} /any/path HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (
+        head[9..12].parse().unwrap(),
+        head.to_string(),
+        body.to_string(),
+    )
+}
+
+#[test]
+fn the_warm_previous_release_answers_when_the_live_one_dies() {
+    let app = TestApp::new("mt-warm");
+    let v1 = app_image(&app, "v1", &[]);
+    let v2 = app_image(&app, "v2", &[]);
+    deploy(&app, "blue", &v1, &[]);
+    let r = deploy(&app, "green", &v2, &[("MVK_KEEP_WARM", "1")]);
+    assert_eq!(r["swap"]["kept_warm"], true, "{r}");
+    assert_eq!(r["swap"]["previous_stopped"], false);
+    assert_eq!(container_status(&format!("{}-blue", app.name)), "running");
+    let upstream = std::fs::read_to_string(&app.nginx.upstream_file).unwrap();
+    // The live release's backup is the proxy to the warm one, whose backup is the page.
+    assert!(upstream.contains(".warm.sock backup;\n}"), "{upstream}");
+    assert!(
+        upstream.contains(&format!(
+            "_mvk_warm {{\n    server 127.0.0.1:{} max_fails=3",
+            app.blue_port
+        )),
+        "{upstream}"
+    );
+    assert_eq!(state(&app)["traffic"]["warm"]["port"], app.blue_port);
+    assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v2\n".into())));
+
+    let load = hey(&app, 6);
+    std::thread::sleep(Duration::from_millis(1500));
+    docker(&["stop", "-t", "2", &format!("{}-green", app.name)]).unwrap();
+    let o = outcome(load);
+    eprintln!("{}", o.text);
+    assert!(o.errors.is_empty(), "requests failed: {:?}", o.errors);
+    assert_eq!(
+        o.statuses.keys().collect::<Vec<_>>(),
+        [&200],
+        "{:?}",
+        o.statuses
+    );
+    assert!(
+        o.statuses[&200] > 200,
+        "the load hardly ran: {:?}",
+        o.statuses
+    );
+    assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v1\n".into())));
+}
+
+#[test]
+fn the_maintenance_page_answers_when_the_live_release_dies() {
+    let app = TestApp::new("mt-dead");
+    let v1 = app_image(&app, "v1", &[]);
+    let r = deploy(&app, "blue", &v1, &[]);
+    assert_eq!(r["swap"]["kept_warm"], false);
+    let load = hey(&app, 5);
+    std::thread::sleep(Duration::from_millis(1500));
+    docker(&["stop", "-t", "2", &format!("{}-blue", app.name)]).unwrap();
+    let o = outcome(load);
+    eprintln!("{}", o.text);
+    assert!(o.errors.is_empty(), "requests failed: {:?}", o.errors);
+    assert!(
+        o.statuses.keys().all(|s| [200, 503].contains(s)),
+        "{:?}",
+        o.statuses
+    );
+    assert!(
+        o.statuses.get(&503).is_some_and(|n| *n > 10),
+        "{:?}",
+        o.statuses
+    );
+    for method in ["GET", "POST", "HEAD"] {
+        let (status, head, body) = fetch(&app, method);
+        assert_eq!(status, 503, "{method}: {head}");
+        assert!(head.contains("\r\nRetry-After: 30"), "{method}: {head}");
+        assert!(
+            head.contains("text/html; charset=utf-8"),
+            "{method}: {head}"
+        );
+        if method != "HEAD" {
+            assert!(body.contains("Down for maintenance"), "{body}");
+        }
+    }
+}
+
+#[test]
+fn maintenance_on_and_off_lose_no_request() {
+    let app = TestApp::new("mt-switch");
+    let v1 = app_image(&app, "v1", &[]);
+    deploy(&app, "blue", &v1, &[]);
+    let dir = TempDir::new("page");
+    let page = dir.join("page.html");
+    std::fs::write(&page, "<h1>Migrating; back at 10:00</h1>\n").unwrap();
+    let page = page.display().to_string();
+    let switch = |on: &str, extra: &[(&str, &str)]| {
+        app.run(
+            "mvk-swap",
+            &["--app", &app.name, "--maintenance", on],
+            extra,
+            "",
+        )
+    };
+
+    // Bad input: exit 2, nothing changed.
+    let before = (
+        std::fs::read(&app.nginx.upstream_file).unwrap(),
+        std::fs::read(app.state.path().join(&app.name).join("state.json")).unwrap(),
+    );
+    let not_utf8 = dir.join("bin.html");
+    std::fs::write(&not_utf8, b"\xff\xfe\x00").unwrap();
+    for (bad, says) in [
+        ("/nonexistent/page.html", "No such file"),
+        (dir.path().to_str().unwrap(), "not a regular file"),
+        (not_utf8.to_str().unwrap(), "not UTF-8"),
+    ] {
+        let run = switch("on", &[("MVK_MAINTENANCE_PAGE", bad)]);
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{}", run.stderr);
+    }
+    let run = app.run(
+        "mvk-swap",
+        &["--maintenance", "maybe", "--app", &app.name],
+        &[],
+        "",
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let after = (
+        std::fs::read(&app.nginx.upstream_file).unwrap(),
+        std::fs::read(app.state.path().join(&app.name).join("state.json")).unwrap(),
+    );
+    assert!(
+        before == after,
+        "bad input changed the upstream file or the state"
+    );
+
+    let run = switch(
+        "on",
+        &[("MVK_MAINTENANCE_PAGE", &page), ("MVK_RETRY_AFTER", "2m")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["swap"]["maintenance"], "on", "{r}");
+    assert_eq!(r["app"], app.name);
+    assert_eq!(state(&app)["traffic"]["maintenance"], true);
+    let (status, head, body) = fetch(&app, "GET");
+    assert_eq!(status, 503, "{head}");
+    assert!(head.contains("\r\nRetry-After: 120"), "{head}");
+    assert_eq!(body, "<h1>Migrating; back at 10:00</h1>\n");
+    assert_eq!(container_status(&format!("{}-blue", app.name)), "running");
+    let again = switch(
+        "on",
+        &[("MVK_MAINTENANCE_PAGE", &page), ("MVK_RETRY_AFTER", "2m")],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains("already on"), "{}", again.stderr);
+
+    let load = hey(&app, 4);
+    std::thread::sleep(Duration::from_millis(1500));
+    let run = switch("off", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.record()["swap"]["maintenance"], "off");
+    let o = outcome(load);
+    eprintln!("{}", o.text);
+    assert!(o.errors.is_empty(), "requests failed: {:?}", o.errors);
+    assert!(
+        o.statuses.keys().all(|s| [200, 503].contains(s)),
+        "{:?}",
+        o.statuses
+    );
+    assert!(
+        o.statuses.get(&200).is_some_and(|n| *n > 10),
+        "{:?}",
+        o.statuses
+    );
+    assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v1\n".into())));
+    assert_eq!(state(&app)["traffic"]["maintenance"], false);
+}

@@ -1,0 +1,56 @@
+//! Re-routing without a new live release (a canary's weight, maintenance): the swap's steps
+//! 2 to 5 with the same windows. The upstream file is written, checked and reloaded (restored
+//! on any failure), the state saved (nginx routed back if it cannot be), and the requests in
+//! flight under the old routing drained. No container is stopped here.
+
+use crate::drain::{self, Drained};
+use crate::nginx::Nginx;
+use crate::swap::{interrupted, route, seconds, unroute};
+use crate::upstream::UpstreamFile;
+use crate::Args;
+use anyhow::Result;
+use mvk_core::state::{Lock, State};
+use mvk_core::{Exit, Fail, Progress};
+
+/// Routes nginx to `conf`, saves `state`, and waits for the old workers (at most --drain).
+/// `what` says what the new routing does, for the messages.
+pub fn reroute(
+    args: &Args,
+    upstream: &UpstreamFile,
+    conf: &str,
+    lock: &Lock,
+    state: &State,
+    what: &str,
+    progress: &Progress,
+) -> Result<Drained> {
+    let nginx = Nginx::new(&args.nginx);
+    let master = nginx.master()?;
+    interrupted("nothing was changed")?;
+    progress.say(format!("{what}: rewriting {}", upstream.path.display()));
+    let (old_workers, reloaded) = route(&nginx, upstream, conf, master, progress)?;
+    if let Err(e) = lock.save(state) {
+        let back = unroute(&nginx, upstream, master);
+        return Err(e.context(match back {
+            Ok(()) => "cannot record the new routing, so nginx was routed back".to_string(),
+            Err(b) => {
+                format!("cannot record the new routing, and routing nginx back failed too ({b:#})")
+            }
+        }));
+    }
+    progress.say(format!(
+        "{what}: done; waiting for {} nginx worker(s) from before the reload (up to {})",
+        old_workers.len(),
+        seconds(args.drain)
+    ));
+    // It fails only on a signal.
+    drain::old_workers(&old_workers, reloaded, args.drain).map_err(|_| {
+        Fail::new(
+            Exit::Interrupted,
+            "interrupted",
+            format!(
+                "{what}: in place and recorded; requests in flight before it were not waited for"
+            ),
+        )
+        .into()
+    })
+}
