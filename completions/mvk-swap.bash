@@ -23,7 +23,7 @@ _mvk__swap() {
 
     case "${cmd}" in
         mvk__swap)
-            opts="-q -h -V --drain --stop-timeout --keep-images --upstream-file --upstream-name --nginx --nginx-conf --state-dir --blue-port --green-port --container-port --quiet --help --version"
+            opts="-q -h -V --drain --stop-timeout --keep-images --weight --maintenance --app --max-fails --fail-timeout --keep-warm --sticky --maintenance-page --retry-after --upstream-file --upstream-name --nginx --nginx-conf --state-dir --blue-port --green-port --container-port --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -38,6 +38,34 @@ _mvk__swap() {
                     return 0
                     ;;
                 --keep-images)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --weight)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --maintenance)
+                    COMPREPLY=($(compgen -W "on off" -- "${cur}"))
+                    return 0
+                    ;;
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-fails)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fail-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --maintenance-page)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

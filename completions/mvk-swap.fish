@@ -1,6 +1,14 @@
 complete -c mvk-swap -l drain -d 'Longest wait for requests in flight to the old release to finish' -r
 complete -c mvk-swap -l stop-timeout -d 'How long the old container gets to exit after SIGTERM before SIGKILL' -r
 complete -c mvk-swap -l keep-images -d 'How many of the newest releases keep their images (the live one included)' -r
+complete -c mvk-swap -l weight -d 'Send N % (1-99) of requests to the candidate and keep the live release on the rest (a canary; run again to move it); 0 takes the canary out and removes its container' -r
+complete -c mvk-swap -l maintenance -d 'Send every request to the maintenance page (on) or back to the live release (off); needs --app and no record' -r -f -a "on\t''
+off\t''"
+complete -c mvk-swap -l app -d 'The app, for --maintenance' -r
+complete -c mvk-swap -l max-fails -d 'Failed attempts within --fail-timeout after which nginx stops sending requests to the live release for --fail-timeout and uses the backups (0: never)' -r
+complete -c mvk-swap -l fail-timeout -d 'Window for --max-fails, and how long a failed release is left out' -r
+complete -c mvk-swap -l maintenance-page -d 'HTML page the maintenance server answers with (UTF-8, at most 1 MiB) [default: a plain built-in page]' -r -F
+complete -c mvk-swap -l retry-after -d 'The maintenance page\'s Retry-After' -r
 complete -c mvk-swap -l upstream-file -d 'Upstream file owned by mvk-swap [default: /etc/nginx/mvk/<app>.upstream]' -r -F
 complete -c mvk-swap -l upstream-name -d 'Name of the upstream block [default: the app name]' -r
 complete -c mvk-swap -l nginx -d 'The nginx binary' -r -F
@@ -9,6 +17,8 @@ complete -c mvk-swap -l state-dir -d 'Directory holding <app>/state.json and <ap
 complete -c mvk-swap -l blue-port -d 'Host port of the blue slot' -r
 complete -c mvk-swap -l green-port -d 'Host port of the green slot' -r
 complete -c mvk-swap -l container-port -d 'Port the app listens on inside the container' -r
+complete -c mvk-swap -l keep-warm -d 'Keep the previous release running as nginx\'s first backup instead of stopping it (instant failover; costs the memory of a second running release)'
+complete -c mvk-swap -l sticky -d 'With --weight: keep each client on one side of the canary, by client address (`hash $remote_addr consistent`; nginx then allows no backup servers)'
 complete -c mvk-swap -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
 complete -c mvk-swap -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mvk-swap -s V -l version -d 'Print version'
