@@ -4,13 +4,11 @@
 //! back without losing a request, and refuses bad input changing nothing.
 
 use mvk_e2e::{
-    app_image, container_status, docker, get, start_candidate, DemoImage, TempDir, TestApp,
+    app_image, container_status, docker, get, start_candidate, DemoImage, Hey, TempDir, TestApp,
 };
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 fn deploy(app: &TestApp, slot: &str, image: &DemoImage, extra: &[(&str, &str)]) -> Value {
@@ -25,75 +23,12 @@ fn state(app: &TestApp) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// hey through nginx for `seconds`, 4 connections at most 100 requests/s each.
-fn hey(app: &TestApp, seconds: u32) -> Child {
-    Command::new("hey")
-        .args([
-            "-z",
-            &format!("{seconds}s"),
-            "-c",
-            "4",
-            "-q",
-            "100",
-            "-t",
-            "10",
-        ])
-        .arg(app.nginx.url("/"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run hey (scripts/setup installs it)")
-}
-
-/// hey's answers: status → count, and its errors (resets, timeouts…) with their counts.
-struct Outcome {
-    statuses: BTreeMap<u16, u64>,
-    errors: Vec<String>,
-    text: String,
-}
-
-fn outcome(child: Child) -> Outcome {
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "hey failed: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut statuses = BTreeMap::new();
-    let mut errors = Vec::new();
-    let mut section = "";
-    for line in text.lines() {
-        let t = line.trim();
-        if t.ends_with("distribution:") {
-            section = if t.starts_with("Status") {
-                "status"
-            } else {
-                "error"
-            };
-            continue;
-        }
-        if t.is_empty() || !t.starts_with('[') {
-            if !t.is_empty() {
-                section = "";
-            }
-            continue;
-        }
-        let (code, rest) = t[1..].split_once(']').unwrap();
-        match section {
-            "status" => {
-                let n = rest.split_whitespace().next().unwrap().parse().unwrap();
-                statuses.insert(code.parse().unwrap(), n);
-            }
-            "error" => errors.push(t.to_string()),
-            _ => {}
-        }
-    }
-    Outcome {
-        statuses,
-        errors,
-        text,
-    }
+/// The upstream file and the state, to see that nothing changed.
+fn files(app: &TestApp) -> (Vec<u8>, Vec<u8>) {
+    (
+        std::fs::read(&app.nginx.upstream_file).unwrap(),
+        std::fs::read(app.state.path().join(&app.name).join("state.json")).unwrap(),
+    )
 }
 
 /// A GET through nginx: status, head and body.
@@ -138,23 +73,10 @@ fn the_warm_previous_release_answers_when_the_live_one_dies() {
     assert_eq!(state(&app)["traffic"]["warm"]["port"], app.blue_port);
     assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v2\n".into())));
 
-    let load = hey(&app, 6);
+    let load = Hey::start(&app.nginx.url("/"), 6);
     std::thread::sleep(Duration::from_millis(1500));
     docker(&["stop", "-t", "2", &format!("{}-green", app.name)]).unwrap();
-    let o = outcome(load);
-    eprintln!("{}", o.text);
-    assert!(o.errors.is_empty(), "requests failed: {:?}", o.errors);
-    assert_eq!(
-        o.statuses.keys().collect::<Vec<_>>(),
-        [&200],
-        "{:?}",
-        o.statuses
-    );
-    assert!(
-        o.statuses[&200] > 200,
-        "the load hardly ran: {:?}",
-        o.statuses
-    );
+    Hey::finish(load).assert_only(&[200], 200);
     assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v1\n".into())));
 }
 
@@ -164,22 +86,10 @@ fn the_maintenance_page_answers_when_the_live_release_dies() {
     let v1 = app_image(&app, "v1", &[]);
     let r = deploy(&app, "blue", &v1, &[]);
     assert_eq!(r["swap"]["kept_warm"], false);
-    let load = hey(&app, 5);
+    let load = Hey::start(&app.nginx.url("/"), 5);
     std::thread::sleep(Duration::from_millis(1500));
     docker(&["stop", "-t", "2", &format!("{}-blue", app.name)]).unwrap();
-    let o = outcome(load);
-    eprintln!("{}", o.text);
-    assert!(o.errors.is_empty(), "requests failed: {:?}", o.errors);
-    assert!(
-        o.statuses.keys().all(|s| [200, 503].contains(s)),
-        "{:?}",
-        o.statuses
-    );
-    assert!(
-        o.statuses.get(&503).is_some_and(|n| *n > 10),
-        "{:?}",
-        o.statuses
-    );
+    Hey::finish(load).assert_only(&[503, 200], 10);
     for method in ["GET", "POST", "HEAD"] {
         let (status, head, body) = fetch(&app, method);
         assert_eq!(status, 503, "{method}: {head}");
@@ -213,10 +123,7 @@ fn maintenance_on_and_off_lose_no_request() {
     };
 
     // Bad input: exit 2, nothing changed.
-    let before = (
-        std::fs::read(&app.nginx.upstream_file).unwrap(),
-        std::fs::read(app.state.path().join(&app.name).join("state.json")).unwrap(),
-    );
+    let before = files(&app);
     let not_utf8 = dir.join("bin.html");
     std::fs::write(&not_utf8, b"\xff\xfe\x00").unwrap();
     for (bad, says) in [
@@ -235,10 +142,7 @@ fn maintenance_on_and_off_lose_no_request() {
         "",
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
-    let after = (
-        std::fs::read(&app.nginx.upstream_file).unwrap(),
-        std::fs::read(app.state.path().join(&app.name).join("state.json")).unwrap(),
-    );
+    let after = files(&app);
     assert!(
         before == after,
         "bad input changed the upstream file or the state"
@@ -265,24 +169,12 @@ fn maintenance_on_and_off_lose_no_request() {
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stderr.contains("already on"), "{}", again.stderr);
 
-    let load = hey(&app, 4);
+    let load = Hey::start(&app.nginx.url("/"), 4);
     std::thread::sleep(Duration::from_millis(1500));
     let run = switch("off", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.record()["swap"]["maintenance"], "off");
-    let o = outcome(load);
-    eprintln!("{}", o.text);
-    assert!(o.errors.is_empty(), "requests failed: {:?}", o.errors);
-    assert!(
-        o.statuses.keys().all(|s| [200, 503].contains(s)),
-        "{:?}",
-        o.statuses
-    );
-    assert!(
-        o.statuses.get(&200).is_some_and(|n| *n > 10),
-        "{:?}",
-        o.statuses
-    );
+    Hey::finish(load).assert_only(&[200, 503], 10);
     assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v1\n".into())));
     assert_eq!(state(&app)["traffic"]["maintenance"], false);
 }

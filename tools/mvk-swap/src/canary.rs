@@ -5,8 +5,8 @@
 //! in flight to the candidate finish, and its container is stopped and removed.
 
 use crate::containers;
-use crate::fallback::Fallback;
-use crate::reroute::reroute;
+use crate::reroute::{live_release, reroute};
+use crate::routing;
 use crate::swap::Candidate;
 use crate::traffic::{self, Traffic};
 use crate::upstream::UpstreamFile;
@@ -25,12 +25,10 @@ pub fn run(args: &Args, weight: u8, record: &mut Record, progress: &Progress) ->
     let store = Store::new(&args.state.state_dir, &app);
     let lock = store.lock("mvk-swap")?;
     let mut state = lock.load()?;
-    let live = state.live.clone().ok_or_else(|| {
-        Fail::failed(
-            "nothing-live",
-            format!("a canary needs a live release to share the traffic with, and {app} has none: deploy without --weight first"),
-        )
-    })?;
+    let live = live_release(
+        &state,
+        "a canary shares the traffic with it; deploy without --weight first",
+    )?;
     if live.slot() == Some(cand.slot) {
         return Err(Fail::usage(format!(
             "the candidate is in the {} slot, which is live: a canary goes to the other slot",
@@ -74,12 +72,7 @@ pub fn run(args: &Args, weight: u8, record: &mut Record, progress: &Progress) ->
         traffic.canary = None;
     }
     let upstream = UpstreamFile::open(&args.nginx.upstream_file(&app))?;
-    let fallback = Fallback::at(&upstream.path, &app)?;
-    fallback.prepare(args.routing.maintenance_page.as_deref())?;
-    let conf =
-        traffic
-            .routing(live.port)
-            .conf(&args.nginx.upstream_name(&app), &args.routing, &fallback);
+    let conf = routing::prepare(args, &app, &upstream.path, &traffic.routing(live.port))?;
     traffic.store(&mut state);
     let what = match weight {
         0 => format!("canary {release} out: {} takes every request", live.release),

@@ -134,11 +134,8 @@ impl Fallback {
             .into());
         }
         match std::os::unix::net::UnixStream::connect(socket) {
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                fs::remove_file(socket).with_context(|| {
-                    format!("cannot remove the stale socket {}", socket.display())
-                })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => fs::remove_file(socket)
+                .with_context(|| format!("cannot remove the stale socket {}", socket.display())),
             _ => Ok(()),
         }
     }

@@ -3,14 +3,14 @@
 //! release keeps running, marked `down` in the upstream, so `off` is instant; a swap to a new
 //! release also ends maintenance.
 
-use crate::fallback::Fallback;
-use crate::reroute::reroute;
+use crate::reroute::{live_release, reroute};
+use crate::routing;
 use crate::traffic::Traffic;
 use crate::upstream::UpstreamFile;
 use crate::Args;
 use anyhow::Result;
 use mvk_core::state::Store;
-use mvk_core::{Fail, Progress, Record};
+use mvk_core::{Progress, Record};
 use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,30 +33,16 @@ pub fn run(args: &Args, switch: Switch, record: &mut Record, progress: &Progress
     let store = Store::new(&args.state.state_dir, &app);
     let lock = store.lock("mvk-swap")?;
     let mut state = lock.load()?;
-    let live = state.live.clone().ok_or_else(|| {
-        Fail::failed(
-            "nothing-live",
-            format!(
-                "no release of {app} is live ({}): deploy one first",
-                store.path().display()
-            ),
-        )
-    })?;
+    let live = live_release(&state, "deploy one first")?;
     let mut traffic = Traffic::load(&state)?;
     traffic.maintenance = switch == Switch::On;
     let upstream = UpstreamFile::open(&args.nginx.upstream_file(&app))?;
-    let fallback = Fallback::at(&upstream.path, &app)?;
-    fallback.prepare(args.routing.maintenance_page.as_deref())?;
-    let conf =
-        traffic
-            .routing(live.port)
-            .conf(&args.nginx.upstream_name(&app), &args.routing, &fallback);
+    let conf = routing::prepare(args, &app, &upstream.path, &traffic.routing(live.port))?;
     let mut section = json!({
         "maintenance": switch.name(),
         "live": {"slot": live.slot, "port": live.port, "release": live.release},
         "upstream_file": upstream.path.display().to_string(),
-        "maintenance_page": fallback.page.display().to_string(),
-        "drained_seconds": 0.0,
+                "drained_seconds": 0.0,
         "drained": true,
     });
     if upstream.holds(&conf) && Traffic::load(&state)? == traffic {

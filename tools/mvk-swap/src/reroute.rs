@@ -9,7 +9,7 @@ use crate::swap::{interrupted, route, seconds, unroute};
 use crate::upstream::UpstreamFile;
 use crate::Args;
 use anyhow::Result;
-use mvk_core::state::{Lock, State};
+use mvk_core::state::{Deployed, Lock, State};
 use mvk_core::{Exit, Fail, Progress};
 
 /// Routes nginx to `conf`, saves `state`, and waits for the old workers (at most --drain).
@@ -52,5 +52,15 @@ pub fn reroute(
             ),
         )
         .into()
+    })
+}
+
+/// The live release, which re-routing needs (exit 1 `nothing-live` saying `why` without one).
+pub fn live_release(state: &State, why: &str) -> Result<Deployed, Fail> {
+    state.live.clone().ok_or_else(|| {
+        Fail::failed(
+            "nothing-live",
+            format!("no release of {} is live: {why}", state.app),
+        )
     })
 }

@@ -137,6 +137,19 @@ impl Routing {
     }
 }
 
+/// The upstream file for `app` routed as `routing`, once the maintenance page and sockets
+/// beside `upstream_file` are ready.
+pub fn prepare(
+    args: &crate::Args,
+    app: &str,
+    upstream_file: &std::path::Path,
+    routing: &Routing,
+) -> anyhow::Result<String> {
+    let fallback = Fallback::at(upstream_file, app)?;
+    fallback.prepare(args.routing.maintenance_page.as_deref())?;
+    Ok(routing.conf(&args.nginx.upstream_name(app), &args.routing, &fallback))
+}
+
 /// nginx's times are whole seconds here; round up so nothing is shorter than asked.
 fn whole_seconds(d: Duration) -> u64 {
     (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)

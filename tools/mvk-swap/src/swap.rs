@@ -21,12 +21,11 @@
 //! The lock is held to the end, so the next deploy cannot reuse the old slot while it drains.
 
 use crate::containers::{self, Container};
-use crate::fallback::Fallback;
 use crate::nginx::Nginx;
 use crate::procs::{self, Proc};
 use crate::traffic::Traffic;
 use crate::upstream::UpstreamFile;
-use crate::{drain, prune, Args};
+use crate::{drain, prune, routing, Args};
 use anyhow::{Context, Result};
 use mvk_core::docker::Engine;
 use mvk_core::state::{Deployed, State, Store, HISTORY_LIMIT};
@@ -142,12 +141,7 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     let upstream = UpstreamFile::open(&args.nginx.upstream_file(&app))?;
     let previous = previous(&engine, &app, args, &state, &upstream, &cand, &candidate)?;
     let traffic = Traffic::after_swap(args.routing.keep_warm, previous.as_ref());
-    let fallback = Fallback::at(&upstream.path, &app)?;
-    fallback.prepare(args.routing.maintenance_page.as_deref())?;
-    let conf =
-        traffic
-            .routing(cand.port)
-            .conf(&args.nginx.upstream_name(&app), &args.routing, &fallback);
+    let conf = routing::prepare(args, &app, &upstream.path, &traffic.routing(cand.port))?;
     let mut report = Report {
         live: json!({"slot": cand.slot.name(), "port": cand.port, "release": release, "container": cand.container}),
         previous: Value::Null,
