@@ -21,7 +21,7 @@ pub fn new_workers(master: Proc, before: &[Proc], bound: Duration) -> Result<Vec
             return Err(Fail::unavailable(
                 "nginx",
                 format!(
-                    "nginx's master process {} exited during the reload",
+                    "nginx is not running: its master process {} exited during the reload",
                     master.pid
                 ),
             )

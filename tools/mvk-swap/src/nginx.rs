@@ -1,9 +1,12 @@
-//! Driving nginx: validate the configuration, reload it, and find its master process.
+//! Driving nginx: validate the configuration, find its master process and make it reload.
 
 use crate::procs::{self, Proc};
 use anyhow::Result;
 use mvk_core::config::NginxArgs;
 use mvk_core::Fail;
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -60,17 +63,31 @@ impl Nginx {
         Ok(())
     }
 
-    /// `nginx -s reload`: asks the master to re-read its configuration.
-    pub fn reload(&self) -> Result<()> {
-        let out = self.run(&["-s", "reload"])?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(Fail::failed(
+    /// Asks the master to re-read its configuration: SIGHUP, which is all `nginx -s reload`
+    /// sends after parsing the whole configuration again only to find the pid file (a process
+    /// and a parse less per swap). The master is the one `master()` found, by pid and start
+    /// time, so a pid the kernel has handed out again is never signalled.
+    pub fn reload(&self, master: Proc) -> Result<()> {
+        let gone = || {
+            not_running(format!(
+                "its master process {} exited before the reload",
+                master.pid
+            ))
+        };
+        if !procs::alive(master) {
+            return Err(gone());
+        }
+        match kill(Pid::from_raw(master.pid), Signal::SIGHUP) {
+            Ok(()) => Ok(()),
+            Err(Errno::ESRCH) => Err(gone()),
+            Err(e) => Err(Fail::failed(
                 "nginx-reload",
-                format!("nginx -s reload failed: {}", messages(&out.stderr)),
+                format!(
+                    "cannot signal nginx's master process {} to reload: {e}",
+                    master.pid
+                ),
             )
-            .into())
+            .into()),
         }
     }
 
@@ -108,6 +125,18 @@ impl Nginx {
     /// Where the master writes its pid: the `pid` directive of the main configuration, else
     /// the compiled-in `--pid-path`, else /run/nginx.pid.
     fn pid_file(&self) -> Result<PathBuf> {
+        // An absolute `pid` in the given configuration needs nothing from `nginx -V` (one
+        // process less per swap).
+        let absolute = self
+            .conf
+            .as_ref()
+            .and_then(|conf| std::fs::read_to_string(conf).ok())
+            .and_then(|text| main_directive(&text, "pid"))
+            .map(PathBuf::from)
+            .filter(|pid| pid.is_absolute());
+        if let Some(pid) = absolute {
+            return Ok(pid);
+        }
         let built = self.run(&["-V"])?;
         let built = String::from_utf8_lossy(&built.stderr).into_owned();
         let prefix = configure_arg(&built, "--prefix").unwrap_or_else(|| "/usr/local/nginx".into());
@@ -219,6 +248,23 @@ mod tests {
         );
         assert_eq!(main_directive("http { pid /x; }", "pid"), None);
         assert_eq!(main_directive("pidfile /x;", "pid"), None);
+    }
+
+    #[test]
+    fn an_absolute_pid_in_the_configuration_needs_no_nginx_run() {
+        let dir = std::env::temp_dir().join(format!("mvk-swap-pid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("nginx.conf");
+        // No such binary: only a relative pid path would need `nginx -V`.
+        let nginx = Nginx {
+            bin: dir.join("no-nginx"),
+            conf: Some(conf.clone()),
+        };
+        std::fs::write(&conf, "pid /run/mvk-test.pid;\nhttp { }\n").unwrap();
+        assert_eq!(nginx.pid_file().unwrap(), Path::new("/run/mvk-test.pid"));
+        std::fs::write(&conf, "pid logs/nginx.pid;\n").unwrap();
+        assert!(nginx.pid_file().is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //!    Nothing has changed yet: an interruption just exits.
 //! 2. Write the upstream file and validate it with `nginx -T`. nginx still runs the old
 //!    configuration: a failed check or an interruption puts the old file back byte for byte.
-//! 3. Note the master's workers, `nginx -s reload`, and wait for new workers. Once the reload
-//!    is sent only nginx knows whether it took, so this wait is not cut short by a signal.
+//! 3. Note the master's workers, send it SIGHUP (a reload), and wait for new workers. Once the
+//!    reload is sent only nginx knows whether it took, so this wait is not cut short by a signal.
 //!    No new workers: nginx kept the old configuration, so the old file goes back (with
 //!    another reload, in case the master was merely slow).
 //! 4. Save the state with the candidate live. From the reload on, finishing is the consistent
@@ -344,19 +344,7 @@ pub(crate) fn route(
     }
     let old = procs::children(master);
     let sent = Instant::now();
-    if let Err(e) = nginx.reload() {
-        let e = if procs::alive(master) {
-            e
-        } else {
-            Fail::unavailable(
-                "nginx",
-                format!(
-                    "nginx is not running (its master {} exited): {e:#}",
-                    master.pid
-                ),
-            )
-            .into()
-        };
+    if let Err(e) = nginx.reload(master) {
         return Err(restored(e, upstream));
     }
     match drain::new_workers(master, &old, RELOAD_BOUND) {
@@ -377,7 +365,7 @@ pub(crate) fn route(
             let e = restored(e, upstream);
             if procs::alive(master) {
                 // A master that was only slow would otherwise end up on the new file.
-                let _ = nginx.reload();
+                let _ = nginx.reload(master);
             }
             Err(e)
         }
@@ -413,7 +401,7 @@ pub(crate) fn interrupted(outcome: impl Into<String>) -> Result<(), Fail> {
 pub(crate) fn unroute(nginx: &Nginx, upstream: &UpstreamFile, master: Proc) -> Result<()> {
     upstream.restore()?;
     let before = procs::children(master);
-    nginx.reload()?;
+    nginx.reload(master)?;
     drain::new_workers(master, &before, RELOAD_BOUND)
         .map(|_| ())
         .context("nginx did not reload the old file")
