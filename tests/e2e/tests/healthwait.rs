@@ -262,6 +262,19 @@ fn a_release_slow_to_start_within_the_timeout_succeeds() {
 }
 
 #[test]
+fn once_a_probe_succeeds_the_streak_is_confirmed_without_waiting_a_whole_interval() {
+    let app = TestApp::new("hw-confirm");
+    let v1 = image(&app, "v1", &[]);
+    let r = deploy(&app, &v1, &["--interval", "3s", "--successes", "3"]);
+    let polls = r["health"]["polls"].as_u64().unwrap();
+    let seconds = r["health"]["seconds"].as_f64().unwrap();
+    assert!(polls >= 3, "three successes in a row: {r}");
+    // A whole --interval after each probe would take (polls - 1) × 3 s at least; the two
+    // confirming probes come --confirm-interval (50 ms) after the first success.
+    assert!(seconds < (polls - 1) as f64 * 3.0, "{r}");
+}
+
+#[test]
 fn a_failing_before_command_starts_nothing() {
     let app = TestApp::new("hw-before-fail");
     let v1 = image(&app, "v1", &[]);

@@ -39,7 +39,8 @@ const LOG_LINES: usize = 50;
 ///
 /// The candidate runs under Docker's init (tini, `docker run --init`) unless --no-init.
 ///
-/// Healthy means --successes consecutive 2xx answers to GET --health-path. A container that
+/// Healthy means --successes consecutive 2xx answers to GET --health-path (probed every
+/// --interval, and every --confirm-interval once one has succeeded). A container that
 /// exits, restarts or is OOM-killed, or that Docker's HEALTHCHECK reports unhealthy, fails
 /// the step at once; so does --timeout. Docker's restart policy is `no` until the candidate
 /// is healthy (so a crash stays visible with its exit code), `unless-stopped` after. On
@@ -71,6 +72,11 @@ pub struct Args {
     /// Time between probes
     #[arg(long, env = "MVK_INTERVAL", default_value = "200ms", value_name = "DURATION", value_parser = mvk_core::time::parse_duration)]
     pub interval: Duration,
+
+    /// Time between probes once one has succeeded, until --successes answers in a row (at most
+    /// --interval): the streak is the same, confirmed without a whole interval per answer
+    #[arg(long, env = "MVK_CONFIRM_INTERVAL", default_value = "50ms", value_name = "DURATION", value_parser = mvk_core::time::parse_duration)]
+    pub confirm_interval: Duration,
 
     /// Consecutive 2xx answers that make the candidate healthy
     #[arg(long, env = "MVK_SUCCESSES", default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -249,6 +255,7 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
         ),
         headers: args.health_headers.clone(),
         interval: args.interval,
+        confirm_interval: args.confirm_interval,
         successes: args.successes,
         timeout: args.timeout,
     };
@@ -447,6 +454,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(args.interval, Duration::from_millis(50));
+        assert_eq!(args.confirm_interval, Duration::from_millis(50));
         assert_eq!(args.timeout, Duration::from_secs(60));
         assert_eq!(args.successes, 2);
         assert_eq!(args.health_path, "/health");

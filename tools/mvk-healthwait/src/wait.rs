@@ -18,8 +18,21 @@ pub struct Probe {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub interval: Duration,
+    /// Time between probes while a streak of successes is being confirmed.
+    pub confirm_interval: Duration,
     pub successes: u32,
     pub timeout: Duration,
+}
+
+impl Probe {
+    /// How long after a probe the next one comes: sooner while a streak is being confirmed.
+    fn pause(&self, streak: u32) -> Duration {
+        if streak > 0 {
+            self.confirm_interval.min(self.interval)
+        } else {
+            self.interval
+        }
+    }
 }
 
 /// The record's `health` section.
@@ -223,7 +236,7 @@ fn poll(
             health.seconds, health.polls, health.docker_health
         ));
         let left = probe.timeout.saturating_sub(started.elapsed());
-        signal::sleep(probe.interval.saturating_sub(tick.elapsed()).min(left))?;
+        signal::sleep(probe.pause(streak).saturating_sub(tick.elapsed()).min(left))?;
     }
 }
 
@@ -236,6 +249,22 @@ pub fn short(id: &str) -> &str {
 mod tests {
     use super::*;
     use bollard::models::{ContainerState, Health as DockerHealth, HealthcheckResult};
+
+    #[test]
+    fn a_streak_is_confirmed_at_the_shorter_interval() {
+        let probe = |interval, confirm| Probe {
+            url: String::new(),
+            headers: Vec::new(),
+            interval: Duration::from_millis(interval),
+            confirm_interval: Duration::from_millis(confirm),
+            successes: 2,
+            timeout: Duration::from_secs(60),
+        };
+        let p = probe(200, 50);
+        assert_eq!(p.pause(0), Duration::from_millis(200));
+        assert_eq!(p.pause(1), Duration::from_millis(50));
+        assert_eq!(probe(20, 50).pause(1), Duration::from_millis(20));
+    }
 
     fn inspect(
         status: ContainerStateStatusEnum,
