@@ -1,6 +1,7 @@
 complete -c mvk-healthwait -l health-path -d 'Path the health probe GETs on the candidate' -r
 complete -c mvk-healthwait -l health-header -d 'Header sent with every probe, `Name: value` (repeatable), e.g. `X-Forwarded-Proto: https`' -r
 complete -c mvk-healthwait -l interval -d 'Time between probes' -r
+complete -c mvk-healthwait -l confirm-interval -d 'Time between probes once one has succeeded, until --successes answers in a row (at most --interval): the streak is the same, confirmed without a whole interval per answer' -r
 complete -c mvk-healthwait -l successes -d 'Consecutive 2xx answers that make the candidate healthy' -r
 complete -c mvk-healthwait -l health-timeout -l timeout -d 'Give up when the candidate is not healthy after this long (also `--timeout`; its own name keeps MVK_HEALTH_TIMEOUT apart from mvk-verify\'s per-request MVK_TIMEOUT)' -r
 complete -c mvk-healthwait -l before -d 'Run this first in a one-off container of the new image (migrations); if it fails, nothing is started. A command line split on white space, or a JSON array of strings; no shell. As with `docker run IMAGE CMD…`, the image\'s ENTRYPOINT stays.' -r
