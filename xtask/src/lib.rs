@@ -13,6 +13,7 @@ pub fn tools() -> Vec<clap::Command> {
         mvk_verify::command(),
         mvk_rollback::command(),
         mvk_alerts::command(),
+        mvk_init::command(),
     ]
 }
 

@@ -101,6 +101,26 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The rule file `mvk-alerts rules --app APP` prints: the default thresholds, or those the
+/// `MVK_*` variables of the environment set, as for the tool (mvk-init installs it).
+pub fn rule_file(app: &str) -> Result<String, Fail> {
+    #[derive(Parser)]
+    struct Settings {
+        #[command(flatten)]
+        rules: RuleArgs,
+    }
+    let mut settings = Settings::try_parse_from([TOOL])
+        .map_err(|e| Fail::usage(e.to_string().trim().to_string()))?;
+    settings.rules.app = Some(app.to_string());
+    rules_file(&settings.rules)
+}
+
+/// The scrape job `mvk-alerts scrape-config --app APP --target TARGET` prints, with its
+/// defaults (every 15s, `/metrics`).
+pub fn scrape_file(app: &str, targets: &[String]) -> String {
+    rules::scrape_config(app, targets, Duration::from_secs(15), "/metrics")
+}
+
 fn rules_file(args: &RuleArgs) -> Result<String, Fail> {
     let app = args.app.as_deref().ok_or_else(|| {
         Fail::usage("`rules` needs --app (or MVK_APP): the rules select job=\"APP\"")

@@ -1,0 +1,308 @@
+//! mvk-init end to end: from an empty root it writes files that nginx and promtool accept,
+//! the very next mvk-deploy goes live through a real nginx reading that site, a second run
+//! changes nothing, a file the user edited is kept (difference shown, exit 1), and a site
+//! nginx rejects leaves nothing behind.
+
+use mvk_e2e::demo::write_context;
+use mvk_e2e::{free_port, get, run_tool, script, tool, wait_for_port, TempDir, TestApp};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Setup {
+    app: TestApp,
+    root: TempDir,
+    http: u16,
+    metrics: u16,
+}
+
+impl Setup {
+    fn new(label: &str) -> Setup {
+        Setup {
+            app: TestApp::new(label),
+            root: TempDir::new("initroot"),
+            http: free_port(),
+            metrics: free_port(),
+        }
+    }
+
+    fn init(&self, extra: &[&str]) -> mvk_e2e::Run {
+        let (http, blue, green, metrics) = (
+            format!("127.0.0.1:{}", self.http),
+            self.app.blue_port.to_string(),
+            self.app.green_port.to_string(),
+            self.metrics.to_string(),
+        );
+        let mut args = vec![
+            self.app.name.as_str(),
+            "--server-name",
+            "localhost",
+            "--root",
+            self.root.path().to_str().unwrap(),
+            "--http-listen",
+            &http,
+            "--blue-port",
+            &blue,
+            "--green-port",
+            &green,
+            "--metrics-port",
+            &metrics,
+        ];
+        args.extend_from_slice(extra);
+        run_tool("mvk-init", &args, &[], "")
+    }
+
+    fn file(&self, path: &str) -> String {
+        std::fs::read_to_string(self.root.join(path)).unwrap_or_default()
+    }
+}
+
+/// nginx as Debian runs it, reading the root's /etc/nginx: a main file including conf.d.
+struct RootNginx(Child);
+
+impl RootNginx {
+    fn start(root: &Path, port: u16) -> RootNginx {
+        let d = root.display();
+        std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let conf = format!(
+            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 256; }}\nhttp {{\n    access_log off;\n    \
+             client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    \
+             fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n    \
+             include conf.d/*.conf;\n}}\n"
+        );
+        std::fs::write(root.join("etc/nginx/nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(root.join("etc/nginx/nginx.conf"))
+            .args(["-e", "stderr"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        assert!(
+            wait_for_port(port, Duration::from_secs(10)),
+            "nginx did not listen on {port}"
+        );
+        RootNginx(child)
+    }
+}
+
+impl Drop for RootNginx {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn after_mvk_init_the_next_deploy_goes_live_through_nginx() {
+    let s = Setup::new("init");
+    let app = s.app.name.clone();
+    let first = s.init(&[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    for path in [
+        format!("etc/mvk/{app}.env"),
+        format!("etc/nginx/mvk/{app}.upstream"),
+        format!("etc/nginx/conf.d/mvk-{app}.conf"),
+        format!("etc/prometheus/mvk/{app}.rules.yml"),
+        format!("etc/prometheus/mvk/{app}.scrape.yml"),
+    ] {
+        assert!(
+            first.stderr.contains(&format!("created /{path}")),
+            "{path}: {}",
+            first.stderr
+        );
+    }
+    let env = s.file(&format!("etc/mvk/{app}.env"));
+    assert!(
+        env.contains(&format!("MVK_URL=http://localhost:{}\n", s.http)),
+        "{env}"
+    );
+    let rules = s.root.join(&format!("etc/prometheus/mvk/{app}.rules.yml"));
+    let checked = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(checked.status.success());
+
+    // Idempotent: nothing is written again.
+    let again = s.init(&[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        !again.stderr.contains("created") && !again.stderr.contains("updated"),
+        "{}",
+        again.stderr
+    );
+
+    let _nginx = RootNginx::start(s.root.path(), s.http);
+    let ctx = TempDir::new("ctx");
+    write_context(
+        ctx.path(),
+        &[("MVK_E2E_APP", &app), ("DEMO_VERSION", "init-v1")],
+    );
+    let bin = tool("mvk-init").parent().unwrap().to_path_buf();
+    let r = |p: &str| s.root.join(p).display().to_string();
+    let deploy = Command::new(script("mvk-deploy"))
+        .args(["--release", "v1", ctx.path().to_str().unwrap()])
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("MVK_CONFIG", r(&format!("etc/mvk/{app}.env")))
+        // The root's own paths, where the server has them at /.
+        .env(
+            "MVK_UPSTREAM_FILE",
+            r(&format!("etc/nginx/mvk/{app}.upstream")),
+        )
+        .env("MVK_NGINX_CONF", r("etc/nginx/nginx.conf"))
+        .env("MVK_STATE_DIR", r("var/lib/mvk"))
+        .envs([
+            ("MVK_WATCH", "3s"),
+            ("MVK_EVERY", "1s"),
+            ("MVK_NO_CACHE", "true"),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&deploy.stderr);
+    assert_eq!(deploy.status.code(), Some(0), "mvk-deploy: {stderr}");
+    let (status, body) = get(&format!("http://127.0.0.1:{}/", s.http)).unwrap();
+    assert_eq!((status, body.contains("init-v1")), (200, true), "{body}");
+    let (status, metrics) = get(&format!("http://127.0.0.1:{}/metrics", s.metrics)).unwrap();
+    assert!(
+        status == 200 && metrics.contains("http_requests_total"),
+        "{status} {metrics}"
+    );
+
+    // After the deploy the upstream is mvk-swap's: a new run leaves it and succeeds.
+    let after = s.init(&[]);
+    assert_eq!(after.code, 0, "{}", after.stderr);
+    assert!(!after.stderr.contains("updated"), "{}", after.stderr);
+}
+
+#[test]
+fn a_file_the_user_changed_is_kept_and_its_difference_shown() {
+    let mut s = Setup::new("initkeep");
+    let app = s.app.name.clone();
+    let dry = s.init(&["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout
+            .contains(&format!("would create /etc/nginx/conf.d/mvk-{app}.conf")),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains(&format!("include mvk/{app}.upstream;")),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        std::fs::read_dir(s.root.path()).unwrap().next().is_none(),
+        "--dry-run wrote"
+    );
+
+    assert_eq!(s.init(&[]).code, 0);
+    let env_path = format!("etc/mvk/{app}.env");
+    let edited = s.file(&env_path) + "MVK_CONTEXT=/srv/mine\n";
+    std::fs::write(s.root.join(&env_path), &edited).unwrap();
+    // A changed option rewrites what is still mvk-init's, and keeps the user's file.
+    s.metrics = free_port();
+    let run = s.init(&[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("-MVK_CONTEXT=/srv/mine"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains(&format!("kept /etc/mvk/{app}.env")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(s.file(&env_path), edited);
+    assert!(s
+        .file(&format!("etc/nginx/conf.d/mvk-{app}.conf"))
+        .contains(&format!("listen 127.0.0.1:{};", s.metrics)));
+}
+
+#[test]
+fn a_site_nginx_rejects_leaves_nothing_behind() {
+    let s = Setup::new("initbad");
+    let missing = s.root.join("missing.pem").display().to_string();
+    let run = s.init(&["--tls-cert", &missing, "--tls-key", &missing]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("nginx -t failed") && run.stderr.contains("missing.pem"),
+        "{}",
+        run.stderr
+    );
+    let left: Vec<_> = walk(s.root.path());
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let bad = s.init(&["--server-name", "a;b"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}
+
+#[test]
+fn tls_gives_http2_on_443_and_a_redirect_from_80() {
+    let s = Setup::new("inittls");
+    let ca = mvk_e2e::TestCa::new();
+    let cert = ca.issue("localhost", 30);
+    let https = free_port();
+    let listen = format!("127.0.0.1:{https}");
+    let (c, k) = (
+        cert.cert.display().to_string(),
+        cert.key.display().to_string(),
+    );
+    let run = s.init(&["--tls-cert", &c, "--tls-key", &k, "--https-listen", &listen]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let site = s.file(&format!("etc/nginx/conf.d/mvk-{}.conf", s.app.name));
+    assert!(
+        site.contains(&format!("listen 127.0.0.1:{https} ssl http2;")),
+        "{site}"
+    );
+    assert!(
+        site.contains(&format!("return 301 https://$host:{https}$request_uri;")),
+        "{site}"
+    );
+    let env = s.file(&format!("etc/mvk/{}.env", s.app.name));
+    assert!(
+        env.contains(&format!("MVK_URL=https://localhost:{https}\n")),
+        "{env}"
+    );
+    let _nginx = RootNginx::start(s.root.path(), s.http);
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ])
+        .arg(format!("http://127.0.0.1:{}/x", s.http))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("301 https://127.0.0.1:{https}/x")
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
+}

@@ -1,0 +1,102 @@
+//! After the files validate, on the server itself (not below another --root): nginx reloaded
+//! when its files changed, the textfile directory the timers write made, and the app's
+//! verification and alert timers enabled when systemd runs.
+
+use crate::Args;
+use anyhow::{Context, Result};
+use mvk_core::{Fail, Progress};
+use std::path::Path;
+use std::process::Command;
+
+const TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_collector";
+
+pub fn run(args: &Args, nginx_changed: bool, progress: &Progress) -> Result<()> {
+    if args.root != Path::new("/") {
+        progress.say(format!(
+            "wrote below {}: nothing reloaded or enabled there",
+            args.root.display()
+        ));
+        return Ok(());
+    }
+    let systemd = Path::new("/run/systemd/system").is_dir();
+    if nginx_changed {
+        reload_nginx(systemd, progress)?;
+    }
+    textfile_dir(progress)?;
+    if systemd {
+        let timers = [
+            format!("mvk-verify@{}.timer", args.app),
+            format!("mvk-alerts@{}.timer", args.app),
+        ];
+        let out = Command::new("systemctl")
+            .args(["enable", "--now", "--quiet"])
+            .args(&timers)
+            .output()
+            .context("cannot run systemctl")?;
+        if !out.status.success() {
+            return Err(Fail::failed(
+                "timers-failed",
+                format!(
+                    "systemctl enable --now {} failed: {}",
+                    timers.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            )
+            .into());
+        }
+        progress.say(format!("enabled {}", timers.join(" and ")));
+    } else {
+        progress
+            .say("systemd does not run here: the verification and alert timers were not enabled");
+    }
+    Ok(())
+}
+
+/// nginx reloads only a configuration that `nginx -t` passed (checked before this).
+fn reload_nginx(systemd: bool, progress: &Progress) -> Result<()> {
+    let running = if systemd {
+        Command::new("systemctl")
+            .args(["is-active", "--quiet", "nginx"])
+            .status()
+            .is_ok_and(|s| s.success())
+    } else {
+        Path::new("/run/nginx.pid").exists()
+    };
+    if !running {
+        progress.say("nginx is not running: it reads the new site when it starts");
+        return Ok(());
+    }
+    let status = if systemd {
+        Command::new("systemctl").args(["reload", "nginx"]).status()
+    } else {
+        Command::new("nginx").args(["-s", "reload"]).status()
+    }
+    .context("cannot reload nginx")?;
+    if !status.success() {
+        return Err(Fail::failed("reload-failed", "nginx did not reload").into());
+    }
+    progress.say("reloaded nginx");
+    Ok(())
+}
+
+/// The directory mvk-verify@ and mvk-alerts@ write for node_exporter: group mvk may write it.
+fn textfile_dir(progress: &Progress) -> Result<()> {
+    let dir = Path::new(TEXTFILE_DIR);
+    if dir.exists() {
+        return Ok(());
+    }
+    let Some(group) = nix::unistd::Group::from_name("mvk").ok().flatten() else {
+        progress.say(format!(
+            "no group mvk (the package makes it): {TEXTFILE_DIR} not made"
+        ));
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {TEXTFILE_DIR}"))?;
+    nix::unistd::chown(dir, None, Some(group.gid))
+        .with_context(|| format!("cannot give {TEXTFILE_DIR} to group mvk"))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2775))
+        .with_context(|| format!("cannot set the mode of {TEXTFILE_DIR}"))?;
+    progress.say(format!("made {TEXTFILE_DIR} (group mvk)"));
+    Ok(())
+}
