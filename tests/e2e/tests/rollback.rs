@@ -234,7 +234,7 @@ fn the_stopped_container_in_the_idle_slot_is_the_fast_path() {
     let r = run.record();
     assert_eq!(
         r["candidate"],
-        json!({"slot": "green", "port": app.green_port, "container": green, "container_id": id, "image": a.tag})
+        json!({"slot": "green", "port": app.green_port, "container": green, "container_id": id, "image": a.tag, "reused": true})
     );
     assert!(run.stderr.contains("fast path"), "{}", run.stderr);
     // Reading Docker changed nothing: the container is still there, still stopped.

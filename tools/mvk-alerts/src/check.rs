@@ -22,7 +22,7 @@ use clap::{ArgMatches, Args};
 use mvk_core::config::Output;
 use mvk_core::step::{self, Input};
 use mvk_core::time::parse_duration;
-use mvk_core::{signal, Fail, Progress, Record};
+use mvk_core::{section, signal, Fail, Progress, Record};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -300,7 +300,7 @@ fn finish(
     source: &str,
     prometheus: Option<&str>,
 ) -> Result<()> {
-    record.set("alerts", section(outcomes, at, evaluations, source));
+    record.put(&alerts_section(outcomes, at, evaluations, source));
     if let Some(dir) = &args.textfile_dir {
         textfile::write(dir, app, outcomes, now_ms())?;
         progress.say(format!("wrote {}", textfile::path(dir, app).display()));
@@ -344,7 +344,12 @@ fn finish(
 }
 
 /// The record's `alerts` section.
-fn section(outcomes: &[Outcome], at: i64, evaluations: usize, source: &str) -> Value {
+fn alerts_section(
+    outcomes: &[Outcome],
+    at: i64,
+    evaluations: usize,
+    source: &str,
+) -> section::Alerts {
     let firing: Vec<Value> = outcomes
         .iter()
         .flat_map(|o| o.alerts.iter().filter(|a| a.state == State::Firing).map(move |a| (o, a)))
@@ -362,13 +367,14 @@ fn section(outcomes: &[Outcome], at: i64, evaluations: usize, source: &str) -> V
         .iter()
         .map(|o| json!({"name": o.rule.name, "state": o.state.name(), "value": o.value.map_or(Value::Null, number)}))
         .collect();
-    json!({
-        "firing": firing,
-        "evaluated": evaluated,
-        "source": source,
-        "evaluations": evaluations,
-        "evaluated_at": rfc3339_ms(at),
-    })
+    section::Alerts {
+        firing,
+        evaluated,
+        source: source.to_string(),
+        evaluations: evaluations as u64,
+        evaluated_at: rfc3339_ms(at),
+        extra: Default::default(),
+    }
 }
 
 /// A JSON number; JSON has no NaN or infinities, so those are null.

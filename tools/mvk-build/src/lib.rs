@@ -17,12 +17,12 @@ use anyhow::Result;
 use clap::builder::BoolishValueParser;
 use clap::{CommandFactory, Parser};
 use mvk_core::config::{app_name, Output};
+use mvk_core::containers;
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::registry;
 use mvk_core::step::{self, Input};
 use mvk_core::time::{rfc3339, round_ms};
-use mvk_core::{signal, Fail, Progress, Record};
-use serde_json::{json, Value};
+use mvk_core::{section, signal, Fail, Progress, Record};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,21 +164,16 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         ));
     }
     let image = format!("{repo}:{}", release.id);
-    let labels: HashMap<String, String> = [
-        ("mvk.app", args.app.clone()),
-        ("mvk.release", release.id.clone()),
-        (
-            "org.opencontainers.image.revision",
-            release
-                .revision
-                .clone()
-                .unwrap_or_else(|| release.id.clone()),
-        ),
-        ("org.opencontainers.image.created", rfc3339(started)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let revision = release.revision.as_deref().unwrap_or(&release.id);
+    let created = rfc3339(started);
+    let labels = containers::labels(
+        &args.app,
+        &release.id,
+        &[
+            ("org.opencontainers.image.revision", revision),
+            ("org.opencontainers.image.created", &created),
+        ],
+    );
     let build_args: HashMap<String, String> = args.build_args.iter().cloned().collect();
 
     signal::check()?;
@@ -224,17 +219,19 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         .into());
     }
     let checks = checks::run(&inspect, args.max_size, args.container_port);
-    let mut build = json!({
-        "seconds": seconds,
-        "size_bytes": checks::image_size(&inspect),
-        "user": checks::user(&inspect),
-        "healthcheck": checks::healthcheck(&inspect).is_some(),
-        "checks": checks.iter().map(checks::Check::to_json).collect::<Vec<Value>>(),
-    });
+    let mut build = section::Build {
+        seconds,
+        size_bytes: checks::image_size(&inspect),
+        user: checks::user(&inspect),
+        healthcheck: checks::healthcheck(&inspect).is_some(),
+        checks: checks.iter().map(checks::Check::to_json).collect(),
+        digest: None,
+        extra: Default::default(),
+    };
     record.set("release", release.id.as_str());
     record.set("image", image.as_str());
     record.set("image_id", image_id.as_str());
-    record.set("build", build.clone());
+    record.put(&build);
     progress.say(format!("built {image} ({image_id}) in {seconds}s"));
 
     let failed: Vec<&checks::Check> = checks.iter().filter(|c| !c.ok).collect();
@@ -260,8 +257,8 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         signal::check()?;
         let digest = push::push(&engine, &repo, &release.id, progress)?;
         progress.say(format!("pushed {image} as {digest}"));
-        build["digest"] = digest.into();
-        record.set("build", build);
+        build.digest = Some(digest);
+        record.put(&build);
     }
     Ok(())
 }

@@ -7,15 +7,18 @@
 
 pub mod atomic;
 pub mod config;
+pub mod containers;
 pub mod docker;
 pub mod envfile;
 pub mod exit;
 pub mod fail;
 pub mod http;
+pub mod live;
 pub mod nginx;
 pub mod progress;
 pub mod record;
 pub mod registry;
+pub mod section;
 pub mod signal;
 pub mod slot;
 pub mod state;

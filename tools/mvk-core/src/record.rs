@@ -3,6 +3,7 @@
 //! A tool reads it, adds its own section, appends to `steps`, and writes it on. Every field
 //! the tool does not know is kept as it was, so users can carry their own with jq.
 
+use crate::section::{self, Section};
 use crate::{time, Fail};
 use serde_json::{Map, Value};
 use std::time::SystemTime;
@@ -188,8 +189,31 @@ impl Record {
         self.fields.insert(key.to_string(), value.into());
     }
 
-    pub fn remove(&mut self, key: &str) {
-        self.fields.remove(key);
+    /// The section `S`, if the record has one (and it is not null); exit 2 naming the section
+    /// when it does not have the shape `S` needs.
+    pub fn section<S: Section>(&self) -> Result<Option<S>, Fail> {
+        let Some(value) = self.get(S::KEY) else {
+            return Ok(None);
+        };
+        S::deserialize(value)
+            .map(Some)
+            .map_err(|e| Fail::usage(format!("field `{}`: {e}", S::KEY)))
+    }
+
+    /// Writes the section `S`. Over a section already there, the fields `S` writes are
+    /// replaced where they stand and every other field stays as it was, in its place.
+    pub fn put<S: Section>(&mut self, section: &S) {
+        let Value::Object(new) =
+            serde_json::to_value(section).expect("a section always serializes to an object")
+        else {
+            unreachable!("a section is a struct")
+        };
+        match self.fields.get_mut(S::KEY) {
+            Some(Value::Object(old)) => old.extend(new),
+            _ => {
+                self.fields.insert(S::KEY.to_string(), Value::Object(new));
+            }
+        }
     }
 
     /// The `error` object an earlier step left, if any.
@@ -198,14 +222,18 @@ impl Record {
     }
 
     pub fn set_error(&mut self, tool: &str, fail: &Fail) {
-        let mut error = Map::new();
-        error.insert("tool".into(), tool.into());
-        error.insert("kind".into(), fail.kind.clone().into());
-        error.insert("message".into(), fail.message.clone().into());
-        for (k, v) in &fail.details {
-            error.insert(k.clone(), v.clone());
-        }
-        self.fields.insert("error".into(), Value::Object(error));
+        let error = section::Error {
+            tool: tool.to_string(),
+            kind: fail.kind.clone(),
+            message: fail.message.clone(),
+            details: (fail.details.iter())
+                .filter(|(k, _)| !matches!(k.as_str(), "tool" | "kind" | "message"))
+                .cloned()
+                .collect(),
+        };
+        // A new error replaces the old one whole (its details are not the old one's), in place.
+        self.fields.insert(section::Error::KEY.into(), Value::Null);
+        self.put(&error);
     }
 
     /// Appends this tool's entry to `steps`.
@@ -214,12 +242,14 @@ impl Record {
             return;
         }
         let seconds = started.elapsed().map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        let entry = serde_json::json!({
-            "tool": tool,
-            "ok": ok,
-            "started_at": time::rfc3339(started),
-            "seconds": time::round_ms(seconds),
-        });
+        let entry = section::Step {
+            tool: tool.to_string(),
+            ok,
+            started_at: time::rfc3339(started),
+            seconds: time::round_ms(seconds),
+            extra: Map::new(),
+        };
+        let entry = serde_json::to_value(entry).expect("a step always serializes");
         match self.fields.get_mut("steps") {
             Some(Value::Array(steps)) => steps.push(entry),
             _ => {
@@ -384,5 +414,45 @@ mod tests {
         r.set("verify", json!({"ok": true}));
         r.push_step("mvk-verify", true, SystemTime::now());
         assert_eq!(r.to_line(), r#"{"verify":{"ok":true}}"#);
+    }
+
+    #[test]
+    fn a_section_written_over_keeps_the_users_fields_in_place() {
+        let text = r#"{"schema":"mvk.release/v1","app":"shop","candidate":{"x-ticket":"OPS-1","slot":"green","port":8001,"container":"shop-green","container_id":"abc","image":"shop:1","x-note":{"n":[1,2.5]}},"error":null}"#;
+        let mut r = Record::parse(text).unwrap();
+        let mut c: section::Candidate = r.section().unwrap().unwrap();
+        assert!(!c.reused, "absent means false");
+        assert_eq!(c.extra.keys().collect::<Vec<_>>(), ["x-ticket", "x-note"]);
+        c.reused = true;
+        c.port = 8002;
+        r.put(&c);
+        assert_eq!(
+            r.to_line(),
+            text.replace(r#""port":8001"#, r#""port":8002"#)
+                .replace(r#"2.5]}}"#, r#"2.5]},"reused":true}"#)
+        );
+        // A fresh section (no extra fields) over it still keeps them.
+        c.extra.clear();
+        r.put(&c);
+        assert!(r.to_line().contains(r#""x-ticket":"OPS-1""#));
+        // The error goes where `error` stood.
+        r.set_error(
+            "mvk-swap",
+            &Fail::failed("nginx", "down").with("logs", vec!["x"]),
+        );
+        assert!(r.to_line().ends_with(
+            r#""error":{"tool":"mvk-swap","kind":"nginx","message":"down","logs":["x"]}}"#
+        ));
+    }
+
+    #[test]
+    fn a_section_of_the_wrong_shape_is_exit_2_naming_it() {
+        let r =
+            Record::parse(r#"{"schema":"mvk.release/v1","app":"shop","health":{"healthy":"yes"}}"#)
+                .unwrap();
+        let e = r.section::<section::Health>().unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        assert!(e.message.starts_with("field `health`: "), "{}", e.message);
+        assert_eq!(r.section::<section::Swap>().unwrap(), None);
     }
 }

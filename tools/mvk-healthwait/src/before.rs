@@ -3,18 +3,16 @@
 //! `docker run --rm <image> <command…>` would (the image's ENTRYPOINT stays, the command
 //! replaces its CMD), and is always removed afterwards.
 
-use crate::candidate::{labels, LABEL_APP};
 use anyhow::Result;
 use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HostConfig};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
+use mvk_core::containers::{is_app, labels, LABEL_APP, LABEL_ROLE};
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::envfile::EnvFile;
 use mvk_core::{signal, Fail, Progress};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-/// Label telling a one-off container from a slot's candidate.
-const LABEL_ROLE: &str = "mvk.role";
 const POLL: Duration = Duration::from_millis(100);
 
 /// The command: either a JSON array of strings (for arguments with spaces) or a plain line
@@ -75,12 +73,7 @@ pub fn run(engine: &Engine, command: &Command, job: &OneOff, progress: &Progress
     let name = format!("{}-before", job.app);
     // A one-off left by a run that was killed outright: ours by its label, so remove it.
     if let Some(c) = engine.container(&name)? {
-        let ours = c
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|l| l.get(LABEL_APP));
-        if ours.map(String::as_str) != Some(job.app) {
+        if !is_app(&c, job.app) {
             return Err(Fail::unavailable(
                 "name-taken",
                 format!("a container named {name} exists that is not labelled {LABEL_APP}={}; rename or remove it", job.app),
@@ -97,6 +90,7 @@ pub fn run(engine: &Engine, command: &Command, job: &OneOff, progress: &Progress
         image: Some(job.image.to_string()),
         cmd: Some(command.0.clone()),
         env: Some(job.env.docker_env()),
+        // The role tells a one-off container from a slot's candidate.
         labels: Some(labels(job.app, job.release, &[(LABEL_ROLE, "before")])),
         host_config: Some(HostConfig {
             init: Some(job.init),

@@ -3,26 +3,23 @@
 //! again. After creation it is only ever addressed by id, so a container that another deploy
 //! put under the same name is never touched.
 
-use crate::placement::Live;
-use crate::wait::{short, Status};
 use anyhow::Result;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ContainerUpdateBody,
-    HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerUpdateBody, HostConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, StopContainerOptionsBuilder};
 use mvk_core::config::SlotArgs;
+use mvk_core::containers::{
+    self, is_app, label, labels, published_port, Status, LABEL_APP, LABEL_RELEASE, LABEL_SLOT,
+};
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::envfile::EnvFile;
-use mvk_core::{Fail, Record, Slot};
-use serde_json::{json, Value};
+use mvk_core::live::Live;
+use mvk_core::{section, Fail, Record, Slot};
 use std::collections::HashMap;
 use std::net::{IpAddr, TcpListener};
-
-pub const LABEL_APP: &str = "mvk.app";
-pub const LABEL_RELEASE: &str = "mvk.release";
-pub const LABEL_SLOT: &str = "mvk.slot";
 
 /// Seconds `docker stop` waits before SIGKILL when a reused candidate is put back as found.
 const STOP_TIMEOUT: i32 = 10;
@@ -44,15 +41,16 @@ pub struct Candidate {
 
 impl Candidate {
     /// The record's `candidate` section.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "slot": self.slot.name(),
-            "port": self.port,
-            "container": self.name,
-            "container_id": self.id,
-            "image": self.image,
-            "reused": self.reused,
-        })
+    pub fn section(&self) -> section::Candidate {
+        section::Candidate {
+            slot: self.slot,
+            port: self.port,
+            container: self.name.clone(),
+            container_id: self.id.clone(),
+            image: self.image.clone(),
+            reused: self.reused,
+            extra: Default::default(),
+        }
     }
 
     /// Undoes this run's work after an interrupt: a container it made is removed, a reused
@@ -156,19 +154,11 @@ impl Spec<'_> {
     }
 }
 
-/// The `mvk.app` and `mvk.release` labels, plus `extra`.
-pub fn labels(app: &str, release: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
-    [(LABEL_APP, app), (LABEL_RELEASE, release)]
-        .iter()
-        .chain(extra)
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// A container of ours that stands where a new one goes.
 pub struct Leftover {
     pub id: String,
-    pub running: bool,
+    /// Not stopped: it may hold the slot's port, or serve.
+    pub up: bool,
     pub what: String,
 }
 
@@ -178,7 +168,7 @@ pub fn leftover(engine: &Engine, app: &str, name: &str) -> Result<Option<Leftove
     let Some(c) = engine.container(name)? else {
         return Ok(None);
     };
-    if label(&c, LABEL_APP) != Some(app) {
+    if !is_app(&c, app) {
         return Err(Fail::unavailable(
             "name-taken",
             format!("a container named {name} exists that is not labelled {LABEL_APP}={app}; Maverick did not make it and will not remove it: rename or remove it"),
@@ -188,10 +178,7 @@ pub fn leftover(engine: &Engine, app: &str, name: &str) -> Result<Option<Leftove
     let status = Status::of(&c);
     Ok(Some(Leftover {
         id: c.id.clone().unwrap_or_default(),
-        running: matches!(
-            status.state,
-            ContainerStateStatusEnum::RUNNING | ContainerStateStatusEnum::RESTARTING
-        ),
+        up: !status.stopped(),
         what: format!(
             "release {}, {}",
             label(&c, LABEL_RELEASE).unwrap_or("?"),
@@ -286,13 +273,8 @@ pub fn reuse(
         )
         .into());
     };
-    let name = c
-        .name
-        .as_deref()
-        .unwrap_or(id)
-        .trim_start_matches('/')
-        .to_string();
-    if label(&c, LABEL_APP) != Some(app) {
+    let name = containers::name(&c).unwrap_or(id).to_string();
+    if !is_app(&c, app) {
         return Err(Fail::usage(format!(
             "candidate.container_id names {name}, which is not a container of app {app} (label {LABEL_APP})"
         ))
@@ -329,8 +311,8 @@ pub fn reuse(
         .unwrap_or_default()
         .to_string();
     let status = Status::of(&c);
-    let running = status.state == ContainerStateStatusEnum::RUNNING;
-    live.ensure_idle(slot, port, running)?;
+    live.ensure_idle(slot, port, !status.stopped())?;
+    let running = status.running();
     let id = c.id.clone().unwrap_or_else(|| id.to_string());
     let mut restarts = status.restarts;
     if !running {
@@ -353,17 +335,6 @@ pub fn reuse(
     })
 }
 
-/// The host port Docker publishes `container_port/tcp` on (kept while the container is
-/// stopped, unlike the runtime port list).
-fn published_port(c: &ContainerInspectResponse, container_port: u16) -> Option<u16> {
-    let bindings = c.host_config.as_ref()?.port_bindings.as_ref()?;
-    let binding = bindings
-        .get(&format!("{container_port}/tcp"))?
-        .as_ref()?
-        .first()?;
-    binding.host_port.as_ref()?.parse().ok()
-}
-
 /// A field the record gives about the candidate must match the container (exit 2 if not).
 fn agree(record: &Record, field: &str, actual: &str, name: &str) -> Result<(), Fail> {
     let Some(given) = record.get(field) else {
@@ -381,24 +352,10 @@ fn agree(record: &Record, field: &str, actual: &str, name: &str) -> Result<(), F
     }
 }
 
-fn label<'a>(c: &'a ContainerInspectResponse, key: &str) -> Option<&'a str> {
-    c.config
-        .as_ref()?
-        .labels
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-}
-
-/// `<name> (<short id>)`, for messages.
-pub fn describe(name: &str, id: &str) -> String {
-    format!("{name} ({})", short(id))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::ContainerConfig;
+    use serde_json::json;
 
     fn slots() -> SlotArgs {
         SlotArgs {
@@ -437,7 +394,7 @@ mod tests {
         assert_eq!(body["HostConfig"]["Init"], false, "--no-init");
         assert_eq!(
             body["Labels"],
-            json!({"mvk.app": "shop", "mvk.release": "abc", "mvk.slot": "green"})
+            json!({LABEL_APP: "shop", LABEL_RELEASE: "abc", LABEL_SLOT: "green"})
         );
     }
 
@@ -457,26 +414,6 @@ mod tests {
         );
         drop(l);
         assert!(ensure_port_free("127.0.0.1".parse().unwrap(), port, "shop-blue").is_ok());
-    }
-
-    #[test]
-    fn the_published_port_survives_a_stop() {
-        let c = ContainerInspectResponse {
-            host_config: Some(HostConfig {
-                port_bindings: Some(HashMap::from([(
-                    "8000/tcp".to_string(),
-                    Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
-                        host_port: Some("18001".into()),
-                    }]),
-                )])),
-                ..Default::default()
-            }),
-            config: Some(ContainerConfig::default()),
-            ..Default::default()
-        };
-        assert_eq!(published_port(&c, 8000), Some(18001));
-        assert_eq!(published_port(&c, 9000), None);
     }
 
     #[test]

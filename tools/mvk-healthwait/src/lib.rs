@@ -4,19 +4,19 @@
 
 mod before;
 mod candidate;
-mod placement;
 mod wait;
 
 use anyhow::Result;
-use candidate::{describe, Candidate, Spec};
+use candidate::{Candidate, Spec};
 use clap::{CommandFactory, Parser};
 use mvk_core::config::{NginxArgs, Output, SlotArgs, StateArgs};
+use mvk_core::containers::describe;
 use mvk_core::docker::Engine;
 use mvk_core::envfile::EnvFile;
+use mvk_core::live::Live;
 use mvk_core::state::Store;
 use mvk_core::step::{self, Input};
-use mvk_core::{nginx, signal, Fail, Progress, Record};
-use placement::Live;
+use mvk_core::{signal, Fail, Progress, Record};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -205,10 +205,7 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
 
     let store = Store::new(&args.state.state_dir, &app);
     let lock = store.lock(TOOL)?;
-    let upstream = args.nginx.upstream_file(&app);
-    let nginx_port =
-        nginx::live_port(&upstream).map_err(|e| Fail::unavailable("nginx", format!("{e:#}")))?;
-    let live = Live::new(&lock.load()?, store.path(), nginx_port, upstream)?;
+    let live = Live::read(&lock.load()?, store.path(), args.nginx.upstream_file(&app))?;
     let candidate = match &fresh {
         None => {
             let c = candidate::reuse(&engine, record, &live, &args.slots, args.bind)?;
@@ -244,7 +241,7 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
         return Err(interrupted.into());
     }
     drop(lock);
-    record.set("candidate", candidate.to_json());
+    record.put(&candidate.section());
 
     let probe = wait::Probe {
         url: format!(
@@ -267,7 +264,7 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
     let outcome = outcome.and_then(|()| candidate.arm(&engine));
     // Healthy, but not made restartable: not a candidate to swap to.
     health.healthy &= outcome.is_ok();
-    record.set("health", health.to_json());
+    record.put(&health);
     match outcome {
         Ok(()) => {
             progress.say(format!(
@@ -316,13 +313,13 @@ fn start_new(
     let port = args.slots.port(slot);
     let name = slot.container(spec.app);
     let leftover = candidate::leftover(engine, spec.app, &name)?;
-    let leftover_running = leftover.as_ref().is_some_and(|l| l.running);
-    live.ensure_idle(slot, port, leftover_running)?;
-    // A running leftover may hold the port itself: then it is checked once it is gone.
-    if !leftover_running {
+    let leftover_up = leftover.as_ref().is_some_and(|l| l.up);
+    live.ensure_idle(slot, port, leftover_up)?;
+    // A leftover that is up may hold the port itself: then it is checked once it is gone.
+    if !leftover_up {
         candidate::ensure_port_free(args.bind, port, &name)?;
     }
-    match (live.slot, &live.release) {
+    match (live.slot, live.release()) {
         (Some(l), Some(r)) => progress.say(format!(
             "live: {l} (release {r}); deploying {} to {slot}",
             spec.release

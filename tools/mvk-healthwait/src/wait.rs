@@ -4,11 +4,12 @@
 
 use crate::candidate::Candidate;
 use anyhow::Result;
-use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
+use bollard::models::ContainerStateStatusEnum;
+use mvk_core::containers::{describe, Status};
 use mvk_core::docker::Engine;
 use mvk_core::envfile::EnvFile;
+use mvk_core::section::Health;
 use mvk_core::{http, signal, time, Fail, Progress};
-use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// How long one probe may take; a hung health endpoint counts as a failed probe.
@@ -35,91 +36,31 @@ impl Probe {
     }
 }
 
-/// The record's `health` section.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Health {
-    pub healthy: bool,
-    pub seconds: f64,
-    pub polls: u64,
-    /// The status of the last probe that got an answer.
-    pub http_status: Option<u16>,
-    /// Docker's HEALTHCHECK status: healthy, starting, unhealthy, or none.
-    pub docker_health: String,
-}
-
-impl Health {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "healthy": self.healthy,
-            "seconds": time::round_ms(self.seconds),
-            "polls": self.polls,
-            "http_status": self.http_status,
-            "docker_health": self.docker_health,
-        })
-    }
-}
-
-/// What one inspection of the container says.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Status {
-    pub state: ContainerStateStatusEnum,
-    pub exit_code: i64,
-    pub oom_killed: bool,
-    pub restarts: i64,
-    pub docker_health: String,
-    /// The last HEALTHCHECK run: its exit code and output.
-    pub health_check: Option<(i64, String)>,
-}
-
-impl Status {
-    pub fn of(c: &ContainerInspectResponse) -> Status {
-        let state = c.state.clone().unwrap_or_default();
-        let health = state.health.clone().unwrap_or_default();
-        let docker_health = match health.status {
-            Some(HealthStatusEnum::HEALTHY) => "healthy",
-            Some(HealthStatusEnum::STARTING) => "starting",
-            Some(HealthStatusEnum::UNHEALTHY) => "unhealthy",
-            _ => "none",
-        };
-        Status {
-            state: state.status.unwrap_or(ContainerStateStatusEnum::EMPTY),
-            exit_code: state.exit_code.unwrap_or(0),
-            oom_killed: state.oom_killed.unwrap_or(false),
-            restarts: c.restart_count.unwrap_or(0),
-            docker_health: docker_health.to_string(),
-            health_check: health
-                .log
-                .and_then(|log| log.last().cloned())
-                .map(|r| (r.exit_code.unwrap_or(-1), r.output.unwrap_or_default())),
-        }
-    }
-
-    /// Why the container is no longer a candidate, if it is not: `(kind, what happened)`.
-    /// `restarts` is the restart count it had when the wait began.
-    pub fn failure(&self, restarts: i64) -> Option<(&'static str, String)> {
-        use ContainerStateStatusEnum::*;
-        let exit = if self.oom_killed {
+/// Why the container is no longer a candidate, if it is not: `(kind, what happened)`.
+/// `restarts` is the restart count it had when the wait began.
+fn failure(status: &Status, restarts: i64) -> Option<(&'static str, String)> {
+    use ContainerStateStatusEnum::*;
+    let exit = if status.oom_killed {
+        format!(
+            "was killed for running out of memory (exit code {})",
+            status.exit_code
+        )
+    } else {
+        format!("crashed with exit code {}", status.exit_code)
+    };
+    match status.state {
+        EXITED | DEAD => Some(("crashed", exit)),
+        // Docker's restart policy already brought it back: its exit code is gone.
+        RUNNING if status.restarts > restarts => Some((
+            "crashed",
             format!(
-                "was killed for running out of memory (exit code {})",
-                self.exit_code
-            )
-        } else {
-            format!("crashed with exit code {}", self.exit_code)
-        };
-        match self.state {
-            EXITED | DEAD => Some(("crashed", exit)),
-            // Docker's restart policy already brought it back: its exit code is gone.
-            RUNNING if self.restarts > restarts => Some((
-                "crashed",
-                format!(
-                    "crashed and Docker restarted it ({} restarts)",
-                    self.restarts - restarts
-                ),
-            )),
-            RUNNING => None,
-            RESTARTING => Some(("crashed", format!("{exit}; Docker is restarting it"))),
-            other => Some(("not-running", format!("is {other}, not running"))),
-        }
+                "crashed and Docker restarted it ({} restarts)",
+                status.restarts - restarts
+            ),
+        )),
+        RUNNING => None,
+        RESTARTING => Some(("crashed", format!("{exit}; Docker is restarting it"))),
+        other => Some(("not-running", format!("is {other}, not running"))),
     }
 }
 
@@ -139,6 +80,7 @@ pub fn until_healthy(
         polls: 0,
         http_status: None,
         docker_health: "none".into(),
+        extra: Default::default(),
     };
     let result = poll(
         engine,
@@ -149,7 +91,7 @@ pub fn until_healthy(
         started,
         &mut health,
     );
-    health.seconds = started.elapsed().as_secs_f64();
+    health.seconds = time::round_ms(started.elapsed().as_secs_f64());
     (health, result)
 }
 
@@ -173,14 +115,14 @@ fn poll(
             return Err(Fail::unavailable(
                 "replaced",
                 format!(
-                    "{name} ({}) was removed while it was being checked (by another deploy?)",
-                    short(&candidate.id)
+                    "{} was removed while it was being checked (by another deploy?)",
+                    describe(name, &candidate.id)
                 ),
             )
             .into());
         };
         health.docker_health = status.docker_health.clone();
-        if let Some((kind, what)) = status.failure(candidate.restarts) {
+        if let Some((kind, what)) = failure(&status, candidate.restarts) {
             return Err(Fail::failed(kind, format!("{name} {what}")).into());
         }
         if status.docker_health == "unhealthy" {
@@ -240,15 +182,10 @@ fn poll(
     }
 }
 
-/// The first 12 characters of a container id, as `docker ps` shows it.
-pub fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::{ContainerState, Health as DockerHealth, HealthcheckResult};
+    use bollard::models::{ContainerInspectResponse, ContainerState};
 
     #[test]
     fn a_streak_is_confirmed_at_the_shorter_interval() {
@@ -287,12 +224,18 @@ mod tests {
     #[test]
     fn running_without_restarts_is_fine() {
         assert_eq!(
-            Status::of(&inspect(ContainerStateStatusEnum::RUNNING, 0, false, 0)).failure(0),
+            failure(
+                &Status::of(&inspect(ContainerStateStatusEnum::RUNNING, 0, false, 0)),
+                0
+            ),
             None
         );
         // A reused container that restarted before this wait began.
         assert_eq!(
-            Status::of(&inspect(ContainerStateStatusEnum::RUNNING, 0, false, 4)).failure(4),
+            failure(
+                &Status::of(&inspect(ContainerStateStatusEnum::RUNNING, 0, false, 4)),
+                4
+            ),
             None
         );
     }
@@ -301,62 +244,28 @@ mod tests {
     fn crashes_say_the_exit_code() {
         let s = Status::of(&inspect(ContainerStateStatusEnum::EXITED, 3, false, 0));
         assert_eq!(
-            s.failure(0),
+            failure(&s, 0),
             Some(("crashed", "crashed with exit code 3".into()))
         );
         let s = Status::of(&inspect(ContainerStateStatusEnum::RESTARTING, 3, false, 1));
         assert_eq!(
-            s.failure(0).unwrap().1,
+            failure(&s, 0).unwrap().1,
             "crashed with exit code 3; Docker is restarting it"
         );
         let s = Status::of(&inspect(ContainerStateStatusEnum::EXITED, 137, true, 0));
-        assert!(s
-            .failure(0)
+        assert!(failure(&s, 0)
             .unwrap()
             .1
             .contains("out of memory (exit code 137)"));
         let s = Status::of(&inspect(ContainerStateStatusEnum::RUNNING, 0, false, 2));
         assert_eq!(
-            s.failure(0).unwrap().1,
+            failure(&s, 0).unwrap().1,
             "crashed and Docker restarted it (2 restarts)"
         );
         let s = Status::of(&inspect(ContainerStateStatusEnum::PAUSED, 0, false, 0));
         assert_eq!(
-            s.failure(0),
+            failure(&s, 0),
             Some(("not-running", "is paused, not running".into()))
-        );
-    }
-
-    #[test]
-    fn docker_health_and_its_last_check() {
-        let mut c = inspect(ContainerStateStatusEnum::RUNNING, 0, false, 0);
-        assert_eq!(Status::of(&c).docker_health, "none");
-        c.state.as_mut().unwrap().health = Some(DockerHealth {
-            status: Some(HealthStatusEnum::UNHEALTHY),
-            log: Some(vec![HealthcheckResult {
-                exit_code: Some(1),
-                output: Some("db down".into()),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        });
-        let s = Status::of(&c);
-        assert_eq!(s.docker_health, "unhealthy");
-        assert_eq!(s.health_check, Some((1, "db down".into())));
-    }
-
-    #[test]
-    fn health_section_has_the_contract_fields() {
-        let h = Health {
-            healthy: true,
-            seconds: 1.23456,
-            polls: 7,
-            http_status: Some(200),
-            docker_health: "starting".into(),
-        };
-        assert_eq!(
-            h.to_json(),
-            json!({"healthy": true, "seconds": 1.235, "polls": 7, "http_status": 200, "docker_health": "starting"})
         );
     }
 }

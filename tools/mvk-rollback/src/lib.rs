@@ -12,8 +12,8 @@ use mvk_core::config::{app_name, Output, SlotArgs, StateArgs};
 use mvk_core::docker::Engine;
 use mvk_core::state::Store;
 use mvk_core::step::{self, Input};
-use mvk_core::{signal, Fail, Progress, Record};
-use serde_json::{json, Value};
+use mvk_core::{live, section, signal, Fail, Progress, Record};
+use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -95,13 +95,27 @@ fn list(args: &Args) -> Result<()> {
 
 fn rollback(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
     let cause = args.cause.as_deref().map(cause).transpose()?;
-    if let Some(cause) = &cause {
-        // Set first, so that the record says why even when the rollback itself fails.
-        record.set("rollback", json!({ "cause": cause }));
+    let done = roll_back(args, record, progress, cause.clone());
+    if done.is_err() && cause.is_some() {
+        // The record says why the rollback was needed even when it failed itself.
+        record.put(&section::Rollback {
+            cause,
+            ..Default::default()
+        });
     }
-    let state = Store::new(&args.state.state_dir, &args.app).load()?;
+    done
+}
+
+fn roll_back(
+    args: &Args,
+    record: &mut Record,
+    progress: &Progress,
+    cause: Option<Value>,
+) -> Result<()> {
+    let store = Store::new(&args.state.state_dir, &args.app);
+    let state = store.load()?;
     let (live, target) = history::target(&state, args.to.as_deref())?;
-    let live_slot = live.slot().ok_or_else(|| {
+    let live_slot = live::state_slot(&state, &store.path())?.ok_or_else(|| {
         Fail::unavailable(
             "state",
             format!(
@@ -130,13 +144,15 @@ fn rollback(args: &Args, record: &mut Record, progress: &Progress) -> Result<()>
     record.set("release", target.release.as_str());
     record.set("image", image.reference.as_str());
     record.set("image_id", image.id.as_str());
-    let mut rollback = json!({"from": live.release, "to": target.release, "pulled": image.pulled});
-    if let Some(cause) = cause {
-        rollback["cause"] = cause;
-    }
-    record.set("rollback", rollback);
+    record.put(&section::Rollback {
+        from: Some(live.release.clone()),
+        to: Some(target.release.clone()),
+        pulled: Some(image.pulled),
+        cause,
+        extra: Default::default(),
+    });
     if let Some(candidate) = candidate {
-        record.set("candidate", candidate);
+        record.put(&candidate);
     }
     Ok(())
 }

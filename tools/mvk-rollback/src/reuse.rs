@@ -3,9 +3,9 @@
 //! image and publishes the slot's port, mvk-healthwait only has to start it again.
 
 use anyhow::Result;
+use mvk_core::containers::{is_app, label, published_port, Status, LABEL_SLOT};
 use mvk_core::docker::Engine;
-use mvk_core::{Progress, Slot};
-use serde_json::{json, Value};
+use mvk_core::{section, Progress, Slot};
 
 /// The slot and ports the stopped container must match.
 pub struct Wanted<'a> {
@@ -22,7 +22,7 @@ pub fn stopped_candidate(
     engine: &Engine,
     want: &Wanted,
     progress: &Progress,
-) -> Result<Option<Value>> {
+) -> Result<Option<section::Candidate>> {
     let name = want.slot.container(want.app);
     let Some(c) = engine.container(&name)? else {
         progress.say(format!(
@@ -30,39 +30,22 @@ pub fn stopped_candidate(
         ));
         return Ok(None);
     };
-    let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
-    let label = |key: &str| {
-        c.config
-            .as_ref()
-            .and_then(|cfg| cfg.labels.as_ref())
-            .and_then(|l| l.get(key).cloned())
-    };
-    let key = format!("{}/tcp", want.container_port);
-    let port = want.port.to_string();
-    let publishes = c
-        .host_config
-        .as_ref()
-        .and_then(|h| h.port_bindings.as_ref())
-        .and_then(|b| b.get(&key).cloned().flatten())
-        .is_some_and(|bindings| {
-            bindings
-                .iter()
-                .any(|b| b.host_port.as_deref() == Some(port.as_str()))
-        });
+    let port = published_port(&c, want.container_port);
     // The labels every slot container carries (DESIGN.md §3); mvk-healthwait checks them too.
-    let why_not = if label("mvk.app").as_deref() != Some(want.app)
-        || label("mvk.slot").as_deref() != Some(want.slot.name())
-    {
+    let why_not = if !is_app(&c, want.app) || label(&c, LABEL_SLOT) != Some(want.slot.name()) {
         Some(format!(
             "is not labelled as app {}'s {} slot",
             want.app, want.slot
         ))
-    } else if running {
-        Some("is running".to_string())
+    } else if !Status::of(&c).stopped() {
+        Some("is not stopped".to_string())
     } else if c.image.as_deref() != Some(want.image_id) {
         Some(format!("runs another image than {}", want.image_id))
-    } else if !publishes {
-        Some(format!("does not publish {key} on port {port}"))
+    } else if port != Some(want.port) {
+        Some(format!(
+            "does not publish {}/tcp on port {}",
+            want.container_port, want.port
+        ))
     } else {
         None
     };
@@ -73,12 +56,16 @@ pub fn stopped_candidate(
     progress.say(format!(
         "{name} still holds this release, stopped: it will be started again (fast path)"
     ));
-    Ok(Some(json!({
-        "slot": want.slot.name(),
-        "port": want.port,
-        "container": name,
-        "container_id": c.id,
+    Ok(Some(section::Candidate {
+        slot: want.slot,
+        port: want.port,
+        container: name,
+        container_id: c.id.clone().unwrap_or_default(),
         // As the container was created from it: mvk-healthwait holds the two to agree.
-        "image": c.config.as_ref().and_then(|cfg| cfg.image.clone()),
-    })))
+        image: (c.config.as_ref())
+            .and_then(|cfg| cfg.image.clone())
+            .unwrap_or_default(),
+        reused: true,
+        extra: Default::default(),
+    }))
 }

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::StopContainerOptionsBuilder;
+use mvk_core::containers::{label, short_id, Status, LABEL_RELEASE};
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::Fail;
 use std::time::Duration;
@@ -16,20 +17,21 @@ pub struct Container {
     /// The id of the image it runs.
     pub image_id: String,
     pub running: bool,
+    /// Not running, and not going to by itself: nothing to drain or stop.
+    pub stopped: bool,
     pub release: Option<String>,
 }
 
 impl Container {
     fn from_inspect(name: &str, c: ContainerInspectResponse) -> Container {
-        let state = c.state.unwrap_or_default();
+        let status = Status::of(&c);
         Container {
             name: name.to_string(),
+            release: label(&c, LABEL_RELEASE).map(str::to_string),
             id: c.id.unwrap_or_default(),
             image_id: c.image.unwrap_or_default(),
-            running: state.running == Some(true) && state.restarting != Some(true),
-            release: c
-                .config
-                .and_then(|cfg| cfg.labels?.get("mvk.release").cloned()),
+            running: status.running(),
+            stopped: status.stopped(),
         }
     }
 }
@@ -42,12 +44,6 @@ pub fn inspect(engine: &Engine, name: &str) -> Result<Option<Container>> {
 
 /// The candidate, provided it is the container the record names and it runs.
 pub fn candidate(engine: &Engine, name: &str, id: &str) -> Result<Container> {
-    let short = |id: &str| {
-        id.trim_start_matches("sha256:")
-            .chars()
-            .take(12)
-            .collect::<String>()
-    };
     let found = inspect(engine, name)?.ok_or_else(|| {
         Fail::unavailable(
             "candidate-gone",
@@ -60,8 +56,8 @@ pub fn candidate(engine: &Engine, name: &str, id: &str) -> Result<Container> {
             "candidate-replaced",
             format!(
                 "{name} is now container {}, not the candidate {} this record names: another deploy replaced it; nothing was changed",
-                short(&found.id),
-                short(id)
+                short_id(&found.id),
+                short_id(id)
             ),
         )
         .into());

@@ -11,6 +11,7 @@ use anyhow::Result;
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
 };
+use mvk_core::containers::LABEL_APP;
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::state::{Deployed, Store};
 use mvk_core::Progress;
@@ -139,7 +140,7 @@ pub fn prune(engine: &Engine, policy: &Policy, progress: &Progress) -> Result<Ve
     let images: Vec<Image> = listed
         .into_iter()
         .map(|i| Image {
-            app: i.labels.get("mvk.app").cloned(),
+            app: i.labels.get(LABEL_APP).cloned(),
             tags: i
                 .repo_tags
                 .into_iter()

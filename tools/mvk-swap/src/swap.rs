@@ -28,9 +28,11 @@ use crate::upstream::UpstreamFile;
 use crate::{drain, prune, routing, Args};
 use anyhow::{Context, Result};
 use mvk_core::docker::Engine;
-use mvk_core::state::{Deployed, State, Store, HISTORY_LIMIT};
+use mvk_core::live::Live;
+use mvk_core::section::{self, SwapLive, SwapPrevious};
+use mvk_core::state::{Deployed, Store, HISTORY_LIMIT};
 use mvk_core::{signal, time, Exit, Fail, Progress, Record, Slot};
-use serde_json::{json, Map, Value};
+use serde_json::Map;
 use std::time::{Duration, Instant, SystemTime};
 
 /// How long nginx gets to start workers on the new configuration after a reload (it takes
@@ -86,43 +88,18 @@ pub(crate) struct Previous {
     pub slot: Slot,
     pub port: u16,
     pub release: Option<String>,
-    /// Its container, when one runs (and is not the candidate).
+    /// Its container, unless it is stopped (or is the candidate).
     pub container: Option<Container>,
 }
 
 impl Previous {
-    fn json(&self) -> Value {
-        json!({"slot": self.slot.name(), "port": self.port, "release": self.release})
-    }
-}
-
-/// The `swap` section, filled in as the swap goes.
-struct Report {
-    live: Value,
-    previous: Value,
-    drained_seconds: f64,
-    drained: bool,
-    previous_stopped: bool,
-    kept_warm: bool,
-    upstream_file: String,
-    pruned_images: Vec<String>,
-    warnings: Vec<String>,
-}
-
-impl Report {
-    fn json(&self) -> Value {
-        json!({
-            "live": self.live,
-            "previous": self.previous,
-            "drained_seconds": self.drained_seconds,
-            "drained": self.drained,
-            "previous_stopped": self.previous_stopped,
-            "kept_warm": self.kept_warm,
-            "weight": 100,
-            "upstream_file": self.upstream_file,
-            "pruned_images": self.pruned_images,
-            "warnings": self.warnings,
-        })
+    fn section(&self) -> SwapPrevious {
+        SwapPrevious {
+            slot: self.slot,
+            port: self.port,
+            release: self.release.clone(),
+            extra: Map::new(),
+        }
     }
 }
 
@@ -139,32 +116,48 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     let mut state = lock.load()?;
     let candidate = containers::candidate(&engine, &cand.container, &cand.container_id)?;
     let upstream = UpstreamFile::open(&args.nginx.upstream_file(&app))?;
-    let previous = previous(&engine, &app, args, &state, &upstream, &cand, &candidate)?;
+    let live = Live::new(
+        &state,
+        store.path(),
+        upstream.port_before(),
+        upstream.path.clone(),
+    )?;
+    let previous = previous(&engine, &app, args, &live, &cand, &candidate)?;
     let traffic = Traffic::after_swap(args.routing.keep_warm, previous.as_ref());
     let conf = routing::prepare(args, &app, &upstream.path, &traffic.routing(cand.port))?;
-    let mut report = Report {
-        live: json!({"slot": cand.slot.name(), "port": cand.port, "release": release, "container": cand.container}),
-        previous: Value::Null,
+    let mut report = section::Swap {
+        live: SwapLive {
+            slot: cand.slot,
+            port: cand.port,
+            release: release.clone(),
+            container: cand.container.clone(),
+            extra: Map::new(),
+        },
+        previous: None,
         drained_seconds: 0.0,
         drained: true,
         previous_stopped: false,
         kept_warm: traffic.warm.is_some(),
+        weight: 100,
         upstream_file: upstream.path.display().to_string(),
         pruned_images: Vec::new(),
         warnings: Vec::new(),
+        extra: Map::new(),
     };
-    let already_live = state.live.as_ref().is_some_and(|l| {
-        l.slot() == Some(cand.slot) && l.release == release && l.image_id == candidate.image_id
-    });
+    let already_live = live.slot == Some(cand.slot)
+        && live
+            .deployed
+            .as_ref()
+            .is_some_and(|l| l.release == release && l.image_id == candidate.image_id);
     if already_live && upstream.holds(&conf) {
         progress.say(format!(
             "release {release} is already live in {}; nothing to do",
             cand.container
         ));
-        record.set("swap", report.json());
+        record.put(&report);
         return Ok(());
     }
-    report.previous = previous.as_ref().map_or(Value::Null, Previous::json);
+    report.previous = previous.as_ref().map(Previous::section);
     let nginx = Nginx::new(&args.nginx);
     let master = nginx.master()?;
     interrupted("nothing was changed")?;
@@ -205,7 +198,7 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         "{release} is live; recorded in {}",
         store.path().display()
     ));
-    record.set("swap", report.json());
+    record.put(&report);
 
     // 5 and 6.
     let to_stop = previous.as_ref().and_then(|p| p.container.as_ref());
@@ -238,11 +231,11 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
                 }
             }
             Err(_) => {
-                record.set("swap", report.json());
+                record.put(&report);
                 interrupted(left_running.clone())?;
             }
         }
-        record.set("swap", report.json());
+        record.put(&report);
         interrupted(left_running)?;
         progress.say(format!(
             "drained in {} s; stopping {}",
@@ -257,7 +250,7 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
             ),
         }
     }
-    record.set("swap", report.json());
+    record.put(&report);
 
     // 7.
     let skipped = format!("{release} is live and recorded; old images were not pruned");
@@ -283,37 +276,25 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
             format!("cannot prune old images: {e:#}"),
         ),
     }
-    record.set("swap", report.json());
+    record.put(&report);
     Ok(())
 }
 
-/// What nginx routes to now: the slot of the upstream file's port, else the state's live slot,
-/// whichever is not the candidate's.
+/// What nginx routes to now: the slot that serves, other than the candidate's.
 fn previous(
     engine: &Engine,
     app: &str,
     args: &Args,
-    state: &State,
-    upstream: &UpstreamFile,
+    live: &Live,
     cand: &Candidate,
     candidate: &Container,
 ) -> Result<Option<Previous>> {
-    let routed = upstream.port_before().and_then(|p| args.slots.slot_of(p));
-    let live = state.live.as_ref().and_then(Deployed::slot);
-    let Some(slot) = [routed, live]
-        .into_iter()
-        .flatten()
-        .find(|s| *s != cand.slot)
-    else {
+    let Some(slot) = live.serving(&args.slots, cand.slot) else {
         return Ok(None);
     };
     let container = containers::inspect(engine, &slot.container(app))?
-        .filter(|c| c.running && c.id != candidate.id);
-    let recorded = state
-        .live
-        .as_ref()
-        .filter(|l| l.slot() == Some(slot))
-        .map(|l| l.release.clone());
+        .filter(|c| !c.stopped && c.id != candidate.id);
+    let recorded = live.release_in(slot).map(str::to_string);
     if recorded.is_none() && container.is_none() {
         // Routed to a slot where nothing runs and nothing was deployed: no previous release.
         return Ok(None);
@@ -407,7 +388,7 @@ pub(crate) fn unroute(nginx: &Nginx, upstream: &UpstreamFile, master: Proc) -> R
         .context("nginx did not reload the old file")
 }
 
-fn warn(report: &mut Report, progress: &Progress, message: String) {
+fn warn(report: &mut section::Swap, progress: &Progress, message: String) {
     progress.error(format!("warning: {message}"));
     report.warnings.push(message);
 }

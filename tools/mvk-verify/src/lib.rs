@@ -13,9 +13,8 @@ use clap::{CommandFactory, Parser};
 use mvk_core::config::{app_name, Output};
 use mvk_core::step::{self, Input};
 use mvk_core::time::{parse_duration, round_ms};
-use mvk_core::{Fail, Progress, Record};
+use mvk_core::{section, Fail, Progress, Record};
 use probe::{Outcome, Settings, Target};
-use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
@@ -131,15 +130,13 @@ fn verify(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
     }
     let took = started.elapsed();
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.ok()).collect();
-    record.set(
-        "verify",
-        json!({
-            "ok": failed.is_empty(),
-            "target": target.base,
-            "seconds": round_ms(took.as_secs_f64()),
-            "checks": outcomes.iter().map(Outcome::to_json).collect::<Vec<_>>(),
-        }),
-    );
+    record.put(&section::Verify {
+        ok: failed.is_empty(),
+        target: target.base.clone(),
+        seconds: round_ms(took.as_secs_f64()),
+        checks: outcomes.iter().map(Outcome::to_json).collect(),
+        extra: Default::default(),
+    });
     if let Some((dir, app)) = textfile {
         textfile::write(dir, &app, &outcomes, took, started_at)?;
         progress.say(format!("wrote {}", textfile::path(dir, &app).display()));

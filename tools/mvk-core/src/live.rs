@@ -1,21 +1,41 @@
-//! Which slot a deploy may use: the one that is not live. The state says which slot is live;
-//! nginx's upstream file says where traffic really goes. A slot is only replaced when both
-//! agree that it is idle, so the live container is never touched.
+//! Which slot is live. The state says which slot holds the live release; nginx's upstream
+//! file says where traffic really goes. A deploy only replaces a slot that both agree is idle,
+//! so the live container is never touched; the swap drains whichever of the two serves now.
 
-use mvk_core::state::State;
-use mvk_core::{Fail, Slot};
-use std::path::PathBuf;
+use crate::config::SlotArgs;
+use crate::state::{Deployed, State};
+use crate::{Fail, Slot};
+use std::path::{Path, PathBuf};
 
 /// What is live, as the state and nginx see it.
 #[derive(Debug, Clone)]
 pub struct Live {
     /// The live slot per the state; `None` before the first deploy.
     pub slot: Option<Slot>,
-    pub release: Option<String>,
+    /// The live release per the state.
+    pub deployed: Option<Deployed>,
     /// The port nginx routes the app to, per the upstream file (`None`: no file).
     pub nginx_port: Option<u16>,
     pub state_file: PathBuf,
     pub upstream_file: PathBuf,
+}
+
+/// The slot of the state's live release (`None` before the first deploy); a slot that is
+/// neither blue nor green is a broken state (exit 4).
+pub fn state_slot(state: &State, state_file: &Path) -> Result<Option<Slot>, Fail> {
+    let Some(d) = &state.live else {
+        return Ok(None);
+    };
+    d.slot().map(Some).ok_or_else(|| {
+        Fail::unavailable(
+            "state",
+            format!(
+                "{}: the live release is in slot `{}`, which is neither blue nor green",
+                state_file.display(),
+                d.slot
+            ),
+        )
+    })
 }
 
 impl Live {
@@ -25,26 +45,25 @@ impl Live {
         nginx_port: Option<u16>,
         upstream_file: PathBuf,
     ) -> Result<Live, Fail> {
-        let slot = match &state.live {
-            None => None,
-            Some(d) => Some(d.slot().ok_or_else(|| {
-                Fail::unavailable(
-                    "state",
-                    format!(
-                        "{}: the live release is in slot `{}`, which is neither blue nor green",
-                        state_file.display(),
-                        d.slot
-                    ),
-                )
-            })?),
-        };
         Ok(Live {
-            slot,
-            release: state.live.as_ref().map(|d| d.release.clone()),
+            slot: state_slot(state, &state_file)?,
+            deployed: state.live.clone(),
             nginx_port,
             state_file,
             upstream_file,
         })
+    }
+
+    /// As [`Live::new`], reading nginx's port from `upstream_file` (exit 4 if unreadable).
+    pub fn read(state: &State, state_file: PathBuf, upstream_file: PathBuf) -> Result<Live, Fail> {
+        let nginx_port = crate::nginx::live_port(&upstream_file)
+            .map_err(|e| Fail::unavailable("nginx", format!("{e:#}")))?;
+        Live::new(state, state_file, nginx_port, upstream_file)
+    }
+
+    /// The live release per the state.
+    pub fn release(&self) -> Option<&str> {
+        self.deployed.as_ref().map(|d| d.release.as_str())
     }
 
     /// The slot a new release goes to: the one not live; blue on the first deploy.
@@ -52,11 +71,26 @@ impl Live {
         self.slot.map_or(Slot::Blue, Slot::other)
     }
 
+    /// The slot that serves traffic now, other than `except` (the candidate's): the one
+    /// nginx routes to, else the state's live slot.
+    pub fn serving(&self, slots: &SlotArgs, except: Slot) -> Option<Slot> {
+        let routed = self.nginx_port.and_then(|p| slots.slot_of(p));
+        [routed, self.slot]
+            .into_iter()
+            .flatten()
+            .find(|s| *s != except)
+    }
+
+    /// The release the state records in `slot`, if that slot is live.
+    pub fn release_in(&self, slot: Slot) -> Option<&str> {
+        self.release().filter(|_| self.slot == Some(slot))
+    }
+
     /// Refuses (exit 4) to use `slot` (host port `port`) when the state or nginx says it is
     /// live. Before the first deploy nginx's upstream is a placeholder pointing at an empty
-    /// slot; it only counts when our container there is `running` (the state was lost, the
-    /// traffic was not).
-    pub fn ensure_idle(&self, slot: Slot, port: u16, running: bool) -> Result<(), Fail> {
+    /// slot; it only counts when our container there is `up`, not stopped (the state was
+    /// lost, the traffic was not).
+    pub fn ensure_idle(&self, slot: Slot, port: u16, up: bool) -> Result<(), Fail> {
         let refuse = |why: String| {
             Fail::unavailable(
                 "live-slot",
@@ -66,11 +100,11 @@ impl Live {
         if self.slot == Some(slot) {
             return Err(refuse(format!(
                 "it is live (release {}, per {})",
-                self.release.as_deref().unwrap_or("?"),
+                self.release().unwrap_or("?"),
                 self.state_file.display()
             )));
         }
-        if self.nginx_port == Some(port) && (self.slot.is_some() || running) {
+        if self.nginx_port == Some(port) && (self.slot.is_some() || up) {
             let (state_says, fix) = match self.slot {
                 Some(live) => (
                     format!(
@@ -100,9 +134,7 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mvk_core::config::SlotArgs;
-    use mvk_core::state::Deployed;
-    use mvk_core::Exit;
+    use crate::Exit;
 
     fn slots() -> SlotArgs {
         SlotArgs {
@@ -194,5 +226,37 @@ mod tests {
         state.live = Some(deployed("red"));
         let e = Live::new(&state, "/s".into(), None, "/n".into()).unwrap_err();
         assert!(e.message.contains("`red`"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_serving_slot_is_nginx_s_else_the_state_s() {
+        let s = slots();
+        assert_eq!(
+            live(Some("blue"), Some(8000)).serving(&s, Slot::Green),
+            Some(Slot::Blue)
+        );
+        // nginx still routes to green although the state says blue: green serves.
+        assert_eq!(
+            live(Some("blue"), Some(8001)).serving(&s, Slot::Blue),
+            Some(Slot::Green)
+        );
+        assert_eq!(
+            live(Some("blue"), None).serving(&s, Slot::Green),
+            Some(Slot::Blue)
+        );
+        assert_eq!(
+            live(None, Some(8000)).serving(&s, Slot::Green),
+            Some(Slot::Blue)
+        );
+        assert_eq!(live(None, None).serving(&s, Slot::Blue), None);
+        assert_eq!(
+            live(Some("green"), Some(8001)).serving(&s, Slot::Green),
+            None
+        );
+        assert_eq!(
+            live(Some("blue"), Some(8000)).release_in(Slot::Blue),
+            Some("r1")
+        );
+        assert_eq!(live(Some("blue"), Some(8000)).release_in(Slot::Green), None);
     }
 }

@@ -1,0 +1,204 @@
+//! The record's sections (DESIGN.md §1), one type each, so that every tool writes a section the
+//! same way. Each keeps the fields it does not know (`extra`): a section read from a record and
+//! written back loses nothing a user or a newer tool put there, and [`Record::put`] keeps
+//! those fields where they stood.
+//!
+//! [`Record::put`]: crate::Record::put
+
+use crate::Slot;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A top-level section of the record, under the key `KEY`.
+pub trait Section: Serialize + DeserializeOwned {
+    const KEY: &'static str;
+}
+
+/// Fields a section does not know, in the order they came.
+pub type Extra = Map<String, Value>;
+
+/// `candidate`: the container mvk-healthwait waits for (or mvk-rollback's stopped one to start
+/// again), that mvk-swap puts live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub slot: Slot,
+    pub port: u16,
+    pub container: String,
+    pub container_id: String,
+    pub image: String,
+    /// An existing container (a rollback's stopped one), not one made for this release.
+    #[serde(default)]
+    pub reused: bool,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Section for Candidate {
+    const KEY: &'static str = "candidate";
+}
+
+/// `health`: how the wait for the candidate went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub healthy: bool,
+    pub seconds: f64,
+    pub polls: u64,
+    /// The status of the last probe that got an answer.
+    pub http_status: Option<u16>,
+    /// Docker's HEALTHCHECK status: healthy, starting, unhealthy, or none.
+    pub docker_health: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Section for Health {
+    const KEY: &'static str = "health";
+}
+
+/// `swap`: what went live, what was live before, and how the old release was retired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Swap {
+    pub live: SwapLive,
+    /// `null` on a first deploy.
+    pub previous: Option<SwapPrevious>,
+    pub drained_seconds: f64,
+    pub drained: bool,
+    pub previous_stopped: bool,
+    /// The previous release was left running as nginx's first backup (--keep-warm).
+    #[serde(default)]
+    pub kept_warm: bool,
+    /// The share of requests, in %, the live release gets.
+    #[serde(default = "all")]
+    pub weight: u8,
+    pub upstream_file: String,
+    pub pruned_images: Vec<String>,
+    pub warnings: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+fn all() -> u8 {
+    100
+}
+
+impl Section for Swap {
+    const KEY: &'static str = "swap";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwapLive {
+    pub slot: Slot,
+    pub port: u16,
+    pub release: String,
+    pub container: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwapPrevious {
+    pub slot: Slot,
+    pub port: u16,
+    /// `null` when neither the state nor the container says which release it was.
+    pub release: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `verify`: the checks of the live release (or of `--url`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verify {
+    pub ok: bool,
+    pub target: String,
+    pub seconds: f64,
+    pub checks: Vec<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Section for Verify {
+    const KEY: &'static str = "verify";
+}
+
+/// `alerts`: the rules' states after the last evaluation, and the alerts firing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alerts {
+    pub firing: Vec<Value>,
+    pub evaluated: Vec<Value>,
+    pub source: String,
+    pub evaluations: u64,
+    pub evaluated_at: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Section for Alerts {
+    const KEY: &'static str = "alerts";
+}
+
+/// `rollback`: from which release to which. Only `cause` is there when the rollback failed
+/// before it chose.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rollback {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled: Option<bool>,
+    /// The `error` of the failed deploy that made the rollback necessary (`--cause`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Section for Rollback {
+    const KEY: &'static str = "rollback";
+}
+
+/// `build`: how the image was built and what its checks found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Build {
+    pub seconds: f64,
+    pub size_bytes: u64,
+    /// The image's USER, `null` when it has none (root).
+    pub user: Option<String>,
+    pub healthcheck: bool,
+    pub checks: Vec<Value>,
+    /// The registry's digest, once pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Section for Build {
+    const KEY: &'static str = "build";
+}
+
+/// `error`: why the step failed; `details` are the failure's own fields (`logs`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Error {
+    pub tool: String,
+    pub kind: String,
+    pub message: String,
+    #[serde(flatten)]
+    pub details: Extra,
+}
+
+impl Section for Error {
+    const KEY: &'static str = "error";
+}
+
+/// One entry of `steps`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub tool: String,
+    pub ok: bool,
+    pub started_at: String,
+    pub seconds: f64,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
