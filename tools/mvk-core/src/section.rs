@@ -202,3 +202,42 @@ pub struct Step {
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sections_write_the_contract_fields_in_order() {
+        let health = Health {
+            healthy: false,
+            seconds: 1.235,
+            polls: 7,
+            http_status: None,
+            docker_health: "starting".into(),
+            extra: Extra::new(),
+        };
+        assert_eq!(
+            serde_json::to_string(&health).unwrap(),
+            r#"{"healthy":false,"seconds":1.235,"polls":7,"http_status":null,"docker_health":"starting"}"#
+        );
+        let cause_only = Rollback {
+            cause: Some(Value::Null),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&cause_only).unwrap(),
+            json!({"cause": null})
+        );
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip_in_order() {
+        let text = r#"{"live":{"slot":"green","port":8001,"release":"b","container":"shop-green","x-lb":"a"},"previous":null,"drained_seconds":0.8,"drained":true,"previous_stopped":true,"upstream_file":"/u","pruned_images":[],"warnings":[],"z-first":1,"a-second":{"k":[true,null]}}"#;
+        let swap: Swap = serde_json::from_str(text).unwrap();
+        assert_eq!(swap.live.slot, Slot::Green);
+        assert_eq!(swap.previous, None);
+        assert_eq!(serde_json::to_string(&swap).unwrap(), text);
+    }
+}
