@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_survive_a_round_trip_in_order() {
-        let text = r#"{"live":{"slot":"green","port":8001,"release":"b","container":"shop-green","x-lb":"a"},"previous":null,"drained_seconds":0.8,"drained":true,"previous_stopped":true,"upstream_file":"/u","pruned_images":[],"warnings":[],"z-first":1,"a-second":{"k":[true,null]}}"#;
+        let text = r#"{"live":{"slot":"green","port":8001,"release":"b","container":"shop-green","x-lb":"a"},"previous":null,"drained_seconds":0.8,"drained":true,"previous_stopped":true,"kept_warm":false,"weight":100,"upstream_file":"/u","pruned_images":[],"warnings":[],"z-first":1,"a-second":{"k":[true,null]}}"#;
         let swap: Swap = serde_json::from_str(text).unwrap();
         assert_eq!(swap.live.slot, Slot::Green);
         assert_eq!(swap.previous, None);
