@@ -44,6 +44,13 @@ impl Hey {
         Hey(child)
     }
 
+    /// Stops it as Ctrl-C does (it then prints what it counted so far) and returns that: for
+    /// load that must span steps of unknown length.
+    pub fn interrupt(self) -> Outcome {
+        crate::cmd::signal(&self.0, nix::sys::signal::Signal::SIGINT);
+        self.finish()
+    }
+
     pub fn finish(self) -> Outcome {
         let out = self.0.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
