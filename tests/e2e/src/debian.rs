@@ -209,7 +209,7 @@ fn build_base(tag: &str) {
     std::fs::create_dir_all(root.join("var/cache/apt/archives/partial")).unwrap();
     std::fs::write(root.join(DPKG_EXCLUDES.trim_start_matches('/')), EXCLUDES).unwrap();
 
-    let tar = Command::new("tar")
+    let mut tar = Command::new("tar")
         .arg("-C")
         .arg(&root)
         .args(["--numeric-owner", "-c", "."])
@@ -221,12 +221,13 @@ fn build_base(tag: &str) {
         .args(["import", "--change", &label])
         .args(["--change", "ENV LANG=C.UTF-8"])
         .args(["--change", "CMD [\"bash\"]", "-", tag])
-        .stdin(tar.stdout.unwrap())
+        .stdin(tar.stdout.take().unwrap())
         .output()
         .expect("run docker import");
+    let tarred = tar.wait().unwrap();
     assert!(
-        import.status.success(),
-        "docker import {tag}: {}",
+        tarred.success() && import.status.success(),
+        "tar {tarred} | docker import {tag}: {}",
         String::from_utf8_lossy(&import.stderr)
     );
 }
