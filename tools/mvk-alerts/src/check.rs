@@ -29,7 +29,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// Requests a deploy gate wants to have seen before it judges the error share or latency.
-const GATE_MIN_REQUESTS: u64 = 20;
+pub(crate) const GATE_MIN_REQUESTS: u64 = 20;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -72,6 +72,8 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub rules: RuleArgs,
     #[command(flatten)]
+    pub canary: crate::canary::CanaryArgs,
+    #[command(flatten)]
     pub output: Output,
 }
 
@@ -97,6 +99,9 @@ enum Source {
 
 fn check(args: &CheckArgs, explicit: bool, record: &mut Record, progress: &Progress) -> Result<()> {
     let app = app(args, record)?;
+    if args.canary.canary {
+        return crate::canary::run(args, record, progress);
+    }
     let use_record = !record.is_standalone() && !explicit;
     let source = match (&args.replay, &args.metrics_url, &args.prometheus) {
         _ if use_record => {
@@ -240,7 +245,7 @@ fn check(args: &CheckArgs, explicit: bool, record: &mut Record, progress: &Progr
 
 /// Runs `round` every `every` for `watch` (at 0, every, 2 × every, …, watch), stopping
 /// early when it says an alert fires.
-fn repeat(
+pub(crate) fn repeat(
     every: Duration,
     watch: Duration,
     progress: &Progress,

@@ -5,6 +5,7 @@
 
 mod alerting;
 mod alertmanager;
+mod canary;
 mod check;
 mod clock;
 mod engine;
@@ -53,7 +54,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Evaluate the alerts (what a bare `mvk-alerts` does)
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Print the alerts as a Prometheus rule file
     Rules(RuleArgs),
     /// Print the Prometheus scrape job the rules expect
@@ -89,7 +90,7 @@ pub fn main() -> ExitCode {
             let sub: &ArgMatches = matches
                 .subcommand_matches("check")
                 .expect("parsed as check");
-            check::main(args, sub)
+            check::main(*args, sub)
         }
         Some(Command::Rules(args)) => print(rules_file(&args)),
         Some(Command::ScrapeConfig(args)) => print(Ok(rules::scrape_config(

@@ -60,7 +60,7 @@ impl Matcher {
     }
 
     /// A missing label matches as the empty string, as in Prometheus.
-    fn matches(&self, labels: &Labels) -> bool {
+    pub(crate) fn matches(&self, labels: &Labels) -> bool {
         let value = labels.get(&self.name).unwrap_or("");
         match &self.regex {
             Some(re) => re.is_match(value),
@@ -341,7 +341,11 @@ fn sum(input: Vec<(Labels, f64)>, by: &[String]) -> Vec<(Labels, f64)> {
 
 /// `histogram_quantile(q, buckets)` over classic buckets: series grouped by their labels
 /// without `le`; a group yields NaN when it cannot be answered.
-fn histogram_quantile(q: f64, input: Vec<(Labels, f64)>, version: Version) -> Vec<(Labels, f64)> {
+pub(crate) fn histogram_quantile(
+    q: f64,
+    input: Vec<(Labels, f64)>,
+    version: Version,
+) -> Vec<(Labels, f64)> {
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for (mut labels, count) in input {
