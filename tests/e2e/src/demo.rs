@@ -42,6 +42,19 @@ pub fn write_context(dir: &Path, env: &[(&str, &str)]) {
     std::fs::copy(demo_binary(), dir.join("demo-app")).unwrap();
 }
 
+/// A demo-app build context for `app` answering `demo <version>`, unique to the app (so no
+/// other test shares its image id), with extra `ENV` lines.
+pub fn app_context(app: &crate::TestApp, version: &str, env: &[(&str, &str)]) -> TempDir {
+    let dir = TempDir::new("ctx");
+    let mut all = vec![
+        ("MVK_E2E_APP", app.name.as_str()),
+        ("DEMO_VERSION", version),
+    ];
+    all.extend_from_slice(env);
+    write_context(dir.path(), &all);
+    dir
+}
+
 /// A demo-app image tagged `tag`, removed on drop.
 pub struct DemoImage {
     pub tag: String,

@@ -3,7 +3,7 @@
 //! that fails (nothing touched), two deploys at once (the second fails cleanly, or waits with
 //! MVK_LOCK_WAIT), and the scripts' shell hygiene.
 
-use mvk_e2e::demo::write_context;
+use mvk_e2e::demo::app_context as context;
 use mvk_e2e::{docker, get, run_script, script, script_command, TempDir, TestApp};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -12,19 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// A demo-app build context answering `demo <version>`, unique to the app (so no other test
-/// shares its image id), with extra `ENV` lines.
-fn context(app: &TestApp, version: &str, env: &[(&str, &str)]) -> TempDir {
-    let dir = TempDir::new("ctx");
-    let mut all = vec![
-        ("MVK_E2E_APP", app.name.as_str()),
-        ("DEMO_VERSION", version),
-    ];
-    all.extend_from_slice(env);
-    write_context(dir.path(), &all);
-    dir
-}
 
 /// `mvk-deploy --release <release> <context>` with a short alert gate (plus `extra`). Built
 /// without the build cache: another test removing its images may prune a cached layer this
