@@ -47,7 +47,7 @@ _mvk__alerts() {
 
     case "${cmd}" in
         mvk__alerts)
-            opts="-q -h -V --metrics-url --prometheus --replay --watch --every --metrics-path --alertmanager --textfile-dir --prometheus-version --app --window --error-ratio --error-for --latency-quantile --latency-threshold --latency-for --down-for --min-requests --requests-metric --duration-metric --status-label --error-status --quiet --help --version check rules scrape-config help"
+            opts="-q -h -V --metrics-url --prometheus --replay --watch --every --metrics-path --alertmanager --textfile-dir --prometheus-version --app --window --error-ratio --error-for --latency-quantile --latency-threshold --latency-for --down-for --min-requests --requests-metric --duration-metric --status-label --error-status --canary --error-margin --latency-factor --quiet --help --version check rules scrape-config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -141,6 +141,14 @@ _mvk__alerts() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --error-margin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --latency-factor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -149,7 +157,7 @@ _mvk__alerts() {
             return 0
             ;;
         mvk__subcmd__alerts__subcmd__check)
-            opts="-q -h --metrics-url --prometheus --replay --watch --every --metrics-path --alertmanager --textfile-dir --prometheus-version --app --window --error-ratio --error-for --latency-quantile --latency-threshold --latency-for --down-for --min-requests --requests-metric --duration-metric --status-label --error-status --quiet --help"
+            opts="-q -h --metrics-url --prometheus --replay --watch --every --metrics-path --alertmanager --textfile-dir --prometheus-version --app --window --error-ratio --error-for --latency-quantile --latency-threshold --latency-for --down-for --min-requests --requests-metric --duration-metric --status-label --error-status --canary --error-margin --latency-factor --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -240,6 +248,14 @@ _mvk__alerts() {
                     return 0
                     ;;
                 --error-status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error-margin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --latency-factor)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

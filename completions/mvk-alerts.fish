@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_mvk_alerts_global_optspecs
-    string join \n metrics-url= prometheus= replay= watch= every= metrics-path= alertmanager= textfile-dir= prometheus-version= app= window= error-ratio= error-for= latency-quantile= latency-threshold= latency-for= down-for= min-requests= requests-metric= duration-metric= status-label= error-status= q/quiet h/help V/version
+    string join \n metrics-url= prometheus= replay= watch= every= metrics-path= alertmanager= textfile-dir= prometheus-version= app= window= error-ratio= error-for= latency-quantile= latency-threshold= latency-for= down-for= min-requests= requests-metric= duration-metric= status-label= error-status= canary error-margin= latency-factor= q/quiet h/help V/version
 end
 
 function __fish_mvk_alerts_needs_command
@@ -47,6 +47,9 @@ complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l requests-metric -
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l duration-metric -d 'Histogram of request durations in seconds (its `_bucket` series are read)' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l status-label -d 'The label holding the response status' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l error-status -d 'Regex (anchored, RE2 syntax) of the statuses that count as failed' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l error-margin -d 'With --canary: the canary\'s error share may exceed the live release\'s by at most this' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l latency-factor -d 'With --canary: the canary\'s latency quantile may be at most this many times the live release\'s (not applied below 25 ms)' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l canary -d 'Compare the canary with the live release over --watch (the record from `mvk-swap --weight` on stdin); exit 1 when the canary is worse or has too few requests'
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -s V -l version -d 'Print version'
@@ -77,6 +80,9 @@ complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l requests
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l duration-metric -d 'Histogram of request durations in seconds (its `_bucket` series are read)' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l status-label -d 'The label holding the response status' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l error-status -d 'Regex (anchored, RE2 syntax) of the statuses that count as failed' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l error-margin -d 'With --canary: the canary\'s error share may exceed the live release\'s by at most this' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l latency-factor -d 'With --canary: the canary\'s latency quantile may be at most this many times the live release\'s (not applied below 25 ms)' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l canary -d 'Compare the canary with the live release over --watch (the record from `mvk-swap --weight` on stdin); exit 1 when the canary is worse or has too few requests'
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand rules" -l app -d 'The app: the value of the `job` label the rules select' -r

@@ -149,9 +149,13 @@ fn mvk_canary_aborts_a_failing_candidate_at_the_first_step() {
         .unwrap()
         .unwrap()
         .path();
-    let analysis: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("04-mvk-alerts-10.json")).unwrap())
-            .unwrap();
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let text = std::fs::read_to_string(dir.join("04-mvk-alerts-10.json"))
+        .unwrap_or_else(|e| panic!("{e}: {names:?}\n{}", run.stderr));
+    let analysis: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(analysis["analysis"]["passed"], false, "{analysis}");
     assert!(
         analysis["analysis"]["canary"]["error_share"]

@@ -29,8 +29,7 @@ const LATENCY_FLOOR: f64 = 0.025;
 pub struct CanaryArgs {
     /// Compare the canary with the live release over --watch (the record from
     /// `mvk-swap --weight` on stdin); exit 1 when the canary is worse or has too few requests
-    #[arg(long, env = "MVK_CANARY", value_parser = BoolishValueParser::new(),
-          conflicts_with_all = ["metrics_url", "prometheus", "replay"])]
+    #[arg(long, env = "MVK_CANARY", value_parser = BoolishValueParser::new())]
     pub canary: bool,
     /// With --canary: the canary's error share may exceed the live release's by at most this
     #[arg(long, env = "MVK_ERROR_MARGIN", default_value_t = 0.01, value_parser = share, value_name = "SHARE")]

@@ -100,6 +100,12 @@ enum Source {
 fn check(args: &CheckArgs, explicit: bool, record: &mut Record, progress: &Progress) -> Result<()> {
     let app = app(args, record)?;
     if args.canary.canary {
+        if explicit {
+            return Err(Fail::usage(
+                "--canary scrapes the slots the record names: it takes no --metrics-url, --prometheus or --replay",
+            )
+            .into());
+        }
         return crate::canary::run(args, record, progress);
     }
     let use_record = !record.is_standalone() && !explicit;
