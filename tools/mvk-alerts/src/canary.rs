@@ -303,18 +303,7 @@ fn side_json(f: &Figures, g: &Growth, s: &Scraper) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
-        Sample {
-            name: name.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            value,
-            timestamp: None,
-        }
-    }
+    use crate::exposition::sample;
 
     #[test]
     fn growth_counts_resets_and_series_born_in_the_step() {

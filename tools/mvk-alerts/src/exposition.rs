@@ -231,6 +231,20 @@ fn shorten(line: &str) -> String {
     }
 }
 
+/// A sample as a scrape yields it, for tests.
+#[cfg(test)]
+pub(crate) fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
+    Sample {
+        name: name.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        value,
+        timestamp: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,19 +156,8 @@ pub fn instance_of(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exposition::sample;
     use crate::tsdb::is_stale;
-
-    fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
-        Sample {
-            name: name.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            value,
-            timestamp: None,
-        }
-    }
 
     #[test]
     fn target_labels_win_and_scraped_ones_are_exported() {
