@@ -68,7 +68,8 @@ pub struct Swap {
     /// The previous release was left running as nginx's first backup (--keep-warm).
     #[serde(default)]
     pub kept_warm: bool,
-    /// The share of requests, in %, the live release gets.
+    /// The share of requests, in %, the record's candidate takes: 100 for a full swap, 1 to 99
+    /// for a canary step (--weight), 0 when the canary was taken out.
     #[serde(default = "all")]
     pub weight: u8,
     pub upstream_file: String,
