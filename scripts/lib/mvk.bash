@@ -17,10 +17,16 @@ mvk_die() {
 
 # mvk_init LABEL ARGS...: reads the configuration, takes the deploy lock and makes the log dir.
 #
-# The app is `--app NAME` among ARGS, else $MVK_APP. Its env file ($MVK_CONFIG, else
-# /etc/mvk/<app>.env when it exists) is sourced with every variable exported, so it configures
-# every tool; MVK_* variables already in the environment (not empty) win over the file. (Not
-# $MVK_ENV_FILE: that is mvk-healthwait's --env-file, the app container's own variables.)
+# The app is `--app NAME` among ARGS, else $MVK_APP; it is checked before any path is built
+# from it. Its env file ($MVK_CONFIG, else /etc/mvk/<app>.env when it exists) is parsed, never
+# executed: `mvk-healthwait --print-env` reads it with the grammar of systemd's
+# EnvironmentFile= (what the units see) and prints the pairs NUL-separated, which are exported
+# one by one, so a value is only ever a value. MVK_* variables already in the environment (not
+# empty) win over the file. (Not $MVK_ENV_FILE: that is mvk-healthwait's --env-file, the app
+# container's own variables.)
+#
+# Everything the script creates is private (umask 077): the app's state directory and its
+# deploys/ records (which may quote the app's output) are rwx------/rw-------.
 #
 # The deploy lock is `<state-dir>/<app>/deploy.lock`, held (flock) until the script exits. It is
 # not the tools' own `<state-dir>/<app>/lock`, which each tool takes briefly: holding that one
@@ -31,6 +37,7 @@ mvk_die() {
 mvk_init() {
   local label=$1
   shift
+  umask 077
   local arg want_app='' app=''
   for arg in "$@"; do
     if [ -n "$want_app" ]; then
@@ -43,6 +50,7 @@ mvk_init() {
     esac
   done
   app=${app:-${MVK_APP:-}}
+  [ -z "$app" ] || mvk_check_app "$app"
 
   local file=${MVK_CONFIG:-}
   if [ -n "$file" ]; then
@@ -50,31 +58,16 @@ mvk_init() {
   elif [ -n "$app" ] && [ -e "/etc/mvk/$app.env" ]; then
     file=/etc/mvk/$app.env
   fi
-  if [ -n "$file" ]; then
-    local name
-    local -A given=()
-    # Set and not empty: an empty variable says nothing, as for the tools.
-    while read -r name; do
-      [ -z "${!name}" ] || given[$name]=${!name}
-    done < <(compgen -e | grep '^MVK_' || true)
-    set -a
-    # shellcheck disable=SC1090 # the app's env file, chosen at run time
-    source "$file" || mvk_die 2 "the env file $file failed to load"
-    set +a
-    for name in "${!given[@]}"; do
-      export "$name=${given[$name]}"
-    done
-  fi
+  [ -z "$file" ] || mvk_load_env "$file"
   app=${app:-${MVK_APP:-}}
   [ -n "$app" ] || mvk_die 2 "which app? set MVK_APP (or pass --app NAME, or MVK_CONFIG naming an env file that sets it)"
-  [[ $app =~ ^[a-z0-9][a-z0-9_-]{0,62}$ ]] ||
-    mvk_die 2 "\`$app\` is not a valid app name: use 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit"
+  mvk_check_app "$app"
   export MVK_APP=$app
   [[ ${MVK_LOCK_WAIT:-0} =~ ^[0-9]+([.][0-9]+)?$ ]] ||
     mvk_die 2 "MVK_LOCK_WAIT is \`$MVK_LOCK_WAIT\`, not a number of seconds"
 
   MVK_STATE=${MVK_STATE_DIR:-/var/lib/mvk}/$app
-  mkdir -p "$MVK_STATE" || mvk_die 4 "cannot create $MVK_STATE"
+  mvk_private_dir "$MVK_STATE"
   mvk_lock "$MVK_STATE/deploy.lock"
 
   if [ -n "${MVK_LOG_DIR:-}" ]; then
@@ -83,7 +76,9 @@ mvk_init() {
   else
     local base n=1
     base=$MVK_STATE/deploys/$(date -u +%Y%m%dT%H%M%SZ)-$label
-    mkdir -p "$MVK_STATE/deploys" || mvk_die 4 "cannot create $MVK_STATE/deploys"
+    mvk_private_dir "$MVK_STATE/deploys"
+    # Records written by older versions were world-readable.
+    chmod 0700 "$MVK_STATE/deploys" || mvk_die 4 "cannot make $MVK_STATE/deploys private"
     MVK_LOG=$base
     until mkdir "$MVK_LOG" 2>/dev/null; do
       n=$((n + 1))
@@ -93,11 +88,57 @@ mvk_init() {
   fi
 }
 
-# mvk_lock FILE: holds the deploy lock for the rest of the script (and its children).
+# mvk_check_app NAME: exit 2 unless NAME is an app name (as the tools check it).
+mvk_check_app() {
+  [[ $1 =~ ^[a-z0-9][a-z0-9_-]{0,62}$ ]] ||
+    mvk_die 2 "\`${1//[^[:print:]]/?}\` is not a valid app name: use 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit"
+}
+
+# mvk_load_env FILE: exports the variables of the env file FILE (see mvk_init), except MVK_*
+# already set and not empty. Variables that steer bash itself are refused.
+mvk_load_env() {
+  local file=$1 pair name
+  local -a pairs
+  mapfile -d '' -t pairs < <(mvk-healthwait --quiet --print-env "$file")
+  # The parser's own message (naming the line, never its content) is already on stderr.
+  wait "$!" || mvk_die 2 "the env file $file cannot be read (see above); nothing was changed"
+  for pair in "${pairs[@]}"; do
+    name=${pair%%=*}
+    case $name in
+      BASH* | SHELLOPTS | IFS | ENV | PS4 | CDPATH | GLOBIGNORE | POSIXLY_CORRECT | PATH | LD_*)
+        mvk_die 2 "the env file $file sets $name, which would change how this script runs: remove it" ;;
+    esac
+    [[ $name == MVK_* && -n ${!name:-} ]] || export "$name=${pair#*=}"
+  done
+}
+
+# mvk_private_dir DIR: creates DIR (rwx------) if missing, and refuses one that is a symlink,
+# not ours, or writable by others: files in it are created as root by name.
+mvk_private_dir() {
+  local dir=$1 mode
+  # umask 077 (mvk_init): rwx------, parents included.
+  mkdir -p "$dir" || mvk_die 4 "cannot create $dir"
+  if [ ! -d "$dir" ] || [ -L "$dir" ] || [ ! -O "$dir" ]; then
+    mvk_die 4 "$dir is not a directory of this user's (a symlink?); refusing to write in it"
+  fi
+  mode=$(stat -c %a "$dir") || mvk_die 4 "cannot stat $dir"
+  (((8#$mode & 8#022) == 0)) ||
+    mvk_die 4 "$dir is writable by others (mode $mode): make it 0700 (chmod go-w)"
+}
+
+# mvk_lock FILE: holds the deploy lock for the rest of the script (and its children). FILE is
+# rw------- in a directory mvk_private_dir checked: flock needs only a file one can open, so no
+# other user can take it. Its holder line is cleared when the script exits.
 mvk_lock() {
   local file=$1 wait=${MVK_LOCK_WAIT:-0}
-  # Opened read-write, not truncated: the file says who holds the lock.
-  exec {MVK_LOCK_FD}<>"$file" || mvk_die 4 "cannot open the deploy lock $file"
+  [ ! -L "$file" ] || mvk_die 4 "the deploy lock $file is a symlink; refusing to follow it"
+  # Created if missing, never truncated: the file says who holds the lock.
+  : >>"$file" || mvk_die 4 "cannot create the deploy lock $file"
+  if [ ! -f "$file" ] || [ ! -O "$file" ]; then
+    mvk_die 4 "the deploy lock $file is not a file of this user's"
+  fi
+  chmod 0600 "$file" || mvk_die 4 "cannot make the deploy lock $file private"
+  exec {MVK_LOCK_FD}<"$file" || mvk_die 4 "cannot open the deploy lock $file"
   local took=0
   if [ "$wait" = 0 ]; then
     flock --nonblock "$MVK_LOCK_FD" && took=1
@@ -106,18 +147,28 @@ mvk_lock() {
     flock --wait "$wait" "$MVK_LOCK_FD" && took=1
   fi
   if [ "$took" = 0 ]; then
-    local holder
+    local holder pid
     holder=$(head -n 1 "$file" 2>/dev/null || true)
+    holder=${holder//[^[:print:]]/?}
+    if [[ $holder =~ \(pid\ ([0-9]+)\) ]] && pid=${BASH_REMATCH[1]} && ! kill -0 "$pid" 2>/dev/null; then
+      holder="$holder; pid $pid is no longer running, so a process it started holds the lock (fuser $file)"
+    fi
     mvk_die 4 "another deploy of $MVK_APP holds the deploy lock ($file: ${holder:-holder unknown}); nothing was changed." \
       "Run again when it is done, or set MVK_LOCK_WAIT=SECONDS to wait for it"
   fi
+  MVK_LOCK_FILE=$file
+  trap mvk_unlock EXIT
   printf '%s (pid %s) since %s\n' "$MVK_SCRIPT" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$file"
 }
 
-# The release live now, by the app's state (empty before the first deploy). At most one line
-# of `mvk-rollback --list` is live; sed reads them all, so the tool never meets a closed pipe.
+# Clears the holder line as the script exits (the kernel releases the lock itself).
+mvk_unlock() {
+  : >"$MVK_LOCK_FILE" 2>/dev/null || true
+}
+
+# The release live now, by the app's state (empty before the first deploy).
 mvk_live() {
-  mvk-rollback --list | sed -n 's/^{"release":"\([^"\\]*\)".*"live":true}$/\1/p'
+  mvk-rollback --live
 }
 
 # mvk_failed STATUS...: reads the PIPESTATUS of `tool | tee | tool | tee | … | tool` and sets

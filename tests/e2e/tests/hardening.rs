@@ -1,7 +1,7 @@
 //! The defects a hostile local user or hostile input found (issue 11), one test each: planted
 //! symlinks, injected names, control characters, records that lie, outputs that fail, secrets.
 
-use mvk_e2e::{run_tool, tool, Run, TempDir, TestApp};
+use mvk_e2e::{run_script, run_tool, tool, Run, TempDir, TestApp};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
@@ -198,4 +198,263 @@ fn a_planted_symlink_at_the_textfile_path_leaves_its_target_untouched() {
         "the symlink was replaced by the textfile"
     );
     assert_eq!(written.permissions().mode() & 0o777, 0o644);
+}
+
+/// A file that exists only if a config file was executed.
+fn executing_env_file(dir: &TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
+    let marker = dir.join("executed");
+    let file = dir.join("evil.env");
+    std::fs::write(
+        &file,
+        format!(
+            "MVK_QUIET=yes\ntouch {m}\nMVK_WATCH=$(touch {m})\n",
+            m = marker.display()
+        ),
+    )
+    .unwrap();
+    (file, marker)
+}
+
+#[test]
+fn app_names_with_paths_read_nothing() {
+    let app = TestApp::new("hard-apppath");
+    let dir = TempDir::new("hard-apppath");
+    let (file, marker) = executing_env_file(&dir);
+    // /etc/mvk/../../<dir>/evil.env is the planted file (the directory must exist for `..`).
+    let made = !std::path::Path::new("/etc/mvk").exists();
+    if made {
+        std::fs::create_dir_all("/etc/mvk").unwrap();
+    }
+    let evil = format!("../..{}", file.with_extension("").display());
+    for script in ["mvk-deploy", "mvk-undo"] {
+        let run = run_script(&app, script, &["--app", &evil], &[], "");
+        assert_eq!(run.code, 2, "{script}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("is not a valid app name"),
+            "{}",
+            run.stderr
+        );
+        let run = run_script(&app, script, &[], &[("MVK_APP", &evil)], "");
+        assert_eq!(run.code, 2, "{script}: {}", run.stderr);
+    }
+    if made {
+        let _ = std::fs::remove_dir("/etc/mvk");
+    }
+    assert!(!marker.exists(), "the env file was executed");
+    assert!(!app.state.path().join(&app.name).exists());
+}
+
+#[test]
+fn the_env_file_is_parsed_as_systemd_reads_it_never_executed() {
+    let app = TestApp::new("hard-envfile");
+    let dir = TempDir::new("hard-envfile");
+    // A line that is no assignment: refused naming the line, nothing run, nothing created.
+    let (file, marker) = executing_env_file(&dir);
+    let run = run_script(
+        &app,
+        "mvk-deploy",
+        &[],
+        &[("MVK_CONFIG", file.to_str().unwrap())],
+        "",
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("line 2: expected KEY=VALUE"),
+        "{}",
+        run.stderr
+    );
+    assert!(!marker.exists(), "the env file was executed");
+    assert!(!app.state.path().join(&app.name).exists());
+
+    // Values with blanks, `&`, `$( )` and quotes arrive whole, as under EnvironmentFile=.
+    let logs = dir.join("logs with space & $(touch x)");
+    std::fs::write(
+        &file,
+        format!(
+            "# records go here\nMVK_LOG_DIR = \"{}\"\nMVK_BEFORE=migrate --to 42\nMVK_SKIP=a&b=$(touch {})\n",
+            logs.display(),
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let run = run_script(
+        &app,
+        "mvk-deploy",
+        &["/nonexistent/context"],
+        &[("MVK_CONFIG", file.to_str().unwrap())],
+        "",
+    );
+    assert_eq!(
+        run.code, 2,
+        "the build fails on the context: {}",
+        run.stderr
+    );
+    assert!(logs.join("01-mvk-build.json").is_file(), "{}", run.stderr);
+    assert!(!marker.exists(), "a value was executed");
+    // Variables that would steer bash are refused.
+    std::fs::write(&file, "BASH_ENV=/tmp/x\n").unwrap();
+    let run = run_script(
+        &app,
+        "mvk-undo",
+        &[],
+        &[("MVK_CONFIG", file.to_str().unwrap())],
+        "",
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("sets BASH_ENV"), "{}", run.stderr);
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn the_deploy_lock_and_records_are_private_and_no_other_user_can_lock() {
+    let app = TestApp::new("hard-lock");
+    let run = run_script(&app, "mvk-deploy", &["/nonexistent/context"], &[], "");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let state = app.state.path().join(&app.name);
+    let lock = state.join("deploy.lock");
+    assert_eq!(mode(&lock), 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        "",
+        "holder line cleared"
+    );
+    let deploys = state.join("deploys");
+    assert_eq!(mode(&deploys), 0o700);
+    for dir in std::fs::read_dir(&deploys).unwrap() {
+        let dir = dir.unwrap().path();
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let file = file.unwrap().path();
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+    }
+    // Even with every directory open, nobody cannot open the lock, so cannot flock it.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "flock",
+            "-n",
+        ])
+        .arg(&lock)
+        .arg("true")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "nobody took the deploy lock");
+}
+
+#[test]
+fn a_symlinked_deploy_lock_is_refused_and_its_target_untouched() {
+    let app = TestApp::new("hard-locklink");
+    let state = app.state.path().join(&app.name);
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let dir = TempDir::new("hard-locklink");
+    let target = dir.join("precious");
+    std::fs::write(&target, "root's data\n").unwrap();
+    std::os::unix::fs::symlink(&target, state.join("deploy.lock")).unwrap();
+    let run = run_script(&app, "mvk-undo", &[], &[], "");
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("is a symlink"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "root's data\n");
+    // A state directory others may write in is refused too.
+    std::fs::remove_file(state.join("deploy.lock")).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = run_script(&app, "mvk-undo", &[], &[], "");
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("writable by others"), "{}", run.stderr);
+}
+
+#[test]
+fn a_lock_whose_holder_is_gone_says_so() {
+    let app = TestApp::new("hard-stale");
+    let state = app.state.path().join(&app.name);
+    std::fs::create_dir_all(&state).unwrap();
+    let lock = state.join("deploy.lock");
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(
+        &lock,
+        format!("mvk-deploy (pid {pid}) since 2026-11-26T14:00:00Z\n"),
+    )
+    .unwrap();
+    // A child the dead deploy started still holds the lock.
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let run = run_script(&app, "mvk-undo", &[], &[], "");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("pid {pid} is no longer running")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_forged_release_in_the_state_stops_the_deploy_before_anything() {
+    let app = TestApp::new("hard-forged");
+    let state = app.state.path().join(&app.name);
+    std::fs::create_dir_all(&state).unwrap();
+    let entry = json!({"release": "v1\"}\n{\"release\":\"x", "image": format!("{}:v1", app.name),
+                       "image_id": "", "slot": "blue", "port": app.blue_port,
+                       "deployed_at": "2026-11-26T14:00:00Z"});
+    std::fs::write(
+        state.join("state.json"),
+        json!({"version": 1, "app": app.name, "live": entry, "history": [entry]}).to_string(),
+    )
+    .unwrap();
+    let run = run_script(&app, "mvk-deploy", &["/nonexistent/context"], &[], "");
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a Maverick state file"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("deploying"), "{}", run.stderr);
+}
+
+#[test]
+fn mvk_swap_masks_the_env_file_in_a_dead_candidates_logs() {
+    let app = TestApp::new("hard-swapmask");
+    let image = mvk_e2e::app_image(&app, "v1", &[]);
+    let secret = format!("s3cret-{}", app.name);
+    let record = mvk_e2e::start_candidate(&app, "blue", &image, &[("DEMO_VERSION", &secret)]);
+    mvk_e2e::docker(&["stop", "-t", "1", &format!("{}-blue", app.name)]).unwrap();
+    let dir = TempDir::new("hard-swapmask");
+    let file = dir.join("app.env");
+    std::fs::write(&file, format!("DEMO_VERSION=\"{secret}\"\n")).unwrap();
+    let run = app.run(
+        "mvk-swap",
+        &[],
+        &[("MVK_ENV_FILE", file.to_str().unwrap())],
+        &format!("{record}\n"),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let out = run.record();
+    assert_eq!(out["error"]["kind"], "candidate-down", "{out}");
+    let logs = out["error"]["logs"].to_string();
+    assert!(logs.contains("demo-app ***: starting"), "{logs}");
+    assert!(
+        !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
 }

@@ -7,6 +7,26 @@ use clap::builder::BoolishValueParser;
 use clap::Args;
 use std::path::PathBuf;
 
+/// The app's env file, for the tools that start its containers or print their output.
+#[derive(Args, Debug, Clone)]
+pub struct EnvFileArgs {
+    /// KEY=VALUE lines for the app's environment, read as systemd's EnvironmentFile= reads
+    /// them (quotes, `\` continuations, `#` comments); the values are secrets: they never
+    /// appear in the record, on stderr or in printed logs (shown as ***)
+    #[arg(long, env = "MVK_ENV_FILE", value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+}
+
+impl EnvFileArgs {
+    /// The file's variables (none without `--env-file`); exit 2 when it cannot be read.
+    pub fn load(&self) -> Result<crate::envfile::EnvFile, crate::Fail> {
+        match &self.env_file {
+            Some(path) => crate::envfile::EnvFile::load(path),
+            None => Ok(crate::envfile::EnvFile::default()),
+        }
+    }
+}
+
 /// `--quiet`, shared by every tool.
 #[derive(Args, Debug, Clone)]
 pub struct Output {

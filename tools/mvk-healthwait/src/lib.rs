@@ -9,7 +9,7 @@ mod wait;
 use anyhow::Result;
 use candidate::{Candidate, Spec};
 use clap::{CommandFactory, Parser};
-use mvk_core::config::{NginxArgs, Output, SlotArgs, StateArgs};
+use mvk_core::config::{EnvFileArgs, NginxArgs, Output, SlotArgs, StateArgs};
 use mvk_core::containers::describe;
 use mvk_core::docker::Engine;
 use mvk_core::envfile::EnvFile;
@@ -93,11 +93,8 @@ pub struct Args {
     #[arg(long, env = "MVK_BEFORE", value_name = "CMD", value_parser = before::Command::parse, verbatim_doc_comment)]
     pub before: Option<before::Command>,
 
-    /// KEY=VALUE lines for the app's environment, read as systemd's EnvironmentFile= reads
-    /// them (quotes, `\` continuations, `#` comments); the values never appear in the
-    /// record, on stderr or in printed logs
-    #[arg(long, env = "MVK_ENV_FILE", value_name = "FILE")]
-    pub env_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub env: EnvFileArgs,
 
     /// Print the variables of this env file as KEY=VALUE, each ended by a NUL byte, and do
     /// nothing else: how mvk-deploy and mvk-undo read /etc/mvk/<app>.env without executing it
@@ -190,10 +187,7 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
             record.str("image")?.to_string(),
         ))
     };
-    let env = match &args.env_file {
-        Some(path) => EnvFile::load(path)?,
-        None => EnvFile::default(),
-    };
+    let env = args.env.load()?;
     let engine = Engine::connect()?;
     if let Some((_, image)) = &fresh {
         check_image(

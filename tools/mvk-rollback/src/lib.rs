@@ -27,7 +27,8 @@ const TOOL: &str = "mvk-rollback";
 /// `mvk-rollback | mvk-healthwait | mvk-swap`; a second rollback undoes the first. When that
 /// release's stopped container still sits in the idle slot with the same image, the record
 /// names it as the `candidate`, and mvk-healthwait only starts it again (the fast path).
-/// --list prints the history instead, one JSON object per line, newest first.
+/// --list prints the history instead, one JSON object per line, newest first; --live the
+/// live release.
 ///
 /// Exit codes: 0 record written, 1 nothing to roll back to, --to unknown or already live, the
 /// image gone (without --pull) or changed in the registry, 2 bad input, 4 Docker, the registry
@@ -50,6 +51,10 @@ pub struct Args {
     /// Print the release history as JSON Lines, newest first, and change nothing
     #[arg(long, env = "MVK_LIST", value_parser = clap::builder::BoolishValueParser::new())]
     pub list: bool,
+    /// Print the live release (nothing before the first deploy) and change nothing: how the
+    /// deploy scripts ask, instead of reading JSON themselves
+    #[arg(long, conflicts_with_all = ["list", "to"])]
+    pub live: bool,
     /// Pull the image by its recorded repo:tag when it is no longer on this host (credentials
     /// from the Docker config, as for mvk-build --push)
     #[arg(long, env = "MVK_PULL", value_parser = clap::builder::BoolishValueParser::new())]
@@ -76,6 +81,9 @@ pub fn main() -> ExitCode {
     if args.list {
         return step::run_plain(&progress, || list(&args));
     }
+    if args.live {
+        return step::run_plain(&progress, || live(&args));
+    }
     step::run(
         &progress,
         Input::Fresh(args.app.clone()),
@@ -91,6 +99,14 @@ fn list(args: &Args) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// `--live`: the release name alone on a line. It went through the state's checks (no
+/// blank, quote or control character), so a script can take it as it is.
+fn live(args: &Args) -> Result<()> {
+    let state = Store::new(&args.state.state_dir, &args.app).load()?;
+    let line = state.live.map(|d| d.release + "\n").unwrap_or_default();
+    step::write_out(&mut std::io::stdout().lock(), line.as_bytes())
 }
 
 fn rollback(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {

@@ -6,6 +6,7 @@ use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::StopContainerOptionsBuilder;
 use mvk_core::containers::{label, short_id, Status, LABEL_RELEASE};
 use mvk_core::docker::{api_error, Engine};
+use mvk_core::envfile::EnvFile;
 use mvk_core::Fail;
 use std::time::Duration;
 
@@ -42,8 +43,9 @@ pub fn inspect(engine: &Engine, name: &str) -> Result<Option<Container>> {
         .map(|c| Container::from_inspect(name, c)))
 }
 
-/// The candidate, provided it is the container the record names and it runs.
-pub fn candidate(engine: &Engine, name: &str, id: &str) -> Result<Container> {
+/// The candidate, provided it is the container the record names and it runs. When it no longer
+/// runs, its last log lines go into `error.logs`, the env file's values masked.
+pub fn candidate(engine: &Engine, name: &str, id: &str, env: &EnvFile) -> Result<Container> {
     let found = inspect(engine, name)?.ok_or_else(|| {
         Fail::unavailable(
             "candidate-gone",
@@ -63,7 +65,7 @@ pub fn candidate(engine: &Engine, name: &str, id: &str) -> Result<Container> {
         .into());
     }
     if !found.running {
-        let logs = engine.logs_tail(name, 50).unwrap_or_default();
+        let logs = env.mask_lines(engine.logs_tail(name, 50).unwrap_or_default());
         return Err(Fail::failed(
             "candidate-down",
             format!("the candidate {name} is no longer running; nothing was changed"),

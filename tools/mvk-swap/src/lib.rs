@@ -16,7 +16,7 @@ pub mod traffic;
 pub mod upstream;
 
 use clap::{CommandFactory, Parser};
-use mvk_core::config::{NginxArgs, Output, SlotArgs, StateArgs};
+use mvk_core::config::{EnvFileArgs, NginxArgs, Output, SlotArgs, StateArgs};
 use mvk_core::step::{self, Input};
 use mvk_core::time::parse_duration;
 use mvk_core::Progress;
@@ -61,6 +61,8 @@ pub struct Args {
     pub app: Option<String>,
     #[command(flatten)]
     pub routing: routing::RoutingArgs,
+    #[command(flatten)]
+    pub env: EnvFileArgs,
     #[command(flatten)]
     pub nginx: NginxArgs,
     #[command(flatten)]

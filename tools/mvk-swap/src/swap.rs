@@ -108,13 +108,14 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     let cand = Candidate::read(record, args)?;
     let release = record.str("release")?.to_string();
     let image = record.str("image")?.to_string();
+    let env = args.env.load()?;
 
     // 1. Nothing changes before the upstream file is written.
     let engine = Engine::connect()?;
     let store = Store::new(&args.state.state_dir, &app);
     let lock = store.lock("mvk-swap")?;
     let mut state = lock.load()?;
-    let candidate = containers::candidate(&engine, &cand.container, &cand.container_id)?;
+    let candidate = containers::candidate(&engine, &cand.container, &cand.container_id, &env)?;
     let upstream = UpstreamFile::open(&args.nginx.upstream_file(&app))?;
     let live = Live::new(
         &state,
