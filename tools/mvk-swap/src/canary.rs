@@ -20,6 +20,7 @@ use serde_json::json;
 pub fn run(args: &Args, weight: u8, record: &mut Record, progress: &Progress) -> Result<()> {
     let app = record.app().to_string();
     let cand = Candidate::read(record, args)?;
+    let env = args.env.load()?;
     let release = record.str("release")?.to_string();
     let engine = Engine::connect()?;
     let store = Store::new(&args.state.state_dir, &app);
@@ -57,7 +58,7 @@ pub fn run(args: &Args, weight: u8, record: &mut Record, progress: &Progress) ->
         if !live_up {
             return Err(Fail::failed("live-down", format!("the live release {} is not running: a canary needs it to take the rest of the traffic", live.release)).into());
         }
-        containers::candidate(&engine, &cand.container, &cand.container_id)?;
+        containers::candidate(&engine, &cand.container, &cand.container_id, &env)?;
         traffic.canary = Some(traffic::Canary {
             release: release.clone(),
             slot: cand.slot.name().into(),
