@@ -5,7 +5,7 @@ complete -c mvk-healthwait -l confirm-interval -d 'Time between probes once one 
 complete -c mvk-healthwait -l successes -d 'Consecutive 2xx answers that make the candidate healthy' -r
 complete -c mvk-healthwait -l health-timeout -l timeout -d 'Give up when the candidate is not healthy after this long (also `--timeout`; its own name keeps MVK_HEALTH_TIMEOUT apart from mvk-verify\'s per-request MVK_TIMEOUT)' -r
 complete -c mvk-healthwait -l before -d 'Run this first in a one-off container of the new image (migrations); if it fails, nothing is started. A command line split on white space, or a JSON array of strings; no shell. As with `docker run IMAGE CMD…`, the image\'s ENTRYPOINT stays.' -r
-complete -c mvk-healthwait -l env-file -d 'KEY=VALUE lines for the app\'s environment, read as systemd\'s EnvironmentFile= reads them (quotes, `\\` continuations, `#` comments); the values never appear in the record, on stderr or in printed logs' -r -F
+complete -c mvk-healthwait -l env-file -d 'KEY=VALUE lines for the app\'s environment, read as systemd\'s EnvironmentFile= reads them (quotes, `\\` continuations, `#` comments); the values are secrets: they never appear in the record, on stderr or in printed logs (shown as ***)' -r -F
 complete -c mvk-healthwait -l print-env -d 'Print the variables of this env file as KEY=VALUE, each ended by a NUL byte, and do nothing else: how mvk-deploy and mvk-undo read /etc/mvk/<app>.env without executing it' -r -F
 complete -c mvk-healthwait -l bind -d 'Host address the slot\'s port is published on' -r
 complete -c mvk-healthwait -l blue-port -d 'Host port of the blue slot' -r

@@ -23,7 +23,7 @@ _mvk__rollback() {
 
     case "${cmd}" in
         mvk__rollback)
-            opts="-q -h -V --app --to --list --pull --cause --state-dir --blue-port --green-port --container-port --quiet --help --version"
+            opts="-q -h -V --app --to --list --live --pull --cause --state-dir --blue-port --green-port --container-port --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

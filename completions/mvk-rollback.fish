@@ -6,6 +6,7 @@ complete -c mvk-rollback -l blue-port -d 'Host port of the blue slot' -r
 complete -c mvk-rollback -l green-port -d 'Host port of the green slot' -r
 complete -c mvk-rollback -l container-port -d 'Port the app listens on inside the container' -r
 complete -c mvk-rollback -l list -d 'Print the release history as JSON Lines, newest first, and change nothing'
+complete -c mvk-rollback -l live -d 'Print the live release (nothing before the first deploy) and change nothing: how the deploy scripts ask, instead of reading JSON themselves'
 complete -c mvk-rollback -l pull -d 'Pull the image by its recorded repo:tag when it is no longer on this host (credentials from the Docker config, as for mvk-build --push)'
 complete -c mvk-rollback -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
 complete -c mvk-rollback -s h -l help -d 'Print help (see more with \'--help\')'

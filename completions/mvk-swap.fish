@@ -9,6 +9,7 @@ complete -c mvk-swap -l max-fails -d 'Failed attempts within --fail-timeout afte
 complete -c mvk-swap -l fail-timeout -d 'Window for --max-fails, and how long a failed release is left out' -r
 complete -c mvk-swap -l maintenance-page -d 'HTML page the maintenance server answers with (UTF-8, at most 1 MiB) [default: a plain built-in page]' -r -F
 complete -c mvk-swap -l retry-after -d 'The maintenance page\'s Retry-After' -r
+complete -c mvk-swap -l env-file -d 'KEY=VALUE lines for the app\'s environment, read as systemd\'s EnvironmentFile= reads them (quotes, `\\` continuations, `#` comments); the values are secrets: they never appear in the record, on stderr or in printed logs (shown as ***)' -r -F
 complete -c mvk-swap -l upstream-file -d 'Upstream file owned by mvk-swap [default: /etc/nginx/mvk/<app>.upstream]' -r -F
 complete -c mvk-swap -l upstream-name -d 'Name of the upstream block [default: the app name]' -r
 complete -c mvk-swap -l nginx -d 'The nginx binary' -r -F
