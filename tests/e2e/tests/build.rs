@@ -122,62 +122,128 @@ fn multi_stage_build_with_a_build_arg_and_a_target() {
     )]);
     std::fs::copy(demo_binary(), ctx.join("demo-app")).unwrap();
     let dir = ctx.path().to_str().unwrap();
-    let run = build(
+    // The default (auto: BuildKit here) and the classic builder, both as the tool's contract says.
+    for (builder, release, log_line) in [
+        ("auto", "v1", "mvk-build: #"),
+        ("classic", "v2", "mvk-build: Step 1/"),
+    ] {
+        let run = build(
+            &app,
+            &[
+                "--builder",
+                builder,
+                "--build-arg",
+                "GREETING=hello",
+                "--target",
+                "runtime",
+                "--release",
+                release,
+                dir,
+            ],
+            &[],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let r = run.record();
+        let image = app.tag(release);
+        assert_eq!(r["app"], app.name.as_str());
+        assert_eq!(r["release"], release);
+        assert_eq!(r["image"], image.as_str());
+        assert_eq!(r["image_id"], inspect(&image, "{{.Id}}").as_str());
+        assert_eq!(r["steps"][0]["tool"], "mvk-build");
+        assert_eq!(r["steps"][0]["ok"], true);
+        assert!(r["error"].is_null());
+
+        assert_eq!(label(&image, "greeting"), "hello", "{builder}");
+        assert_eq!(
+            label(&image, "debug"),
+            "",
+            "--target stops before the debug stage"
+        );
+        assert_eq!(label(&image, "mvk.app"), app.name);
+        assert_eq!(label(&image, "mvk.release"), release);
+        assert_eq!(
+            label(&image, "org.opencontainers.image.revision"),
+            release,
+            "no git: the release id"
+        );
+        assert!(label(&image, "org.opencontainers.image.created").ends_with('Z'));
+
+        let b = &r["build"];
+        assert_eq!(b["user"], "10001:10001");
+        assert_eq!(b["healthcheck"], true);
+        assert_eq!(
+            b["size_bytes"].as_u64().unwrap().to_string(),
+            inspect(&image, "{{.Size}}")
+        );
+        assert!(b["seconds"].as_f64().unwrap() > 0.0);
+        assert!(b.get("digest").is_none());
+        assert!(failed_checks(&r).is_empty(), "{r}");
+        // The demo binary came through the builder stage.
+        assert!(b["size_bytes"].as_u64().unwrap() > 500_000, "{b}");
+        assert!(run.stderr.contains(log_line), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("mvk-build: Successfully tagged"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn buildkit_rebuilds_an_unchanged_context_under_a_new_release_from_the_cache() {
+    let (app, _leftovers) = test_app("build-cache");
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!("FROM scratch\nCOPY demo-app /demo-app\n{GOOD_TAIL}ENTRYPOINT [\"/demo-app\"]\n"),
+    )]);
+    std::fs::copy(demo_binary(), ctx.join("demo-app")).unwrap();
+    let dir = ctx.path().to_str().unwrap();
+    let first = build(
+        &app,
+        &["--builder", "buildkit", "--release", "r1", dir],
+        &[],
+    );
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let second = build(
+        &app,
+        &["--builder", "buildkit", "--release", "r2", dir],
+        &[],
+    );
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    // The copy step came from the cache; only the labels differ.
+    let copy = second
+        .stderr
+        .lines()
+        .find(|l| l.contains("COPY demo-app /demo-app"))
+        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .unwrap_or_else(|| panic!("no COPY step: {}", second.stderr));
+    assert!(
+        second.stderr.contains(&format!("mvk-build: {copy} CACHED")),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(label(&app.tag("r2"), "mvk.release"), "r2");
+    assert_eq!(label(&app.tag("r1"), "mvk.release"), "r1");
+    assert_ne!(first.record()["image_id"], second.record()["image_id"]);
+
+    // With --no-cache the step runs again.
+    let fresh = build(
         &app,
         &[
-            "--build-arg",
-            "GREETING=hello",
-            "--target",
-            "runtime",
+            "--builder",
+            "buildkit",
+            "--no-cache",
             "--release",
-            "v1",
+            "r3",
             dir,
         ],
         &[],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let r = run.record();
-    let image = app.tag("v1");
-    assert_eq!(r["app"], app.name.as_str());
-    assert_eq!(r["release"], "v1");
-    assert_eq!(r["image"], image.as_str());
-    assert_eq!(r["image_id"], inspect(&image, "{{.Id}}").as_str());
-    assert_eq!(r["steps"][0]["tool"], "mvk-build");
-    assert_eq!(r["steps"][0]["ok"], true);
-    assert!(r["error"].is_null());
-
-    assert_eq!(label(&image, "greeting"), "hello");
-    assert_eq!(
-        label(&image, "debug"),
-        "",
-        "--target stops before the debug stage"
-    );
-    assert_eq!(label(&image, "mvk.app"), app.name);
-    assert_eq!(label(&image, "mvk.release"), "v1");
-    assert_eq!(
-        label(&image, "org.opencontainers.image.revision"),
-        "v1",
-        "no git: the release id"
-    );
-    assert!(label(&image, "org.opencontainers.image.created").ends_with('Z'));
-
-    let b = &r["build"];
-    assert_eq!(b["user"], "10001:10001");
-    assert_eq!(b["healthcheck"], true);
-    assert_eq!(
-        b["size_bytes"].as_u64().unwrap().to_string(),
-        inspect(&image, "{{.Size}}")
-    );
-    assert!(b["seconds"].as_f64().unwrap() > 0.0);
-    assert!(b.get("digest").is_none());
-    assert!(failed_checks(&r).is_empty(), "{r}");
-    // The demo binary came through the builder stage.
-    assert!(b["size_bytes"].as_u64().unwrap() > 500_000, "{b}");
-    assert!(run.stderr.contains("mvk-build: Step 1/"), "{}", run.stderr);
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
     assert!(
-        run.stderr.contains("mvk-build: Successfully tagged"),
+        !fresh.stderr.contains(&format!("{copy} CACHED")),
         "{}",
-        run.stderr
+        fresh.stderr
     );
 }
 
@@ -248,6 +314,12 @@ fn dockerignore_keeps_a_large_file_out_exactly_as_docker_build_does() {
 
     let run = build(&app, &["--release", "mine", dir], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // BuildKit would keep the ignored Dockerfile in the context: auto takes the classic builder.
+    assert!(
+        run.stderr.contains("building with the classic builder"),
+        "{}",
+        run.stderr
+    );
     let r = run.record();
     assert!(failed_checks(&r).is_empty(), "{r}");
     assert!(
@@ -300,6 +372,40 @@ fn dockerignore_keeps_a_large_file_out_exactly_as_docker_build_does() {
             .any(|l| l.starts_with("-rwxr-x--x 0/0") && l.ends_with("ctx/src/main.rs")),
         "{ours:#?}"
     );
+
+    // And asked for BuildKit, that is refused before anything is built.
+    let refused = build(
+        &app,
+        &["--builder", "buildkit", "--release", "refused", dir],
+        &[],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(docker(&["image", "inspect", &app.tag("refused")]).is_err());
+
+    // With the Dockerfile kept (and .dockerignore ignoring itself), BuildKit gets the same files.
+    let ignore = std::fs::read_to_string(ctx.join(".dockerignore")).unwrap();
+    std::fs::write(
+        ctx.join(".dockerignore"),
+        ignore.replace("\nDockerfile\n", "\n"),
+    )
+    .unwrap();
+    let run = build(
+        &app,
+        &["--builder", "buildkit", "--release", "kit", dir],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    docker(&["build", "-q", "-t", &app.tag("docker-kit"), dir]).unwrap();
+    let kit = ctx_listing(&app.tag("kit"), &format!("{}-ls5", app.name));
+    assert_eq!(
+        kit,
+        ctx_listing(&app.tag("docker-kit"), &format!("{}-ls6", app.name))
+    );
+    assert!(
+        kit.iter().any(|l| l.ends_with("ctx/Dockerfile")),
+        "{kit:#?}"
+    );
+    assert!(!kit.iter().any(|l| l.contains(".dockerignore")), "{kit:#?}");
 
     // A Dockerfile outside the context travels under a random name and stays out of the image.
     let outside = context(&[(

@@ -1,4 +1,4 @@
-//! Drives the engine's classic builder: streams the context up, the build log out to stderr
+//! Drives the engine's classic builder (`buildkit` drives BuildKit): streams the context up, the build log out to stderr
 //! line by line as it arrives, and sorts failures into exit codes.
 
 use crate::context::Entry;
@@ -30,14 +30,22 @@ pub struct Spec<'a> {
 }
 
 /// The build log as it arrives: whole lines to stderr, and the last few kept for the error.
-struct Log<'a> {
+pub struct Log<'a> {
     progress: &'a Progress,
     partial: String,
     tail: VecDeque<String>,
 }
 
-impl Log<'_> {
-    fn push(&mut self, text: &str) {
+impl<'a> Log<'a> {
+    pub fn new(progress: &'a Progress) -> Log<'a> {
+        Log {
+            progress,
+            partial: String::new(),
+            tail: VecDeque::new(),
+        }
+    }
+
+    pub fn push(&mut self, text: &str) {
         self.partial.push_str(text);
         while let Some(i) = self.partial.find('\n') {
             let line: String = self.partial.drain(..=i).collect();
@@ -45,7 +53,7 @@ impl Log<'_> {
         }
     }
 
-    fn line(&mut self, line: &str) {
+    pub fn line(&mut self, line: &str) {
         if line.trim().is_empty() {
             return;
         }
@@ -56,7 +64,7 @@ impl Log<'_> {
         self.tail.push_back(line.to_string());
     }
 
-    fn finish(&mut self) -> Vec<String> {
+    pub fn finish(&mut self) -> Vec<String> {
         let rest = std::mem::take(&mut self.partial);
         self.line(rest.trim_end());
         self.tail.iter().cloned().collect()
@@ -94,11 +102,7 @@ pub fn build(
     });
     let body = bollard::body_try_stream(futures_util::stream::iter(chunks));
 
-    let mut log = Log {
-        progress,
-        partial: String::new(),
-        tail: VecDeque::new(),
-    };
+    let mut log = Log::new(progress);
     let outcome = engine.block_on(async {
         let mut stream =
             engine

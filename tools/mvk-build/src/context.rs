@@ -75,11 +75,38 @@ pub struct Context {
     pub entries: Vec<Entry>,
     /// Sockets, which tar cannot hold (docker skips them too).
     pub skipped: Vec<PathBuf>,
+    /// The files the builder reads but the image must not get, because `.dockerignore` leaves
+    /// them out (or the Dockerfile lies outside the context): sent all the same, for the
+    /// classic builder to read and drop.
+    pub only_for_the_builder: BuildFiles,
+}
+
+/// Which of the builder's own files are in the archive only for it to read.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct BuildFiles {
+    pub dockerignore: bool,
+    pub dockerfile: bool,
 }
 
 impl Context {
     pub fn bytes(&self) -> u64 {
         self.entries.iter().map(Entry::size).sum()
+    }
+
+    /// The Dockerfile's text, as it goes into the archive.
+    pub fn dockerfile_text(&self) -> Result<String, Fail> {
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| e.name == self.dockerfile.as_bytes());
+        let bytes = match entry.map(|e| &e.source) {
+            Some(Source::Bytes(b)) => b.clone(),
+            Some(Source::Path(p)) => fs::read(p).map_err(|e| {
+                Fail::usage(format!("cannot read the Dockerfile {}: {e}", p.display()))
+            })?,
+            None => Vec::new(),
+        };
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 }
 
@@ -110,12 +137,17 @@ pub fn prepare(dir: &Path, file: Option<&Path>) -> Result<Context, Fail> {
         .map(|rel| rel.as_os_str().as_bytes().to_vec());
     // Like `TrimBuildFilesFromExcludes`: ignored or not, the daemon must receive both files.
     let mut patterns = excludes;
-    if matcher.matches(".dockerignore") {
+    let mut only_for_the_builder = BuildFiles {
+        dockerignore: matcher.matches(".dockerignore"),
+        dockerfile: inside.is_none(),
+    };
+    if only_for_the_builder.dockerignore {
         patterns.push("!.dockerignore".into());
     }
     if let Some(rel) = &inside {
         let rel = String::from_utf8_lossy(rel).into_owned();
         if matcher.matches(&rel) {
+            only_for_the_builder.dockerfile = true;
             patterns.push(format!("!{rel}"));
         }
     }
@@ -133,6 +165,7 @@ pub fn prepare(dir: &Path, file: Option<&Path>) -> Result<Context, Fail> {
         dir,
         entries: walk.entries,
         skipped: walk.skipped,
+        only_for_the_builder,
     };
     match inside {
         Some(rel) => context.dockerfile = String::from_utf8_lossy(&rel).into_owned(),
@@ -428,6 +461,25 @@ mod tests {
             ]
         );
         assert_eq!(c.dockerfile, "Dockerfile");
+        assert_eq!(
+            c.only_for_the_builder,
+            BuildFiles {
+                dockerignore: true,
+                dockerfile: true
+            }
+        );
+        t.file(".dockerignore", "*.log\n.dockerignore\n");
+        let c = prepare(&t.0, None).unwrap();
+        assert_eq!(
+            c.only_for_the_builder,
+            BuildFiles {
+                dockerignore: true,
+                dockerfile: false
+            }
+        );
+        t.file(".dockerignore", "*.log\n");
+        let c = prepare(&t.0, None).unwrap();
+        assert_eq!(c.only_for_the_builder, BuildFiles::default());
     }
 
     #[test]
@@ -457,6 +509,7 @@ mod tests {
             .unwrap();
         assert_eq!(df.source, Source::Bytes(b"FROM scratch\n".to_vec()));
         assert_eq!(df.mode, 0o600);
+        assert!(c.only_for_the_builder.dockerfile);
     }
 
     #[test]

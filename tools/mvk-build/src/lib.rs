@@ -3,6 +3,7 @@
 //! starts the release record (DESIGN.md §4).
 
 pub mod builder;
+pub mod buildkit;
 pub mod checks;
 pub mod context;
 pub mod dockerignore;
@@ -12,6 +13,7 @@ pub mod release;
 pub mod tar;
 #[cfg(test)]
 mod testdir;
+pub mod trace;
 
 use anyhow::Result;
 use clap::builder::BoolishValueParser;
@@ -32,7 +34,8 @@ use std::time::{Instant, SystemTime};
 /// `<repo>:<release>`, optionally push it, and write a fresh release record on stdout.
 ///
 /// The context is sent as `docker build` sends it (`.dockerignore` patterns, `!` exceptions,
-/// `**`), to the engine's classic builder; the build log streams to stderr. The release id is
+/// `**`), to the engine's BuildKit (or its classic builder, --builder); the build log streams
+/// to stderr. The release id is
 /// --release, else the context's git short SHA (`-dirty` with uncommitted changes), else the
 /// UTC time. The image is checked for a non-root user, a HEALTHCHECK, a size under --max-size
 /// and an EXPOSEd --container-port; a failed check is a warning, or with --strict a failure.
@@ -81,6 +84,17 @@ pub struct Args {
         value_name = "STAGE"
     )]
     pub target: Option<String>,
+    /// Which of the engine's builders runs the build: auto is BuildKit where the engine offers
+    /// it (API 1.39+, over its Unix socket) unless a base image comes from a registry the Docker
+    /// config has credentials for, else the classic builder
+    #[arg(
+        long,
+        env = "MVK_BUILDER",
+        value_enum,
+        default_value = "auto",
+        value_name = "BUILDER"
+    )]
+    pub builder: buildkit::Builder,
     /// Build every step afresh, without the build cache
     #[arg(long, env = "MVK_NO_CACHE", value_parser = BoolishValueParser::new())]
     pub no_cache: bool,
@@ -203,8 +217,26 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         labels: &labels,
         credentials,
     };
+    let (kit, why_classic) = buildkit::chosen(
+        args.builder,
+        &engine,
+        &context,
+        &spec.credentials.keys().cloned().collect::<Vec<_>>(),
+    )?;
+    if let Some(why) = why_classic {
+        progress.say(format!("building with the classic builder: {why}"));
+    }
     let clock = Instant::now();
-    let built = builder::build(&engine, &spec, context.entries, progress)?;
+    let built = if kit {
+        buildkit::build(
+            &engine,
+            &spec,
+            buildkit::entries(context.entries, context.only_for_the_builder),
+            progress,
+        )?
+    } else {
+        builder::build(&engine, &spec, context.entries, progress)?
+    };
     let seconds = round_ms(clock.elapsed().as_secs_f64());
 
     let inspect = engine
