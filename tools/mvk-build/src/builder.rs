@@ -1,5 +1,6 @@
-//! Drives the engine's classic builder (`buildkit` drives BuildKit): streams the context up, the build log out to stderr
-//! line by line as it arrives, and sorts failures into exit codes.
+//! Drives the engine's classic builder: streams the context up, the build log out to stderr
+//! line by line as it arrives, and sorts failures into exit codes (`buildkit` drives BuildKit
+//! with the same upload, log and outcomes).
 
 use crate::context::Entry;
 use crate::interrupt::Interrupted;
@@ -8,11 +9,13 @@ use anyhow::Result;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::BuildImageOptionsBuilder;
+use bytes::Bytes;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::{Fail, Progress};
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 /// How many of the last log lines a failed build carries in `error.logs`.
@@ -91,19 +94,11 @@ pub fn build(
         options = options.target(target);
     }
 
-    // The upload error, if the context cannot be read: the HTTP error alone would hide it.
-    let upload_error: Arc<Mutex<Option<String>>> = Arc::default();
-    let seen = Arc::clone(&upload_error);
-    let chunks = TarStream::new(entries).map(move |chunk| {
-        if let Err(e) = &chunk {
-            *seen.lock().unwrap() = Some(e.to_string());
-        }
-        chunk.map(Into::into)
-    });
+    let (chunks, upload_error) = upload(entries);
     let body = bollard::body_try_stream(futures_util::stream::iter(chunks));
 
     let mut log = Log::new(progress);
-    let outcome = engine.block_on(async {
+    let outcome = until_interrupted(engine, async {
         let mut stream =
             engine
                 .api
@@ -131,50 +126,84 @@ pub fn build(
             }
             Ok::<_, DockerError>(id)
         };
+        run.await.map_err(|e| match e {
+            DockerError::DockerStreamError { error } => Failure::Build(error),
+            DockerError::DockerResponseServerError {
+                status_code,
+                message,
+            } => Failure::Refused(status_code, message),
+            e => Failure::Transport(api_error(e, "building the image")),
+        })
+    });
+    finish(outcome, log.finish(), &upload_error)
+}
+
+/// Why the context could not be sent, if a chunk of it could not be read: the HTTP error it
+/// causes would hide it.
+#[derive(Default)]
+pub struct UploadError(Arc<Mutex<Option<String>>>);
+
+/// The context as a stream of tar chunks, and where a read error is kept.
+pub fn upload(
+    entries: Vec<Entry>,
+) -> (
+    impl Iterator<Item = std::io::Result<Bytes>> + Send + 'static,
+    UploadError,
+) {
+    let error = UploadError::default();
+    let seen = Arc::clone(&error.0);
+    let chunks = TarStream::new(entries).map(move |chunk| {
+        if let Err(e) = &chunk {
+            *seen.lock().unwrap() = Some(e.to_string());
+        }
+        chunk.map(Bytes::from)
+    });
+    (chunks, error)
+}
+
+/// Why a build went wrong, whichever builder ran it.
+pub enum Failure {
+    /// The build ran and failed (an error in the stream).
+    Build(String),
+    /// The engine answered the request with an error status.
+    Refused(u16, String),
+    /// The exchange with the engine failed, already sorted into an exit code.
+    Transport(anyhow::Error),
+}
+
+/// Runs `run` on the engine's runtime until it ends, or a signal arrives (exit 130).
+pub fn until_interrupted<T>(engine: &Engine, run: impl Future<Output = T>) -> Result<T, Fail> {
+    engine.block_on(async {
         futures_util::pin_mut!(run);
         match select(run, Interrupted::new()).await {
             Either::Left((result, _)) => Ok(result),
-            Either::Right((signal, _)) => Err(signal),
+            Either::Right((signal, _)) => Err(Fail::interrupted(signal)),
         }
-    });
-    let logs = log.finish();
-    let result = match outcome {
-        Ok(result) => result,
-        Err(signal) => return Err(Fail::interrupted(signal).into()),
-    };
-    match result {
+    })
+}
+
+/// The image id of a build that ended, or its failure with the log's tail in `error.logs`.
+pub fn finish(
+    outcome: Result<Result<Option<String>, Failure>, Fail>,
+    logs: Vec<String>,
+    upload_error: &UploadError,
+) -> Result<String> {
+    let failed = |message: String| Err(Fail::failed("build", message).with("logs", logs).into());
+    match outcome? {
         Ok(Some(id)) => Ok(id),
-        Ok(None) => Err(Fail::failed(
-            "build",
-            "the engine ended the build without reporting an image",
-        )
-        .with("logs", logs)
-        .into()),
-        Err(DockerError::DockerStreamError { error }) => Err(Fail::failed(
-            "build",
-            format!("the build failed: {}", error.trim()),
-        )
-        .with("logs", logs)
-        .into()),
-        Err(DockerError::DockerResponseServerError {
-            status_code,
-            message,
-        }) => Err(Fail::failed(
-            "build",
-            format!(
-                "the engine refused the build ({status_code}): {}",
-                message.trim()
-            ),
-        )
-        .with("logs", logs)
-        .into()),
-        Err(e) => match upload_error.lock().unwrap().take() {
+        Ok(None) => failed("the engine ended the build without reporting an image".into()),
+        Err(Failure::Build(error)) => failed(format!("the build failed: {}", error.trim())),
+        Err(Failure::Refused(status, message)) => failed(format!(
+            "the engine refused the build ({status}): {}",
+            message.trim()
+        )),
+        Err(Failure::Transport(e)) => match upload_error.0.lock().unwrap().take() {
             Some(cause) => Err(Fail::failed(
                 "context",
                 format!("sending the build context failed: {cause}"),
             )
             .into()),
-            None => Err(api_error(e, "building the image")),
+            None => Err(e),
         },
     }
 }

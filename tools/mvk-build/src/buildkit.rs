@@ -10,10 +10,8 @@
 //! that feature either, so this module sends the request itself over the engine's Unix socket
 //! (hyper, which bollard already builds) and reads the stream with `trace`.
 
-use crate::builder::{Log, Spec};
+use crate::builder::{finish, until_interrupted, upload, Failure, Log, Spec};
 use crate::context::{BuildFiles, Context, Entry};
-use crate::interrupt::Interrupted;
-use crate::tar::TarStream;
 use crate::trace::Trace;
 use anyhow::Result;
 use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion};
@@ -25,7 +23,6 @@ use mvk_core::docker::Engine;
 use mvk_core::{Fail, Progress};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 /// The oldest API that takes `version=2` builds (Docker 18.09).
 const MIN_API: (usize, usize) = (1, 39);
@@ -142,16 +139,6 @@ pub fn base_images(dockerfile: &str) -> Vec<String> {
     images
 }
 
-/// Why a build went wrong, before it is sorted into exit codes.
-enum Failure {
-    /// The socket or the HTTP exchange failed.
-    Transport(String),
-    /// The engine answered the request with an error status.
-    Refused(u16, String),
-    /// The build ran and failed (an `error` in the stream).
-    Build(String),
-}
-
 /// Builds `entries` as the context with BuildKit; returns the image id the engine reported.
 pub fn build(
     engine: &Engine,
@@ -175,71 +162,14 @@ pub fn build(
     let v = engine.api.client_version();
     let path = format!("/v{}.{}/build?{query}", v.major_version, v.minor_version);
 
-    // The upload error, if the context cannot be read: the HTTP error alone would hide it.
-    let upload_error: Arc<Mutex<Option<String>>> = Arc::default();
-    let seen = Arc::clone(&upload_error);
-    let chunks = TarStream::new(entries).map(move |chunk| {
-        if let Err(e) = &chunk {
-            *seen.lock().unwrap() = Some(e.to_string());
-        }
-        chunk.map(|c| Frame::data(Bytes::from(c)))
-    });
-    let body = StreamBody::new(futures_util::stream::iter(chunks));
-
+    let (chunks, upload_error) = upload(entries);
+    let body = StreamBody::new(futures_util::stream::iter(
+        chunks.map(|chunk| chunk.map(Frame::data)),
+    ));
     let mut log = Log::new(progress);
     let mut trace = Trace::default();
-    let outcome = engine.block_on(async {
-        let run = request(&socket, &path, body, &mut log, &mut trace);
-        futures_util::pin_mut!(run);
-        match select(run, Interrupted::new()).await {
-            Either::Left((result, _)) => Ok(result),
-            Either::Right((signal, _)) => Err(signal),
-        }
-    });
-    let logs = log.finish();
-    let result = match outcome {
-        Ok(result) => result,
-        Err(signal) => return Err(Fail::interrupted(signal).into()),
-    };
-    match result {
-        Ok(Some(id)) => Ok(id),
-        Ok(None) => Err(Fail::failed(
-            "build",
-            "the engine ended the build without reporting an image",
-        )
-        .with("logs", logs)
-        .into()),
-        Err(Failure::Build(message)) => Err(Fail::failed(
-            "build",
-            format!("the build failed: {}", message.trim()),
-        )
-        .with("logs", logs)
-        .into()),
-        Err(Failure::Refused(status, message)) => Err(Fail::failed(
-            "build",
-            format!(
-                "the engine refused the build ({status}): {}",
-                message.trim()
-            ),
-        )
-        .with("logs", logs)
-        .into()),
-        Err(Failure::Transport(why)) => match upload_error.lock().unwrap().take() {
-            Some(cause) => Err(Fail::failed(
-                "context",
-                format!("sending the build context failed: {cause}"),
-            )
-            .into()),
-            None => Err(Fail::unavailable(
-                "docker",
-                format!(
-                    "building with BuildKit at {}: {why}",
-                    mvk_core::docker::endpoint()
-                ),
-            )
-            .into()),
-        },
-    }
+    let outcome = until_interrupted(engine, request(&socket, &path, body, &mut log, &mut trace));
+    finish(outcome, log.finish(), &upload_error)
 }
 
 /// Sends the build request and follows its stream; the image id, if one was reported.
@@ -253,7 +183,18 @@ async fn request<S>(
 where
     S: futures_util::Stream<Item = std::io::Result<Frame<Bytes>>> + Send + 'static,
 {
-    let transport = |e: &dyn std::fmt::Display| Failure::Transport(e.to_string());
+    let transport = |e: &dyn std::fmt::Display| {
+        Failure::Transport(
+            Fail::unavailable(
+                "docker",
+                format!(
+                    "building with BuildKit at {}: {e}",
+                    mvk_core::docker::endpoint()
+                ),
+            )
+            .into(),
+        )
+    };
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| transport(&format!("cannot connect to {}: {e}", socket.display())))?;
