@@ -3,6 +3,9 @@ complete -c mvk-build -l context -d 'The build context directory' -r -F
 complete -c mvk-build -s f -l file -d 'The Dockerfile [default: Dockerfile in the context]; relative to the current directory, as with `docker build -f`, and may lie outside the context' -r -F
 complete -c mvk-build -l build-arg -d 'A build-time variable (repeatable); a bare KEY takes its value from the environment. Build args are visible in the image history: no secrets' -r
 complete -c mvk-build -l build-target -l target -d 'The stage of a multi-stage Dockerfile to build (`--target` to docker build; MVK_TARGET is mvk-alerts\' scrape target)' -r
+complete -c mvk-build -l builder -d 'Which of the engine\'s builders runs the build: auto is BuildKit where the engine offers it (API 1.39+, over its Unix socket) unless a base image comes from a registry the Docker config has credentials for, else the classic builder' -r -f -a "auto\t'BuildKit where the engine offers it and the base images need no registry credentials, else the classic builder'
+buildkit\t'The engine\'s BuildKit (labels cost no step; a rebuild of an unchanged context is all cache hits)'
+classic\t'The engine\'s classic builder (deprecated by Docker; one step per label)'"
 complete -c mvk-build -l release -d 'The release id and image tag [default: git short SHA of the context, else UTC time]' -r
 complete -c mvk-build -l repo -d 'The image repository, with the registry to push to [default: the app name]' -r
 complete -c mvk-build -l max-size -d 'Largest acceptable image size (100MB, 50MiB, bytes)' -r
