@@ -9,9 +9,10 @@ stdlib=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
 mkdir -p "$out/tmp" "$out/etc"
 chmod 1777 "$out/tmp"
 cp -a --parents /usr/bin/python3 "$python" "$stdlib" /usr/lib/python3/dist-packages /app "$out"
-for unneeded in test idlelib tkinter turtledemo ensurepip lib2to3 pydoc_data config-3.*; do
-  rm -rf "${out:?}$stdlib"/$unneeded
+for unneeded in test idlelib tkinter turtledemo ensurepip lib2to3 pydoc_data; do
+  rm -rf "${out:?}$stdlib/$unneeded"
 done
+rm -rf "${out:?}$stdlib"/config-3.*
 # Shared libraries, by what the loader resolves (the interpreter's own loader included).
 find "$python" "$out/usr/lib" -name '*.so*' -o -path "$python" |
   sed "s|^$out||" | while read -r elf; do ldd "$elf" 2>/dev/null || true; done |
