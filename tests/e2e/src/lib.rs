@@ -12,6 +12,7 @@ pub mod demo;
 pub mod hey;
 pub mod net;
 pub mod nginx;
+pub mod package;
 pub mod prometheus;
 pub mod registry;
 pub mod script;

@@ -5,51 +5,11 @@
 
 use mvk_e2e::cmd::run_command;
 use mvk_e2e::demo::repo_root;
-use mvk_e2e::{script, tool, TempDir};
+use mvk_e2e::package::{build_package, expected, names};
+use mvk_e2e::TempDir;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn names(dir: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(repo_root().join(dir))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// Every file the package must install, with its mode.
-fn expected() -> Vec<(String, u32)> {
-    let mut files = vec![
-        ("usr/bin/mvk-deploy".to_string(), 0o755),
-        ("usr/bin/mvk-undo".to_string(), 0o755),
-        ("usr/lib/mvk/mvk.bash".to_string(), 0o644),
-        ("usr/share/doc/maverick/copyright".to_string(), 0o644),
-        ("usr/share/doc/maverick/changelog.gz".to_string(), 0o644),
-    ];
-    for tool in names("tools").into_iter().filter(|t| t != "mvk-core") {
-        files.push((format!("usr/bin/{tool}"), 0o755));
-    }
-    for page in names("man") {
-        let section = page.rsplit('.').next().unwrap().to_string();
-        files.push((format!("usr/share/man/man{section}/{page}.gz"), 0o644));
-    }
-    for c in names("completions") {
-        let path = if let Some(name) = c.strip_suffix(".bash") {
-            format!("usr/share/bash-completion/completions/{name}")
-        } else if c.ends_with(".fish") {
-            format!("usr/share/fish/vendor_completions.d/{c}")
-        } else {
-            format!("usr/share/zsh/vendor-completions/{c}")
-        };
-        files.push((path, 0o644));
-    }
-    for unit in names("scripts/systemd") {
-        files.push((format!("lib/systemd/system/{unit}"), 0o644));
-    }
-    files
-}
 
 /// Runs a prepared command to the end, with empty stdin.
 fn run(cmd: &mut Command) -> mvk_e2e::Run {
@@ -74,25 +34,6 @@ fn empty_root() -> TempDir {
     std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
     std::fs::write(root.join("etc/gshadow"), "root:*::\n").unwrap();
     root
-}
-
-fn build_package(out: &Path) -> PathBuf {
-    let bin_dir = tool("mvk-swap").parent().unwrap().to_path_buf();
-    let built = run(Command::new(script("package")).args([
-        "--bin-dir",
-        bin_dir.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
-    assert_eq!(built.code, 0, "scripts/package: {}", built.stderr);
-    let deb = PathBuf::from(built.stdout.trim());
-    let name = deb.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(
-        name.starts_with(&format!("maverick_{}_", env!("CARGO_PKG_VERSION")))
-            && name.ends_with(".deb"),
-        "{name}"
-    );
-    deb
 }
 
 #[test]
