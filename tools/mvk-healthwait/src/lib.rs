@@ -14,6 +14,7 @@ use mvk_core::containers::describe;
 use mvk_core::docker::Engine;
 use mvk_core::envfile::EnvFile;
 use mvk_core::live::Live;
+use mvk_core::section::Health;
 use mvk_core::state::Store;
 use mvk_core::step::{self, Input};
 use mvk_core::{signal, Fail, Progress, Record};
@@ -176,67 +177,122 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
         ))
         .into());
     }
-    let app = record.app().to_string();
-    let reuse = record.get("candidate.container_id").is_some();
     // Everything in the input is checked before anything is changed.
-    let fresh = if reuse {
-        None
-    } else {
-        Some((
-            record.str("release")?.to_string(),
-            record.str("image")?.to_string(),
-        ))
-    };
+    let fresh = Fresh::read(record)?;
     let env = args.env.load()?;
     let engine = Engine::connect()?;
-    if let Some((_, image)) = &fresh {
-        check_image(
-            &engine,
-            image,
-            record.get("image_id").and_then(|v| v.as_str()),
-        )?;
+    if let Some(fresh) = &fresh {
+        check_image(&engine, &fresh.image, fresh.image_id.as_deref())?;
     }
-
-    let store = Store::new(&args.state.state_dir, &app);
-    let lock = store.lock(TOOL)?;
-    let live = Live::read(&lock.load()?, store.path(), args.nginx.upstream_file(&app))?;
-    let candidate = match &fresh {
-        None => {
-            let c = candidate::reuse(&engine, record, &live, &args.slots, args.bind)?;
-            let how = if c.started {
-                "started the stopped"
-            } else {
-                "waiting for the running"
-            };
+    let candidate = place(&engine, args, record, fresh.as_ref(), &env, progress)?;
+    record.put(&candidate.section());
+    let (health, outcome) = wait(&engine, args, &candidate, &env, progress);
+    record.put(&health);
+    match outcome {
+        Ok(()) => {
             progress.say(format!(
-                "{how} candidate {} in the {} slot ({})",
-                describe(&c.name, &c.id),
-                c.slot,
-                c.image
+                "{} is healthy after {:.1}s ({} probes, docker health: {})",
+                candidate.name, health.seconds, health.polls, health.docker_health
             ));
-            c
+            Ok(())
         }
-        Some((release, image)) => {
+        Err(err) => Err(failed(&engine, &candidate, err, args, &env, progress)),
+    }
+}
+
+/// The release to start a new candidate of; `None` when the record names an existing one.
+struct Fresh {
+    release: String,
+    image: String,
+    image_id: Option<String>,
+}
+
+impl Fresh {
+    fn read(record: &Record) -> Result<Option<Fresh>, Fail> {
+        if record.get("candidate.container_id").is_some() {
+            return Ok(None);
+        }
+        Ok(Some(Fresh {
+            release: record.str("release")?.to_string(),
+            image: record.str("image")?.to_string(),
+            image_id: record
+                .get("image_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+        }))
+    }
+}
+
+/// Under the app's lock: reads what is live and starts the candidate in the idle slot (or
+/// the existing one the record names). Interrupted meanwhile, it undoes that at once, while
+/// the lock still keeps other deploys out.
+fn place(
+    engine: &Engine,
+    args: &Args,
+    record: &Record,
+    fresh: Option<&Fresh>,
+    env: &EnvFile,
+    progress: &Progress,
+) -> Result<Candidate> {
+    let app = record.app();
+    let store = Store::new(&args.state.state_dir, app);
+    let lock = store.lock(TOOL)?;
+    let live = Live::read(&lock.load()?, store.path(), args.nginx.upstream_file(app))?;
+    let candidate = match fresh {
+        None => reuse(engine, args, record, &live, progress)?,
+        Some(fresh) => {
             let spec = Spec {
-                app: &app,
-                release,
-                image,
-                env: &env,
+                app,
+                release: &fresh.release,
+                image: &fresh.image,
+                env,
                 bind: args.bind,
                 slots: &args.slots,
                 init: !args.no_init,
             };
-            start_new(&engine, args, &live, &spec, progress)?
+            start_new(engine, args, &live, &spec, progress)?
         }
     };
-    // Interrupted while starting it: undo now, while the lock still keeps other deploys out.
     if let Err(interrupted) = signal::check() {
-        undo(&engine, &candidate, progress);
+        undo(engine, &candidate, progress);
         return Err(interrupted.into());
     }
     drop(lock);
-    record.put(&candidate.section());
+    Ok(candidate)
+}
 
+/// The existing candidate the record names, started if it was stopped.
+fn reuse(
+    engine: &Engine,
+    args: &Args,
+    record: &Record,
+    live: &Live,
+    progress: &Progress,
+) -> Result<Candidate> {
+    let c = candidate::reuse(engine, record, live, &args.slots, args.bind)?;
+    let how = if c.started {
+        "started the stopped"
+    } else {
+        "waiting for the running"
+    };
+    progress.say(format!(
+        "{how} candidate {} in the {} slot ({})",
+        describe(&c.name, &c.id),
+        c.slot,
+        c.image
+    ));
+    Ok(c)
+}
+
+/// Waits until the candidate is healthy, then makes Docker restart it from then on. Returns
+/// the `health` section in every case, and the failure if there is one.
+fn wait(
+    engine: &Engine,
+    args: &Args,
+    candidate: &Candidate,
+    env: &EnvFile,
+    progress: &Progress,
+) -> (Health, Result<()>) {
     let probe = wait::Probe {
         url: format!(
             "http://{}:{}{}",
@@ -254,21 +310,11 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
         "waiting for {} to answer {} (timeout {:.0?})",
         candidate.name, probe.url, args.timeout
     ));
-    let (mut health, outcome) = wait::until_healthy(&engine, &candidate, &probe, &env, progress);
-    let outcome = outcome.and_then(|()| candidate.arm(&engine));
+    let (mut health, outcome) = wait::until_healthy(engine, candidate, &probe, env, progress);
+    let outcome = outcome.and_then(|()| candidate.arm(engine));
     // Healthy, but not made restartable: not a candidate to swap to.
     health.healthy &= outcome.is_ok();
-    record.put(&health);
-    match outcome {
-        Ok(()) => {
-            progress.say(format!(
-                "{} is healthy after {:.1}s ({} probes, docker health: {})",
-                candidate.name, health.seconds, health.polls, health.docker_health
-            ));
-            Ok(())
-        }
-        Err(err) => Err(failed(&engine, &candidate, err, args, &env, progress)),
-    }
+    (health, outcome)
 }
 
 /// The image must be in the engine (this tool does not pull), and be the one the record

@@ -110,47 +110,15 @@ fn poll(
     loop {
         signal::check()?;
         let tick = Instant::now();
-        let found = engine.container(&candidate.id)?.map(|c| Status::of(&c));
-        let Some(status) = found.filter(|s| s.state != ContainerStateStatusEnum::REMOVING) else {
-            return Err(Fail::unavailable(
-                "replaced",
-                format!(
-                    "{} was removed while it was being checked (by another deploy?)",
-                    describe(name, &candidate.id)
-                ),
-            )
-            .into());
-        };
+        let status = current(engine, candidate)?;
         health.docker_health = status.docker_health.clone();
-        if let Some((kind, what)) = failure(&status, candidate.restarts) {
-            return Err(Fail::failed(kind, format!("{name} {what}")).into());
-        }
-        if status.docker_health == "unhealthy" {
-            let check = match &status.health_check {
-                Some((code, out)) if !out.trim().is_empty() => {
-                    format!(
-                        " (exit code {code}: {})",
-                        env.mask(out.trim()).replace('\n', " ")
-                    )
-                }
-                Some((code, _)) => format!(" (exit code {code})"),
-                None => String::new(),
-            };
-            return Err(Fail::failed(
-                "unhealthy",
-                format!("Docker reports {name} unhealthy: its HEALTHCHECK failed{check}"),
-            )
-            .into());
-        }
+        still_a_candidate(&status, candidate, env)?;
         health.polls += 1;
         let last = match http::get(&agent, &probe.url, &probe.headers) {
             Ok(reply) => {
                 health.http_status = Some(reply.status);
-                streak = if (200..300).contains(&reply.status) {
-                    streak + 1
-                } else {
-                    0
-                };
+                let ok = (200..300).contains(&reply.status);
+                streak = if ok { streak + 1 } else { 0 };
                 format!("HTTP {} in {} ms", reply.status, reply.elapsed.as_millis())
             }
             Err(e) => {
@@ -180,6 +148,50 @@ fn poll(
         let left = probe.timeout.saturating_sub(started.elapsed());
         signal::sleep(probe.pause(streak).saturating_sub(tick.elapsed()).min(left))?;
     }
+}
+
+/// The candidate's status; an error once it was removed (or is being removed).
+fn current(engine: &Engine, candidate: &Candidate) -> Result<Status> {
+    let name = &candidate.name;
+    let found = engine.container(&candidate.id)?.map(|c| Status::of(&c));
+    let Some(status) = found.filter(|s| s.state != ContainerStateStatusEnum::REMOVING) else {
+        return Err(Fail::unavailable(
+            "replaced",
+            format!(
+                "{} was removed while it was being checked (by another deploy?)",
+                describe(name, &candidate.id)
+            ),
+        )
+        .into());
+    };
+    Ok(status)
+}
+
+/// Fails once the container is no candidate any more: crashed, or reported unhealthy by its
+/// HEALTHCHECK.
+fn still_a_candidate(status: &Status, candidate: &Candidate, env: &EnvFile) -> Result<()> {
+    let name = &candidate.name;
+    if let Some((kind, what)) = failure(status, candidate.restarts) {
+        return Err(Fail::failed(kind, format!("{name} {what}")).into());
+    }
+    if status.docker_health == "unhealthy" {
+        let check = match &status.health_check {
+            Some((code, out)) if !out.trim().is_empty() => {
+                format!(
+                    " (exit code {code}: {})",
+                    env.mask(out.trim()).replace('\n', " ")
+                )
+            }
+            Some((code, _)) => format!(" (exit code {code})"),
+            None => String::new(),
+        };
+        return Err(Fail::failed(
+            "unhealthy",
+            format!("Docker reports {name} unhealthy: its HEALTHCHECK failed{check}"),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
