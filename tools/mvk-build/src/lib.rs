@@ -2,20 +2,21 @@
 //! exactly as `docker build` does), tags and labels it, checks it, optionally pushes it, and
 //! starts the release record (DESIGN.md §4).
 
-pub mod builder;
-pub mod buildkit;
-pub mod checks;
-pub mod context;
+mod builder;
+mod buildkit;
+mod checks;
+mod context;
 pub mod dockerignore;
-pub mod interrupt;
-pub mod push;
-pub mod release;
-pub mod tar;
+mod interrupt;
+mod push;
+mod release;
+mod tar;
 #[cfg(test)]
 mod testdir;
 pub mod trace;
 
 use anyhow::Result;
+use bollard::models::ImageInspect;
 use clap::builder::BoolishValueParser;
 use clap::{CommandFactory, Parser};
 use mvk_core::config::{app_name, Output};
@@ -178,6 +179,52 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         ));
     }
     let image = format!("{repo}:{}", release.id);
+
+    signal::check()?;
+    let engine = Engine::connect()?;
+    let clock = Instant::now();
+    let inspect = build(&engine, args, context, &release, &image, started, progress)?;
+    let seconds = round_ms(clock.elapsed().as_secs_f64());
+    let image_id = inspect.id.clone().unwrap_or_default();
+    let checks = checks::run(&inspect, args.max_size, args.container_port);
+    let mut build = section::Build {
+        seconds,
+        size_bytes: checks::image_size(&inspect),
+        user: checks::user(&inspect),
+        healthcheck: checks::healthcheck(&inspect).is_some(),
+        checks: checks.iter().map(checks::Check::to_json).collect(),
+        digest: None,
+        extra: Default::default(),
+    };
+    record.set("release", release.id.as_str());
+    record.set("image", image.as_str());
+    record.set("image_id", image_id.as_str());
+    record.put(&build);
+    progress.say(format!("built {image} ({image_id}) in {seconds}s"));
+    judge(args, &image, &checks, progress)?;
+
+    if args.push {
+        signal::check()?;
+        let digest = push::push(&engine, &repo, &release.id, progress)?;
+        progress.say(format!("pushed {image} as {digest}"));
+        build.digest = Some(digest);
+        record.put(&build);
+    }
+    Ok(())
+}
+
+/// Builds `image` from the context, labelled as the app's release, with BuildKit or the
+/// classic builder, and returns the image the engine now has under that tag, which must be
+/// the one just built.
+fn build(
+    engine: &Engine,
+    args: &Args,
+    context: context::Context,
+    release: &release::Release,
+    image: &str,
+    started: SystemTime,
+    progress: &Progress,
+) -> Result<ImageInspect> {
     let revision = release.revision.as_deref().unwrap_or(&release.id);
     let created = rfc3339(started);
     let labels = containers::labels(
@@ -189,9 +236,6 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         ],
     );
     let build_args: HashMap<String, String> = args.build_args.iter().cloned().collect();
-
-    signal::check()?;
-    let engine = Engine::connect()?;
     let credentials = match registry::load() {
         Ok(config) => config.map(|c| c.all()).unwrap_or_default(),
         Err(e) => {
@@ -209,7 +253,7 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         context.dockerfile
     ));
     let spec = builder::Spec {
-        tag: &image,
+        tag: image,
         dockerfile: &context.dockerfile,
         target: args.target.as_deref(),
         no_cache: args.no_cache,
@@ -219,30 +263,23 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     };
     let (kit, why_classic) = buildkit::chosen(
         args.builder,
-        &engine,
+        engine,
         &context,
         &spec.credentials.keys().cloned().collect::<Vec<_>>(),
     )?;
     if let Some(why) = why_classic {
         progress.say(format!("building with the classic builder: {why}"));
     }
-    let clock = Instant::now();
     let built = if kit {
-        buildkit::build(
-            &engine,
-            &spec,
-            buildkit::entries(context.entries, context.only_for_the_builder),
-            progress,
-        )?
+        let entries = buildkit::entries(context.entries, context.only_for_the_builder);
+        buildkit::build(engine, &spec, entries, progress)?
     } else {
-        builder::build(&engine, &spec, context.entries, progress)?
+        builder::build(engine, &spec, context.entries, progress)?
     };
-    let seconds = round_ms(clock.elapsed().as_secs_f64());
-
     let inspect = engine
-        .block_on(engine.api.inspect_image(&image))
+        .block_on(engine.api.inspect_image(image))
         .map_err(|e| api_error(e, &format!("inspecting {image}")))?;
-    let image_id = inspect.id.clone().unwrap_or_default();
+    let image_id = inspect.id.as_deref().unwrap_or_default();
     if image_id != built {
         return Err(Fail::failed(
             "build",
@@ -250,22 +287,11 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         )
         .into());
     }
-    let checks = checks::run(&inspect, args.max_size, args.container_port);
-    let mut build = section::Build {
-        seconds,
-        size_bytes: checks::image_size(&inspect),
-        user: checks::user(&inspect),
-        healthcheck: checks::healthcheck(&inspect).is_some(),
-        checks: checks.iter().map(checks::Check::to_json).collect(),
-        digest: None,
-        extra: Default::default(),
-    };
-    record.set("release", release.id.as_str());
-    record.set("image", image.as_str());
-    record.set("image_id", image_id.as_str());
-    record.put(&build);
-    progress.say(format!("built {image} ({image_id}) in {seconds}s"));
+    Ok(inspect)
+}
 
+/// Failed checks are warnings, unless --strict makes them fail the build.
+fn judge(args: &Args, image: &str, checks: &[checks::Check], progress: &Progress) -> Result<()> {
     let failed: Vec<&checks::Check> = checks.iter().filter(|c| !c.ok).collect();
     for check in &failed {
         progress.say(format!(
@@ -283,14 +309,6 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
             ),
         )
         .into());
-    }
-
-    if args.push {
-        signal::check()?;
-        let digest = push::push(&engine, &repo, &release.id, progress)?;
-        progress.say(format!("pushed {image} as {digest}"));
-        build.digest = Some(digest);
-        record.put(&build);
     }
     Ok(())
 }
