@@ -11,7 +11,7 @@ mod clock;
 mod engine;
 pub mod exposition;
 mod prometheus;
-pub mod promql;
+mod promql;
 mod replay;
 mod rules;
 mod scrape;

@@ -73,10 +73,6 @@ impl Labels {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     fn position(&self, name: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
     }
@@ -191,6 +187,7 @@ impl Storage {
             .unwrap_or_default()
     }
 
+    #[cfg(test)]
     pub fn get(&self, id: SeriesId) -> &Series {
         &self.series[id]
     }

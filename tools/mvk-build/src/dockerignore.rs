@@ -480,27 +480,6 @@ impl Matcher {
         matched
     }
 
-    /// `MatchesOrParentMatches`: true when `file` or one of its parent directories is excluded
-    /// and no later exception takes it back.
-    pub fn matches_or_parent_matches(&self, file: &str) -> bool {
-        let parent = dir(file);
-        let parent_dirs: Vec<&str> = parent.split('/').collect();
-        let mut matched = false;
-        for p in &self.patterns {
-            if p.exclusion != matched {
-                continue;
-            }
-            let mut m = p.matches(file);
-            if !m && parent != "." {
-                m = (1..=parent_dirs.len()).any(|i| p.matches(&parent_dirs[..i].join("/")));
-            }
-            if m {
-                matched = !p.exclusion;
-            }
-        }
-        matched
-    }
-
     /// `MatchesUsingParentResults`, as the tar walk uses it: `parent` holds, per pattern,
     /// whether the parent directory matched it (`None` at the top of the walk); returns
     /// whether `file` is excluded and the per-pattern results to pass to its children.
@@ -682,26 +661,6 @@ mod tests {
                 m.patterns[0].matches(text),
                 pass == Exact,
                 "pattern={pattern:?} text={text:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn matches_or_parent_matches() {
-        for &(pattern, text, pass) in MATCHES {
-            let m = matcher(&[pattern]).unwrap();
-            assert_eq!(
-                m.matches_or_parent_matches(text),
-                pass != Fail,
-                "pattern={pattern:?} text={text:?}"
-            );
-        }
-        for &(patterns, text, pass) in MULTI {
-            let m = matcher(patterns).unwrap();
-            assert_eq!(
-                m.matches_or_parent_matches(text),
-                pass != Fail,
-                "patterns={patterns:?} text={text:?}"
             );
         }
     }

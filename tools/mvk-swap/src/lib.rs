@@ -1,19 +1,19 @@
 //! mvk-swap: puts a healthy candidate live behind nginx, drains the old release, stops it,
 //! and records the release (DESIGN.md §4).
 
-pub mod canary;
-pub mod containers;
-pub mod drain;
-pub mod fallback;
-pub mod maintenance;
-pub mod nginx;
-pub mod procs;
-pub mod prune;
-pub mod reroute;
-pub mod routing;
-pub mod swap;
-pub mod traffic;
-pub mod upstream;
+mod canary;
+mod containers;
+mod drain;
+mod fallback;
+mod maintenance;
+mod nginx;
+mod procs;
+mod prune;
+mod reroute;
+mod routing;
+mod swap;
+mod traffic;
+mod upstream;
 
 use clap::{CommandFactory, Parser};
 use mvk_core::config::{EnvFileArgs, NginxArgs, Output, SlotArgs, StateArgs};

@@ -65,6 +65,7 @@ pub struct Routing {
 }
 
 impl Routing {
+    #[cfg(test)]
     pub fn live(port: u16) -> Routing {
         Routing {
             live: port,

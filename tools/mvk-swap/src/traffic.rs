@@ -6,7 +6,7 @@ use crate::routing::Routing;
 use crate::swap::Previous;
 use anyhow::Result;
 use mvk_core::state::State;
-use mvk_core::{Fail, Slot};
+use mvk_core::Fail;
 use serde::{Deserialize, Serialize};
 
 const KEY: &str = "traffic";
@@ -84,11 +84,6 @@ impl Traffic {
             warm: self.warm.as_ref().map(|w| w.port),
             maintenance: self.maintenance,
         }
-    }
-
-    /// The canary's slot, if there is one.
-    pub fn canary_slot(&self) -> Option<Slot> {
-        self.canary.as_ref().and_then(|c| c.slot.parse().ok())
     }
 }
 
