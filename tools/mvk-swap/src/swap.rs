@@ -28,9 +28,10 @@ use crate::upstream::UpstreamFile;
 use crate::{drain, prune, routing, Args};
 use anyhow::{Context, Result};
 use mvk_core::docker::Engine;
+use mvk_core::envfile::EnvFile;
 use mvk_core::live::Live;
 use mvk_core::section::{self, SwapLive, SwapPrevious};
-use mvk_core::state::{Deployed, Store, HISTORY_LIMIT};
+use mvk_core::state::{Deployed, State, Store, HISTORY_LIMIT};
 use mvk_core::{signal, time, Exit, Fail, Progress, Record, Slot};
 use serde_json::Map;
 use std::time::{Duration, Instant, SystemTime};
@@ -104,181 +105,296 @@ impl Previous {
 }
 
 pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
-    let app = record.app().to_string();
     let cand = Candidate::read(record, args)?;
-    let release = record.str("release")?.to_string();
-    let image = record.str("image")?.to_string();
-    let env = args.env.load()?;
-
+    let release = Release::read(record, args)?;
     // 1. Nothing changes before the upstream file is written.
     let engine = Engine::connect()?;
-    let store = Store::new(&args.state.state_dir, &app);
+    let store = Store::new(&args.state.state_dir, &release.app);
     let lock = store.lock("mvk-swap")?;
     let mut state = lock.load()?;
-    let candidate = containers::candidate(&engine, &cand.container, &cand.container_id, &env)?;
-    let upstream = UpstreamFile::open(&args.nginx.upstream_file(&app))?;
-    let live = Live::new(
-        &state,
-        store.path(),
-        upstream.port_before(),
-        upstream.path.clone(),
-    )?;
-    let previous = previous(&engine, &app, args, &live, &cand, &candidate)?;
-    let traffic = Traffic::after_swap(args.routing.keep_warm, previous.as_ref());
-    let conf = routing::prepare(args, &app, &upstream.path, &traffic.routing(cand.port))?;
-    let mut report = section::Swap {
-        live: SwapLive {
-            slot: cand.slot,
-            port: cand.port,
-            release: release.clone(),
-            container: cand.container.clone(),
-            extra: Map::new(),
-        },
-        previous: None,
-        drained_seconds: 0.0,
-        drained: true,
-        previous_stopped: false,
-        kept_warm: traffic.warm.is_some(),
-        weight: 100,
-        upstream_file: upstream.path.display().to_string(),
-        pruned_images: Vec::new(),
-        warnings: Vec::new(),
-        extra: Map::new(),
-    };
-    let already_live = live.slot == Some(cand.slot)
-        && live
-            .deployed
-            .as_ref()
-            .is_some_and(|l| l.release == release && l.image_id == candidate.image_id);
-    if already_live && upstream.holds(&conf) {
+    let mut swap = Swap::new(args, progress, engine, release, cand, &state, &store)?;
+    if swap.already_live() {
         progress.say(format!(
-            "release {release} is already live in {}; nothing to do",
-            cand.container
+            "release {} is already live in {}; nothing to do",
+            swap.release.id, swap.cand.container
         ));
-        record.put(&report);
+        record.put(&swap.report);
         return Ok(());
     }
-    report.previous = previous.as_ref().map(Previous::section);
+    swap.report.previous = swap.previous.as_ref().map(Previous::section);
     let nginx = Nginx::new(&args.nginx);
     let master = nginx.master()?;
     interrupted("nothing was changed")?;
 
     // 2 and 3.
-    progress.say(format!(
-        "routing {} to {} ({}, 127.0.0.1:{})",
-        args.nginx.upstream_name(&app),
-        cand.container,
-        release,
-        cand.port
-    ));
-    let (old_workers, reloaded) = route(&nginx, &upstream, &conf, master, progress)?;
+    let (old_workers, reloaded) = swap.route(&nginx, master)?;
 
     // 4. The candidate serves: the state must say so.
-    let deployed = Deployed {
-        release: release.clone(),
-        image,
-        image_id: candidate.image_id.clone(),
-        slot: cand.slot.name().to_string(),
-        port: cand.port,
-        deployed_at: time::rfc3339(SystemTime::now()),
-        extra: Map::new(),
-    };
+    let deployed = swap.deployed();
     state.record_deploy(deployed.clone(), HISTORY_LIMIT);
-    traffic.store(&mut state);
+    swap.traffic.store(&mut state);
     if let Err(e) = lock.save(&state) {
-        let back = unroute(&nginx, &upstream, master);
-        return Err(e.context(match back {
-            Ok(()) => "cannot record the release, so nginx was routed back to the previous release"
-                .to_string(),
-            Err(b) => {
-                format!("cannot record the release, and routing nginx back failed too ({b:#})")
-            }
-        }));
+        return Err(unrecorded(e, &nginx, &swap.upstream, master));
     }
     progress.say(format!(
-        "{release} is live; recorded in {}",
+        "{} is live; recorded in {}",
+        swap.release.id,
         store.path().display()
     ));
-    record.put(&report);
+    record.put(&swap.report);
 
     // 5 and 6.
-    let to_stop = previous.as_ref().and_then(|p| p.container.as_ref());
-    if let Some(old) = to_stop.filter(|_| report.kept_warm) {
-        progress.say(format!(
-            "{} stays running as nginx's first backup (--keep-warm)",
-            old.name
-        ));
-    }
-    if let Some(old) = to_stop.filter(|_| !report.kept_warm) {
-        progress.say(format!(
-            "draining: waiting for {} nginx worker(s) from before the reload (up to {})",
-            old_workers.len(),
-            seconds(args.drain)
-        ));
-        let left_running = format!(
-            "{release} is live (nginx and the state agree); {} was left running to finish its requests",
-            old.name
-        );
-        match drain::old_workers(&old_workers, reloaded, args.drain) {
-            Ok(d) => {
-                report.drained_seconds = d.seconds;
-                report.drained = d.complete;
-                if !d.complete {
-                    warn(&mut report, progress, format!(
-                        "requests to the old release were still in flight after {}; stopping {} anyway",
-                        seconds(args.drain),
-                        old.name
-                    ));
-                }
-            }
-            Err(_) => {
-                record.put(&report);
-                interrupted(left_running.clone())?;
-            }
-        }
-        record.put(&report);
-        interrupted(left_running)?;
-        progress.say(format!(
-            "drained in {} s; stopping {}",
-            report.drained_seconds, old.name
-        ));
-        match containers::stop(&engine, old, args.stop_timeout) {
-            Ok(()) => report.previous_stopped = true,
-            Err(e) => warn(
-                &mut report,
-                progress,
-                format!("cannot stop {}: {e:#}", old.name),
-            ),
-        }
-    }
-    record.put(&report);
+    swap.retire(record, &old_workers, reloaded)?;
+    record.put(&swap.report);
 
     // 7.
-    let skipped = format!("{release} is live and recorded; old images were not pruned");
-    interrupted(skipped.clone())?;
-    let mut policy = prune::Policy::new(
-        &app,
-        &deployed,
-        &state.history,
-        usize::from(args.keep_images),
-    );
-    policy.keep_other_apps(&args.state.state_dir);
-    match prune::prune(&engine, &policy, progress) {
-        Ok(removed) => {
-            if !removed.is_empty() {
-                progress.say(format!("removed old images: {}", removed.join(", ")));
-            }
-            report.pruned_images = removed;
-        }
-        Err(_) if signal::caught().is_some() => interrupted(skipped)?,
-        Err(e) => warn(
-            &mut report,
-            progress,
-            format!("cannot prune old images: {e:#}"),
-        ),
-    }
-    record.put(&report);
+    swap.prune(&deployed, &state)?;
+    record.put(&swap.report);
     Ok(())
+}
+
+/// The release the record puts live.
+struct Release {
+    app: String,
+    id: String,
+    image: String,
+    /// The app's environment, whose values never show in the candidate's logs.
+    env: EnvFile,
+}
+
+impl Release {
+    fn read(record: &Record, args: &Args) -> Result<Release> {
+        Ok(Release {
+            app: record.app().to_string(),
+            id: record.str("release")?.to_string(),
+            image: record.str("image")?.to_string(),
+            env: args.env.load()?,
+        })
+    }
+}
+
+/// One swap as it goes: what it works on, and the `swap` section it fills in.
+struct Swap<'a> {
+    args: &'a Args,
+    progress: &'a Progress,
+    engine: Engine,
+    release: Release,
+    cand: Candidate,
+    /// The candidate's container, as the engine has it.
+    container: Container,
+    upstream: UpstreamFile,
+    live: Live,
+    previous: Option<Previous>,
+    traffic: Traffic,
+    /// The upstream file that routes to the candidate.
+    conf: String,
+    report: section::Swap,
+}
+
+impl<'a> Swap<'a> {
+    /// Checks the candidate's container, reads what is live and prepares the new upstream
+    /// file's content; changes nothing.
+    fn new(
+        args: &'a Args,
+        progress: &'a Progress,
+        engine: Engine,
+        release: Release,
+        cand: Candidate,
+        state: &State,
+        store: &Store,
+    ) -> Result<Swap<'a>> {
+        let app = release.app.as_str();
+        let container =
+            containers::candidate(&engine, &cand.container, &cand.container_id, &release.env)?;
+        let upstream = UpstreamFile::open(&args.nginx.upstream_file(app))?;
+        let live = Live::new(
+            state,
+            store.path(),
+            upstream.port_before(),
+            upstream.path.clone(),
+        )?;
+        let previous = previous(&engine, app, args, &live, &cand, &container)?;
+        let traffic = Traffic::after_swap(args.routing.keep_warm, previous.as_ref());
+        let conf = routing::prepare(args, app, &upstream.path, &traffic.routing(cand.port))?;
+        let report = section::Swap {
+            live: SwapLive {
+                slot: cand.slot,
+                port: cand.port,
+                release: release.id.clone(),
+                container: cand.container.clone(),
+                extra: Map::new(),
+            },
+            previous: None,
+            drained_seconds: 0.0,
+            drained: true,
+            previous_stopped: false,
+            kept_warm: traffic.warm.is_some(),
+            weight: 100,
+            upstream_file: upstream.path.display().to_string(),
+            pruned_images: Vec::new(),
+            warnings: Vec::new(),
+            extra: Map::new(),
+        };
+        Ok(Swap {
+            args,
+            progress,
+            engine,
+            release,
+            cand,
+            container,
+            upstream,
+            live,
+            previous,
+            traffic,
+            conf,
+            report,
+        })
+    }
+
+    /// The same release in the same container is live already, and nginx routes as it would.
+    fn already_live(&self) -> bool {
+        self.live.slot == Some(self.cand.slot)
+            && self.live.deployed.as_ref().is_some_and(|l| {
+                l.release == self.release.id && l.image_id == self.container.image_id
+            })
+            && self.upstream.holds(&self.conf)
+    }
+
+    /// Steps 2 and 3, see [`route`].
+    fn route(&self, nginx: &Nginx, master: Proc) -> Result<(Vec<Proc>, Instant)> {
+        self.progress.say(format!(
+            "routing {} to {} ({}, 127.0.0.1:{})",
+            self.args.nginx.upstream_name(&self.release.app),
+            self.cand.container,
+            self.release.id,
+            self.cand.port
+        ));
+        route(nginx, &self.upstream, &self.conf, master, self.progress)
+    }
+
+    /// The state's entry for the candidate, live from now on.
+    fn deployed(&self) -> Deployed {
+        Deployed {
+            release: self.release.id.clone(),
+            image: self.release.image.clone(),
+            image_id: self.container.image_id.clone(),
+            slot: self.cand.slot.name().to_string(),
+            port: self.cand.port,
+            deployed_at: time::rfc3339(SystemTime::now()),
+            extra: Map::new(),
+        }
+    }
+
+    /// Steps 5 and 6: the previous release's container, if one runs, stays as nginx's backup
+    /// (--keep-warm), or is drained and stopped.
+    fn retire(
+        &mut self,
+        record: &mut Record,
+        old_workers: &[Proc],
+        reloaded: Instant,
+    ) -> Result<()> {
+        let Some(old) = self.previous.as_ref().and_then(|p| p.container.clone()) else {
+            return Ok(());
+        };
+        if self.report.kept_warm {
+            self.progress.say(format!(
+                "{} stays running as nginx's first backup (--keep-warm)",
+                old.name
+            ));
+            return Ok(());
+        }
+        self.drain(record, &old, old_workers, reloaded)?;
+        match containers::stop(&self.engine, &old, self.args.stop_timeout) {
+            Ok(()) => self.report.previous_stopped = true,
+            Err(e) => self.warn(format!("cannot stop {}: {e:#}", old.name)),
+        }
+        Ok(())
+    }
+
+    /// Step 5: waits for the old workers to finish their requests to `old`. Interrupted, it
+    /// leaves `old` running.
+    fn drain(
+        &mut self,
+        record: &mut Record,
+        old: &Container,
+        old_workers: &[Proc],
+        reloaded: Instant,
+    ) -> Result<()> {
+        let drain = self.args.drain;
+        self.progress.say(format!(
+            "draining: waiting for {} nginx worker(s) from before the reload (up to {})",
+            old_workers.len(),
+            seconds(drain)
+        ));
+        // An interrupted drain is an error; the signal check below says what it left.
+        if let Ok(d) = drain::old_workers(old_workers, reloaded, drain) {
+            self.report.drained_seconds = d.seconds;
+            self.report.drained = d.complete;
+            if !d.complete {
+                self.warn(format!(
+                    "requests to the old release were still in flight after {}; stopping {} anyway",
+                    seconds(drain),
+                    old.name
+                ));
+            }
+        }
+        record.put(&self.report);
+        interrupted(format!(
+            "{} is live (nginx and the state agree); {} was left running to finish its requests",
+            self.release.id, old.name
+        ))?;
+        self.progress.say(format!(
+            "drained in {} s; stopping {}",
+            self.report.drained_seconds, old.name
+        ));
+        Ok(())
+    }
+
+    /// Step 7: removes this app's images beyond --keep-images; a failure is only a warning.
+    fn prune(&mut self, deployed: &Deployed, state: &State) -> Result<()> {
+        let skipped = format!(
+            "{} is live and recorded; old images were not pruned",
+            self.release.id
+        );
+        interrupted(skipped.clone())?;
+        let mut policy = prune::Policy::new(
+            &self.release.app,
+            deployed,
+            &state.history,
+            usize::from(self.args.keep_images),
+        );
+        policy.keep_other_apps(&self.args.state.state_dir);
+        match prune::prune(&self.engine, &policy, self.progress) {
+            Ok(removed) => {
+                if !removed.is_empty() {
+                    (self.progress).say(format!("removed old images: {}", removed.join(", ")));
+                }
+                self.report.pruned_images = removed;
+            }
+            Err(_) if signal::caught().is_some() => interrupted(skipped)?,
+            Err(e) => self.warn(format!("cannot prune old images: {e:#}")),
+        }
+        Ok(())
+    }
+
+    fn warn(&mut self, message: String) {
+        self.progress.error(format!("warning: {message}"));
+        self.report.warnings.push(message);
+    }
+}
+
+/// The state could not be written after the reload: routes nginx back so the two agree.
+fn unrecorded(
+    e: anyhow::Error,
+    nginx: &Nginx,
+    upstream: &UpstreamFile,
+    master: Proc,
+) -> anyhow::Error {
+    e.context(match unroute(nginx, upstream, master) {
+        Ok(()) => "cannot record the release, so nginx was routed back to the previous release"
+            .to_string(),
+        Err(b) => format!("cannot record the release, and routing nginx back failed too ({b:#})"),
+    })
 }
 
 /// What nginx routes to now: the slot that serves, other than the candidate's.
@@ -387,11 +503,6 @@ pub(crate) fn unroute(nginx: &Nginx, upstream: &UpstreamFile, master: Proc) -> R
     drain::new_workers(master, &before, RELOAD_BOUND)
         .map(|_| ())
         .context("nginx did not reload the old file")
-}
-
-fn warn(report: &mut section::Swap, progress: &Progress, message: String) {
-    progress.error(format!("warning: {message}"));
-    report.warnings.push(message);
 }
 
 pub(crate) fn seconds(d: Duration) -> String {
