@@ -35,11 +35,9 @@ impl Engine {
             )
         };
         let api = Docker::connect_with_local_defaults().map_err(unreachable)?;
-        let api = rt.block_on(async {
-            let api = api.negotiate_version().await?;
-            api.ping().await?;
-            Ok::<_, DockerError>(api)
-        });
+        // The version request is the one round trip: an engine that answers it is up (a
+        // separate ping would cost every tool another request before its first step).
+        let api = rt.block_on(api.negotiate_version());
         Ok(Engine {
             rt,
             api: api.map_err(unreachable)?,
