@@ -1,5 +1,8 @@
 //! Generated docs: `man/<tool>.1` and `completions/` (bash, zsh, fish), rendered from each
-//! tool's clap `Command`, so the docs cannot drift from the flags.
+//! tool's clap `Command`, so the docs cannot drift from the flags; and `man/mvk.7`, rendered
+//! from the contract, docs/DESIGN.md.
+
+mod contract;
 
 use clap_complete::Shell;
 use std::path::PathBuf;
@@ -19,7 +22,12 @@ pub fn tools() -> Vec<clap::Command> {
 
 /// Each generated file: its path relative to the repository root, and its content.
 pub fn render() -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
+    let design = std::fs::read_to_string(root().join("docs/DESIGN.md"))
+        .expect("docs/DESIGN.md is the contract mvk(7) is made from");
+    let mut files = vec![(
+        PathBuf::from("man/mvk.7"),
+        contract::man_page(&design, env!("CARGO_PKG_VERSION")),
+    )];
     for cmd in tools() {
         let name = cmd.get_name().to_string();
         files.push((

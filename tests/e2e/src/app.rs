@@ -88,6 +88,11 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // The records the scripts kept of each step (deploys/<run>/NN-<tool>.json) were
+        // written by the tools too: they must follow the schema like those a test reads.
+        if !std::thread::panicking() {
+            crate::schema::check_files(&self.state.path().join(&self.name).join("deploys"));
+        }
         for id in self.containers() {
             let _ = docker(&["rm", "-f", "-v", &id]);
         }

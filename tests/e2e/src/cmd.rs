@@ -80,9 +80,11 @@ pub fn spawn(mut cmd: Command, stdin: &str) -> Child {
     child
 }
 
-/// Waits for a spawned tool (stdout and stderr piped) and collects what it wrote.
+/// Waits for a spawned tool (stdout and stderr piped) and collects what it wrote. Every
+/// release record in its stdout must follow docs/release.schema.json.
 pub fn finish(child: Child) -> Run {
     let out = child.wait_with_output().unwrap();
+    crate::schema::check_output(&String::from_utf8_lossy(&out.stdout));
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

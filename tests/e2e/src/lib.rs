@@ -15,6 +15,7 @@ pub mod nginx;
 pub mod package;
 pub mod prometheus;
 pub mod registry;
+pub mod schema;
 pub mod script;
 pub mod server;
 pub mod stub;
