@@ -84,9 +84,10 @@ pub fn spawn(mut cmd: Command, stdin: &str) -> Child {
 /// release record in its stdout must follow docs/release.schema.json.
 pub fn finish(child: Child) -> Run {
     let out = child.wait_with_output().unwrap();
-    crate::schema::check_output(&String::from_utf8_lossy(&out.stdout));
+    let code = out.status.code().unwrap_or(-1);
+    crate::schema::check_output(&String::from_utf8_lossy(&out.stdout), code);
     Run {
-        code: out.status.code().unwrap_or(-1),
+        code,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }

@@ -51,13 +51,15 @@ pub fn release() -> &'static Schema {
 }
 
 /// Panics, naming every violation, when a line of a tool's stdout is a release record (an
-/// object with a `schema` field) that does not follow the schema.
-pub fn check_output(stdout: &str) {
-    check(stdout, "a tool wrote");
+/// object with a `schema` field) that does not follow the schema. After exit 2 (bad input) a
+/// record is the input as it came, with `error` and `steps` added: only those two are the
+/// tool's, and only they are checked.
+pub fn check_output(stdout: &str, exit_code: i32) {
+    check(stdout, "a tool wrote", exit_code == 2);
 }
 
 /// Every release record in `text` (one per line), checked; `whence` says where they came from.
-fn check(text: &str, whence: &str) {
+fn check(text: &str, whence: &str, only_added: bool) {
     for line in text.lines() {
         let Ok(Value::Object(record)) = serde_json::from_str::<Value>(line) else {
             continue;
@@ -66,7 +68,16 @@ fn check(text: &str, whence: &str) {
             continue;
         }
         let record = Value::Object(record);
-        let errors = release().validate(&record);
+        let errors = if only_added {
+            let schema = release();
+            let mut errors = schema.validate_def("error", &record["error"], "/error");
+            for (i, step) in record["steps"].as_array().into_iter().flatten().enumerate() {
+                errors.extend(schema.validate_def("step", step, &format!("/steps/{i}")));
+            }
+            errors
+        } else {
+            release().validate(&record)
+        };
         assert!(
             errors.is_empty(),
             "{whence} a record that docs/release.schema.json refuses (document a new field \
@@ -87,7 +98,7 @@ pub fn check_files(dir: &Path) {
             check_files(&path);
         } else if path.extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            check(&text, &format!("{} holds", path.display()));
+            check(&text, &format!("{} holds", path.display()), false);
         }
     }
 }
@@ -105,6 +116,15 @@ impl Schema {
     pub fn validate(&self, instance: &Value) -> Vec<String> {
         let mut errors = Vec::new();
         self.walk(&self.root, instance, "", &mut errors);
+        errors
+    }
+
+    /// Every way `instance`, found at `at`, breaks the definition `$defs/<name>`.
+    pub fn validate_def(&self, name: &str, instance: &Value, at: &str) -> Vec<String> {
+        let mut errors = Vec::new();
+        let schema = &self.root["$defs"][name];
+        assert!(schema.is_object(), "the schema defines no `{name}`");
+        self.walk(schema, instance, at, &mut errors);
         errors
     }
 
@@ -450,6 +470,27 @@ mod tests {
         ] {
             assert!(Schema::new(bad.clone()).is_err(), "{bad}");
         }
+    }
+
+    /// After bad input the record is the input as it came: only `error` and `steps` are the
+    /// tool's.
+    #[test]
+    fn a_bad_input_record_is_checked_for_what_the_tool_added() {
+        let step = json!({"tool": "mvk-swap", "ok": false, "started_at": "2026-11-26T14:00:00Z", "seconds": 0});
+        let mut record = json!({"schema": "mvk.release/v1", "app": "Not An App", "candidate": {"slot": "red"},
+            "steps": [step], "error": {"tool": "mvk-swap", "kind": "bad-input", "message": "not a slot"}});
+        check(&record.to_string(), "t", true);
+        let whole = std::panic::catch_unwind(|| check(&record.to_string(), "t", false));
+        assert!(
+            whole.is_err(),
+            "the input's own fields count without exit 2"
+        );
+        record["error"]["extra"] = json!(1);
+        let added = std::panic::catch_unwind(|| check(&record.to_string(), "t", true));
+        assert!(
+            added.is_err(),
+            "an undocumented field in `error` counts even after exit 2"
+        );
     }
 
     /// The full record of DESIGN.md §1 follows the schema, and the schema is strict where it

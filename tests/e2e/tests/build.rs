@@ -932,7 +932,10 @@ fn an_interrupted_upload_stops_and_tags_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     mvk_e2e::signal(&child, nix::sys::signal::Signal::SIGINT);
     let out = child.wait_with_output().unwrap();
-    mvk_e2e::schema::check_output(&String::from_utf8_lossy(&out.stdout));
+    mvk_e2e::schema::check_output(
+        &String::from_utf8_lossy(&out.stdout),
+        out.status.code().unwrap_or(-1),
+    );
     stderr.read_to_string(&mut seen).unwrap();
     assert_eq!(out.status.code(), Some(130), "{seen}");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();

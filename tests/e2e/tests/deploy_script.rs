@@ -370,7 +370,10 @@ fn a_second_deploy_at_once_fails_cleanly_or_waits_with_mvk_lock_wait() {
     // With MVK_LOCK_WAIT it queues behind the first and then deploys.
     let third = deploy(&app, c.path(), "c", &[("MVK_LOCK_WAIT", "120")]);
     let first = first.wait_with_output().unwrap();
-    mvk_e2e::schema::check_output(&String::from_utf8_lossy(&first.stdout));
+    mvk_e2e::schema::check_output(
+        &String::from_utf8_lossy(&first.stdout),
+        first.status.code().unwrap_or(-1),
+    );
     assert_eq!(
         first.status.code(),
         Some(0),
@@ -517,7 +520,10 @@ fn interrupted_during_the_alert_gate_it_stops_without_rolling_back() {
     let pgid = nix::unistd::Pid::from_raw(-(child.id() as i32));
     nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
-    mvk_e2e::schema::check_output(&String::from_utf8_lossy(&out.stdout));
+    mvk_e2e::schema::check_output(
+        &String::from_utf8_lossy(&out.stdout),
+        out.status.code().unwrap_or(-1),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(
