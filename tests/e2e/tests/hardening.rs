@@ -458,3 +458,44 @@ fn mvk_swap_masks_the_env_file_in_a_dead_candidates_logs() {
         run.stderr
     );
 }
+
+#[test]
+fn urls_with_credentials_are_refused_alike_and_never_shown() {
+    let app = TestApp::new("hard-userinfo");
+    let url = "http://ops:s3cret-pw@127.0.0.1:9/metrics";
+    for (tool_name, args, env) in [
+        ("mvk-alerts", vec!["check", "--metrics-url", url], vec![]),
+        ("mvk-alerts", vec!["check", "--prometheus", url], vec![]),
+        ("mvk-alerts", vec!["check", "--alertmanager", url], vec![]),
+        ("mvk-alerts", vec!["check"], vec![("MVK_PROMETHEUS", url)]),
+        ("mvk-verify", vec!["--url", url], vec![]),
+        ("mvk-verify", vec![], vec![("MVK_URL", url)]),
+    ] {
+        let run = app.run(tool_name, &args, &env, "");
+        assert_eq!(run.code, 2, "{tool_name} {args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("credentials in the URL"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"),
+            "{tool_name} {args:?}: {}",
+            run.stderr
+        );
+    }
+    // A header's value is not repeated when refused either (it may be a token).
+    let run = app.run(
+        "mvk-verify",
+        &[
+            "--url",
+            "http://127.0.0.1:9",
+            "--header",
+            "Authorization: Bearer s3cret\n",
+        ],
+        &[],
+        "",
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
+}

@@ -34,10 +34,10 @@ pub(crate) const GATE_MIN_REQUESTS: u64 = 20;
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     /// Scrape this metrics endpoint every --every for --watch [needs --app]
-    #[arg(long, env = "MVK_METRICS_URL", value_name = "URL", group = "source")]
+    #[arg(long, env = "MVK_METRICS_URL", value_name = "URL", group = "source", value_parser = mvk_core::validate::Quiet(mvk_core::validate::url))]
     pub metrics_url: Option<String>,
     /// Have this Prometheus evaluate the same expressions (HTTP API) [needs --app]
-    #[arg(long, env = "MVK_PROMETHEUS", value_name = "URL", group = "source")]
+    #[arg(long, env = "MVK_PROMETHEUS", value_name = "URL", group = "source", value_parser = mvk_core::validate::Quiet(mvk_core::validate::url))]
     pub prometheus: Option<String>,
     /// Evaluate a recorded scrape history, JSON Lines: {"ts": SECONDS, "metrics": TEXT or null}
     /// [needs --app]
@@ -54,7 +54,7 @@ pub struct CheckArgs {
     #[arg(long, env = "MVK_METRICS_PATH", default_value = "/metrics", value_parser = metrics_path, value_name = "PATH")]
     pub metrics_path: String,
     /// Post firing and resolved alerts to this Alertmanager (API v2)
-    #[arg(long, env = "MVK_ALERTMANAGER", value_name = "URL")]
+    #[arg(long, env = "MVK_ALERTMANAGER", value_name = "URL", value_parser = mvk_core::validate::Quiet(mvk_core::validate::url))]
     pub alertmanager: Option<String>,
     /// Also write mvk_alerts_<app>.prom here, for node_exporter's textfile collector
     #[arg(long, env = "MVK_TEXTFILE_DIR", value_name = "DIR")]

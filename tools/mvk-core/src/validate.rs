@@ -225,29 +225,57 @@ pub fn header(s: &str) -> Result<(String, String), String> {
 
 /// Validates an http:// or https:// URL with a host. One with credentials (`user:pass@`) is
 /// refused: a URL lands in records, logs and alerts, a password must not; send credentials as
-/// a header instead.
+/// a header instead. The message never shows the credentials.
 pub fn url(s: &str) -> Result<String, String> {
+    let shown = redact_url(s);
     if s.chars().any(|c| c.is_control() || c == ' ') {
         return Err(format!(
             "`{}` is not a URL: it holds a blank or control character",
-            printable(s)
+            printable(&shown)
         ));
     }
     let rest = s
         .strip_prefix("http://")
         .or_else(|| s.strip_prefix("https://"))
-        .ok_or_else(|| format!("`{s}` is not an http:// or https:// URL"))?;
+        .ok_or_else(|| format!("`{shown}`: use an http:// or https:// URL"))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
         return Err(format!(
-            "`{}`: credentials in a URL would land in records and logs; pass them another way (a header, a config file)",
-            redact_url(s)
+            "`{shown}`: credentials in the URL would land in the record and logs; remove them \
+             (mvk-verify sends them as --header 'Authorization: …')"
         ));
     }
     if authority.is_empty() || authority.starts_with(':') {
-        return Err(format!("`{s}` has no host"));
+        return Err(format!("`{shown}` has no host"));
     }
     Ok(s.to_string())
+}
+
+/// A clap value parser from a check like [`url`] or [`header`] that, unlike clap's own
+/// messages, never repeats the value given: it may hold a password or a token.
+#[derive(Clone)]
+pub struct Quiet<T: Clone + Send + Sync + 'static>(pub fn(&str) -> Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Quiet<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let name = arg.map(|a| a.to_string()).unwrap_or_default();
+        let fail = |why: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for {name}: {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value.to_str().ok_or_else(|| fail("not UTF-8".into()))?;
+        (self.0)(text).map_err(fail)
+    }
 }
 
 /// `text` with the userinfo of every URL in it (`scheme://user:pass@`) replaced by `***@`.

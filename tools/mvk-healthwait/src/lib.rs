@@ -67,7 +67,7 @@ pub struct Args {
     pub health_path: String,
 
     /// Header sent with every probe, `Name: value` (repeatable), e.g. `X-Forwarded-Proto: https`
-    #[arg(long = "health-header", env = "MVK_HEALTH_HEADER", value_name = "HEADER", value_parser = mvk_core::validate::header)]
+    #[arg(long = "health-header", env = "MVK_HEALTH_HEADER", value_name = "HEADER", value_parser = mvk_core::validate::Quiet(mvk_core::validate::header))]
     pub health_headers: Vec<(String, String)>,
 
     /// Time between probes

@@ -35,7 +35,7 @@ const TOOL: &str = "mvk-verify";
 )]
 pub struct Args {
     /// Check this base URL instead of the record's live slot (http://127.0.0.1:<swap.live.port>)
-    #[arg(long, env = "MVK_URL", value_name = "BASE")]
+    #[arg(long, env = "MVK_URL", value_name = "BASE", value_parser = mvk_core::validate::Quiet(mvk_core::validate::url))]
     pub url: Option<String>,
     /// A check: the path, the status expected (default 200) and a regex the body must match;
     /// repeatable
@@ -62,7 +62,7 @@ pub struct Args {
     #[arg(long, env = "MVK_MAX_LATENCY", value_parser = parse_duration, value_name = "DURATION")]
     pub max_latency: Option<Duration>,
     /// A request header for every check (e.g. 'Host: shop.example.com'); repeatable
-    #[arg(long = "header", env = "MVK_HEADER", value_name = "NAME: VALUE", value_parser = mvk_core::validate::header)]
+    #[arg(long = "header", env = "MVK_HEADER", value_name = "NAME: VALUE", value_parser = mvk_core::validate::Quiet(mvk_core::validate::header))]
     pub headers: Vec<(String, String)>,
     /// For https: fails a check when the server certificate expires in fewer days
     #[arg(
@@ -202,13 +202,6 @@ fn target(args: &Args, record: &Record) -> Result<Target, Fail> {
         Some("https") => true,
         _ => return Err(bad("use an http:// or https:// URL")),
     };
-    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-        // The URL lands in the record and in logs; a password must not.
-        return Err(Fail::usage(
-            "--url: credentials in the URL would land in the record; send them with \
-             --header 'Authorization: …' instead",
-        ));
-    }
     if uri.query().is_some() || base.contains('#') {
         return Err(bad(
             "a base URL takes no query or fragment; put them in the checks",
