@@ -52,6 +52,10 @@ pub fn run(path: &Path, engine: &mut Engine) -> Result<()> {
     Ok(())
 }
 
+/// The latest `ts` a replay line may carry: far beyond any real scrape, and far from where
+/// milliseconds in an i64 would overflow (an out-of-range `ts` used to be clamped silently).
+const MAX_TS: f64 = 1e11;
+
 type Scrape = Result<Vec<exposition::Sample>, String>;
 
 /// One line: its time in milliseconds and the scrape it records.
@@ -63,12 +67,18 @@ fn parse_line(line: &str) -> Result<(i64, Scrape), String> {
     let ts = obj
         .get("ts")
         .and_then(Value::as_f64)
-        .filter(|ts| ts.is_finite())
         .ok_or_else(|| "\"ts\" must be a number of seconds".to_string())?;
+    if !(0.0..=MAX_TS).contains(&ts) {
+        return Err(format!(
+            "\"ts\" {ts:e} is out of range: seconds since 1970, 0 to {MAX_TS:e} (the year 5138)"
+        ));
+    }
     let t = (ts * 1000.0).round() as i64;
     let scrape = match obj.get("metrics") {
         Some(Value::String(text)) => {
-            Ok(exposition::parse(text).map_err(|e| format!("\"metrics\" {e}"))?)
+            let samples = exposition::parse(text).map_err(|e| format!("\"metrics\" {e}"))?;
+            crate::scrape::check_series(samples.len()).map_err(|e| format!("\"metrics\": {e}"))?;
+            Ok(samples)
         }
         Some(Value::Null) => Err("the scrape failed".to_string()),
         _ => return Err("\"metrics\" must be the text format or null".into()),
@@ -91,6 +101,11 @@ mod tests {
             ("[]", "expected an object"),
             (r#"{"metrics": null}"#, "\"ts\""),
             (r#"{"ts": "1", "metrics": null}"#, "\"ts\""),
+            (
+                r#"{"ts": 1e300, "metrics": null}"#,
+                "\"ts\" 1e300 is out of range",
+            ),
+            (r#"{"ts": -1, "metrics": null}"#, "out of range"),
             (r#"{"ts": 1}"#, "\"metrics\""),
             (r#"{"ts": 1, "metrics": 5}"#, "\"metrics\""),
             (

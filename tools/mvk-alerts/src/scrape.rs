@@ -117,6 +117,19 @@ pub struct Scraper {
     pub url: String,
 }
 
+/// The most series one scrape may hold. Like Prometheus' `sample_limit`, more fails the scrape
+/// (`up` 0) rather than growing the in-memory store without end.
+pub const MAX_SERIES: usize = 100_000;
+
+pub fn check_series(n: usize) -> Result<(), String> {
+    if n > MAX_SERIES {
+        return Err(format!(
+            "{n} series in one scrape, more than the {MAX_SERIES} mvk-alerts keeps"
+        ));
+    }
+    Ok(())
+}
+
 impl Scraper {
     pub fn new(url: &str, timeout: Duration) -> Scraper {
         Scraper {
@@ -136,7 +149,10 @@ impl Scraper {
         if reply.status != 200 {
             return Err(format!("answered {}", reply.status));
         }
-        exposition::parse(&reply.body).map_err(|e| format!("malformed exposition, {e}"))
+        let samples =
+            exposition::parse(&reply.body).map_err(|e| format!("malformed exposition, {e}"))?;
+        check_series(samples.len())?;
+        Ok(samples)
     }
 
     /// `host:port` of the URL: the `instance` label Prometheus gives its target.

@@ -8,6 +8,10 @@ pub struct Reply {
     pub elapsed: Duration,
 }
 
+/// The largest answer read (a health check, a scrape, a Prometheus query): beyond it the
+/// request fails, saying so, instead of filling memory.
+pub const MAX_BODY: u64 = 16 << 20;
+
 /// An agent that reports every status as a status (no error for 4xx/5xx) and follows no
 /// redirects, so a probe sees the 301 an app sends rather than where it points.
 pub fn agent(timeout: Duration) -> ureq::Agent {
@@ -35,7 +39,12 @@ pub fn send(agent: &ureq::Agent, request: ureq::http::Request<()>) -> Result<Rep
     let start = Instant::now();
     let mut resp = agent.run(request).map_err(describe)?;
     let status = resp.status().as_u16();
-    let body = resp.body_mut().read_to_string().map_err(describe)?;
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_string()
+        .map_err(describe)?;
     Ok(Reply {
         status,
         body,
@@ -46,6 +55,12 @@ pub fn send(agent: &ureq::Agent, request: ureq::http::Request<()>) -> Result<Rep
 fn describe(e: ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(_) => "timed out".to_string(),
+        ureq::Error::BodyExceedsLimit(_) => {
+            format!(
+                "answered with more than {} MiB, the most read",
+                MAX_BODY >> 20
+            )
+        }
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             "connection refused".to_string()
         }

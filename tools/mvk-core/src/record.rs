@@ -124,6 +124,10 @@ impl Record {
             ("candidate.container_id", validate::container),
         ];
         self.str("app")?;
+        // Only an object is an earlier step's failure (`"error": false` is not).
+        if let Some(error) = self.get("error").filter(|e| !e.is_object()) {
+            return Err(wrong_type("error", "null or an object", error));
+        }
         for (path, check) in text {
             if self.get(path).is_some() {
                 check(self.str(path)?).map_err(|e| Fail::usage(format!("field `{path}`: {e}")))?;
@@ -383,6 +387,8 @@ mod tests {
             ),
             (r#""swap":{"live":{"port":70000}}"#, "`swap.live.port`"),
             (r#""release":7"#, "`release` must be a string"),
+            (r#""error":false"#, "`error` must be null or an object"),
+            (r#""error":"boom""#, "`error` must be null or an object"),
         ] {
             let message = usage_message(&with(field));
             assert!(message.contains(named), "{field}: {message}");
