@@ -89,78 +89,107 @@ pub fn ms(d: Duration) -> i64 {
 
 /// HighErrorRate, HighLatency and ServiceDown.
 pub fn build(p: &Params, version: Version) -> Result<Vec<Rule>, String> {
-    let a = p.args;
-    let job = || Matcher::equal("job", p.job);
-    let requests = |extra: Vec<Matcher>| Selector {
-        metric: a.requests_metric.clone(),
-        matchers: std::iter::once(job()).chain(extra).collect(),
-    };
-    let over_window = |func, sel| Expr::Range {
-        func,
-        sel,
-        range_ms: p.window_ms,
-    };
-    let sum = |arg| Expr::Sum {
-        by: None,
-        arg: Box::new(arg),
-    };
-    let failed = Matcher::regex(&a.status_label, &a.error_status, version)
+    let failed = Matcher::regex(&p.args.status_label, &p.args.error_status, version)
         .map_err(|e| format!("--error-status: {e}"))?;
-    let share = || {
-        sum(over_window(RangeFn::Rate, requests(vec![failed.clone()])))
-            .binary(Op::Div, sum(over_window(RangeFn::Rate, requests(vec![]))))
-    };
-    let latency = || Expr::Quantile {
-        q: a.latency_quantile,
-        arg: Box::new(Expr::Sum {
-            by: Some(vec!["le".into()]),
-            arg: Box::new(over_window(
-                RangeFn::Rate,
-                Selector {
-                    metric: format!("{}_bucket", a.duration_metric),
-                    matchers: vec![job()],
-                },
-            )),
-        }),
-    };
-    let guarded = |cond: Expr| match p.min_requests {
-        Some(n) => cond.binary(
-            Op::And,
-            sum(over_window(RangeFn::Increase, requests(vec![])))
-                .binary(Op::Ge, Expr::Number(n as f64)),
-        ),
-        None => cond,
-    };
-    let up = || {
+    let x = Exprs { p, failed };
+    Ok(vec![
+        x.high_error_rate(),
+        x.high_latency(),
+        x.service_down(),
+    ])
+}
+
+/// The rules' expressions, over the job's requests in the window.
+struct Exprs<'a> {
+    p: &'a Params<'a>,
+    /// Selects the failed requests (--status-label matching --error-status).
+    failed: Matcher,
+}
+
+impl Exprs<'_> {
+    fn job(&self) -> Matcher {
+        Matcher::equal("job", self.p.job)
+    }
+
+    fn requests(&self, extra: Vec<Matcher>) -> Selector {
+        Selector {
+            metric: self.p.args.requests_metric.clone(),
+            matchers: std::iter::once(self.job()).chain(extra).collect(),
+        }
+    }
+
+    fn over_window(&self, func: RangeFn, sel: Selector) -> Expr {
+        Expr::Range {
+            func,
+            sel,
+            range_ms: self.p.window_ms,
+        }
+    }
+
+    /// `sum(rate(<requests>[window]))`, of the failed ones only when `failed`.
+    fn rate(&self, failed: bool) -> Expr {
+        let extra = if failed {
+            vec![self.failed.clone()]
+        } else {
+            vec![]
+        };
+        sum(self.over_window(RangeFn::Rate, self.requests(extra)))
+    }
+
+    fn latency(&self) -> Expr {
+        let buckets = Selector {
+            metric: format!("{}_bucket", self.p.args.duration_metric),
+            matchers: vec![self.job()],
+        };
+        Expr::Quantile {
+            q: self.p.args.latency_quantile,
+            arg: Box::new(Expr::Sum {
+                by: Some(vec!["le".into()]),
+                arg: Box::new(self.over_window(RangeFn::Rate, buckets)),
+            }),
+        }
+    }
+
+    /// `cond`, only once the window holds --min-requests requests (when asked to).
+    fn guarded(&self, cond: Expr) -> Expr {
+        match self.p.min_requests {
+            Some(n) => cond.binary(
+                Op::And,
+                sum(self.over_window(RangeFn::Increase, self.requests(vec![])))
+                    .binary(Op::Ge, Expr::Number(n as f64)),
+            ),
+            None => cond,
+        }
+    }
+
+    fn up(&self) -> Expr {
         Expr::Select(Selector {
             metric: "up".into(),
-            matchers: vec![job()],
+            matchers: vec![self.job()],
         })
-    };
-    let window = duration(p.window_ms);
-    let at_least = match p.min_requests {
-        Some(n) => format!(", at least {n} requests"),
-        None => String::new(),
-    };
-    let threshold_secs = a.latency_threshold.as_secs_f64();
-    let pct = go_g4(a.latency_quantile * 100.0);
-    let down = match p.holds_ms[2] {
-        0 => format!(" of job {} did not answer its last scrape.", p.job),
-        ms => format!(
-            " of job {} has not answered a scrape for {}.",
-            p.job,
-            duration(ms)
-        ),
-    };
-    Ok(vec![
+    }
+
+    /// How the descriptions name the window and the minimum of requests.
+    fn window(&self) -> (String, String) {
+        let at_least = match self.p.min_requests {
+            Some(n) => format!(", at least {n} requests"),
+            None => String::new(),
+        };
+        (duration(self.p.window_ms), at_least)
+    }
+
+    fn high_error_rate(&self) -> Rule {
+        let (p, a) = (self.p, self.p.args);
+        let share = self.rate(true).binary(Op::Div, self.rate(false));
+        let (window, at_least) = self.window();
         Rule {
             name: "HighErrorRate".into(),
-            expr: guarded(share().binary(Op::Gt, Expr::Number(a.error_ratio))),
+            expr: self.guarded(share.binary(Op::Gt, Expr::Number(a.error_ratio))),
             // Reported as 0, not as no value, while requests come and none fails: an app
             // writes no 5xx series before its first failure.
-            value_expr: sum(over_window(RangeFn::Rate, requests(vec![failed.clone()])))
+            value_expr: (self.rate(true))
                 .binary(Op::Or, Expr::Vector(0.0))
-                .binary(Op::Div, sum(over_window(RangeFn::Rate, requests(vec![])))),
+                .binary(Op::Div, self.rate(false)),
             worst_is_lowest: false,
             hold_ms: p.holds_ms[0],
             labels: vec![("severity".into(), "critical".into())],
@@ -178,48 +207,84 @@ pub fn build(p: &Params, version: Version) -> Result<Vec<Rule>, String> {
                     ],
                 ),
             ],
-        },
+        }
+    }
+
+    fn high_latency(&self) -> Rule {
+        let (p, a) = (self.p, self.p.args);
+        let threshold_secs = a.latency_threshold.as_secs_f64();
+        let (window, at_least) = self.window();
         Rule {
             name: "HighLatency".into(),
-            expr: guarded(latency().binary(Op::Gt, Expr::Number(threshold_secs))),
-            value_expr: latency(),
+            expr: self.guarded(self.latency().binary(Op::Gt, Expr::Number(threshold_secs))),
+            value_expr: self.latency(),
             worst_is_lowest: false,
             hold_ms: p.holds_ms[1],
             labels: vec![("severity".into(), "warning".into())],
             annotations: vec![
-                ("summary".into(), vec![text(&format!("{}: high latency", p.job))]),
+                (
+                    "summary".into(),
+                    vec![text(&format!("{}: high latency", p.job))],
+                ),
                 (
                     "description".into(),
                     vec![
-                        text(&format!("p{pct} latency of {} is ", p.job)),
+                        text(&format!(
+                            "p{} latency of {} is ",
+                            go_g4(a.latency_quantile * 100.0),
+                            p.job
+                        )),
                         Piece::Duration,
                         text(&format!(
                             " over the last {window} (threshold {}{at_least}).",
-                            template::render(&[Piece::Duration], threshold_secs, &Default::default())
+                            template::render(
+                                &[Piece::Duration],
+                                threshold_secs,
+                                &Default::default()
+                            )
                         )),
                     ],
                 ),
             ],
-        },
+        }
+    }
+
+    fn service_down(&self) -> Rule {
+        let p = self.p;
+        let down = match p.holds_ms[2] {
+            0 => format!(" of job {} did not answer its last scrape.", p.job),
+            ms => format!(
+                " of job {} has not answered a scrape for {}.",
+                p.job,
+                duration(ms)
+            ),
+        };
         Rule {
             name: "ServiceDown".into(),
-            expr: up().binary(Op::Eq, Expr::Number(0.0)),
-            value_expr: up(),
+            expr: self.up().binary(Op::Eq, Expr::Number(0.0)),
+            value_expr: self.up(),
             worst_is_lowest: true,
             hold_ms: p.holds_ms[2],
             labels: vec![("severity".into(), "critical".into())],
             annotations: vec![
-                ("summary".into(), vec![text(&format!("{}: target down", p.job))]),
+                (
+                    "summary".into(),
+                    vec![text(&format!("{}: target down", p.job))],
+                ),
                 (
                     "description".into(),
-                    vec![
-                        Piece::Label("instance".into()),
-                        text(&down),
-                    ],
+                    vec![Piece::Label("instance".into()), text(&down)],
                 ),
             ],
-        },
-    ])
+        }
+    }
+}
+
+fn sum(arg: Expr) -> Expr {
+    Expr::Sum {
+        by: None,
+        arg: Box::new(arg),
+    }
 }
 
 /// The rule file, one group named after the app.
