@@ -6,7 +6,7 @@
 //! watch, with no `for` (the window already asks "over the watch") and a minimum number of
 //! requests, and stops at the first alert that fires.
 
-use crate::alerting::State;
+use crate::alerting::{Rule, State};
 use crate::alertmanager;
 use crate::clock::{now_ms, rfc3339_ms};
 use crate::engine::{Engine, Outcome};
@@ -24,7 +24,7 @@ use mvk_core::step::{self, Input};
 use mvk_core::time::parse_duration;
 use mvk_core::{section, signal, Fail, Progress, Record};
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -108,8 +108,60 @@ fn check(args: &CheckArgs, explicit: bool, record: &mut Record, progress: &Progr
         }
         return crate::canary::run(args, record, progress);
     }
+    let source = source(args, explicit, record)?;
+    if let Some(dir) = args.textfile_dir.as_ref().filter(|d| !d.is_dir()) {
+        return Err(Fail::usage(format!(
+            "--textfile-dir {} is not a directory",
+            dir.display()
+        ))
+        .into());
+    }
+    let watch = args.watch.unwrap_or(match source {
+        Source::Prometheus(_) => Duration::ZERO,
+        _ => Duration::from_secs(60),
+    });
+    let params = match source {
+        Source::Live(_) => Params {
+            args: &args.rules,
+            job: &app,
+            window_ms: ms(watch) + ms(args.every),
+            holds_ms: [0; 3],
+            min_requests: Some(args.rules.min_requests.unwrap_or(GATE_MIN_REQUESTS)),
+        },
+        _ => Params::standing(&args.rules, &app),
+    };
+    let built = rules::build(&params, args.prometheus_version).map_err(Fail::usage)?;
+    let engine = |built, instance: &str| {
+        let target = Target::new(&app, instance);
+        Engine::new(built, target, args.prometheus_version, params.window_ms)
+    };
+    match &source {
+        Source::Replay(path) => {
+            let mut engine = engine(built, "replay");
+            replay(path, &mut engine, progress)?;
+            let evaluated = Evaluated::of(&engine, path.display().to_string())?;
+            finish(args, &app, record, progress, &evaluated, None)
+        }
+        Source::Url(url) | Source::Live(url) => {
+            let scraper = Scraper::new(url, args.every.min(Duration::from_secs(10)));
+            let mut engine = engine(built, &scraper.instance());
+            let gate = matches!(source, Source::Live(_)).then_some(&params);
+            scrape(args, &scraper, url, &mut engine, gate, watch, progress)?;
+            let evaluated = Evaluated::of(&engine, url.clone())?;
+            finish(args, &app, record, progress, &evaluated, None)
+        }
+        Source::Prometheus(url) => {
+            let evaluated = ask(args, url, &built, &app, watch, progress)?;
+            let prometheus = Some(url.trim_end_matches('/'));
+            finish(args, &app, record, progress, &evaluated, prometheus)
+        }
+    }
+}
+
+/// Where the samples come from: the command line's source, else the record's live slot.
+fn source(args: &CheckArgs, explicit: bool, record: &Record) -> Result<Source> {
     let use_record = !record.is_standalone() && !explicit;
-    let source = match (&args.replay, &args.metrics_url, &args.prometheus) {
+    Ok(match (&args.replay, &args.metrics_url, &args.prometheus) {
         _ if use_record => {
             let port = record.port("swap.live.port")?;
             Source::Live(format!("http://127.0.0.1:{port}{}", args.metrics_path))
@@ -123,130 +175,109 @@ fn check(args: &CheckArgs, explicit: bool, record: &mut Record, progress: &Progr
             )
             .into())
         }
-    };
-    if let Some(dir) = args.textfile_dir.as_ref().filter(|d| !d.is_dir()) {
-        return Err(Fail::usage(format!(
-            "--textfile-dir {} is not a directory",
-            dir.display()
-        ))
-        .into());
-    }
-    let version = args.prometheus_version;
-    let every_ms = ms(args.every);
-    let watch = args.watch.unwrap_or(match source {
-        Source::Prometheus(_) => Duration::ZERO,
-        _ => Duration::from_secs(60),
-    });
-    let params = match source {
-        Source::Live(_) => Params {
-            args: &args.rules,
-            job: &app,
-            window_ms: ms(watch) + every_ms,
-            holds_ms: [0; 3],
-            min_requests: Some(args.rules.min_requests.unwrap_or(GATE_MIN_REQUESTS)),
-        },
-        _ => Params::standing(&args.rules, &app),
-    };
-    let built = rules::build(&params, version).map_err(Fail::usage)?;
-    let mut report = |outcomes: Vec<Outcome>, at: i64, evaluations: usize, from: &str| {
-        let prometheus = match &source {
-            Source::Prometheus(url) => Some(url.trim_end_matches('/')),
-            _ => None,
-        };
-        finish(
-            args,
-            &app,
-            record,
-            progress,
-            &outcomes,
-            at,
-            evaluations,
+    })
+}
+
+/// The rules' outcomes after the last evaluation.
+struct Evaluated<'a> {
+    outcomes: Vec<Outcome<'a>>,
+    /// When the last evaluation was, in ms since the epoch.
+    at: i64,
+    evaluations: usize,
+    /// Where the samples came from, for the record.
+    from: String,
+}
+
+impl Evaluated<'_> {
+    fn of(engine: &Engine, from: String) -> Result<Evaluated<'_>> {
+        Ok(Evaluated {
+            outcomes: engine.outcomes().map_err(anyhow::Error::msg)?,
+            at: engine.last_t().unwrap_or_default(),
+            evaluations: engine.evaluations(),
             from,
-            prometheus,
-        )
-    };
-    match &source {
-        Source::Replay(path) => {
-            let mut engine = Engine::new(
-                built,
-                Target::new(&app, "replay"),
-                version,
-                params.window_ms,
-            );
-            replay::run(path, &mut engine)?;
-            progress.say(format!(
-                "replayed {} scrapes ({} samples) from {}",
-                engine.evaluations(),
-                engine.samples(),
-                path.display()
-            ));
-            let outcomes = engine.outcomes().map_err(anyhow::Error::msg)?;
-            report(
-                outcomes,
-                engine.last_t().unwrap_or_default(),
-                engine.evaluations(),
-                &path.display().to_string(),
-            )
-        }
-        Source::Url(url) | Source::Live(url) => {
-            let scraper = Scraper::new(url, args.every.min(Duration::from_secs(10)));
-            let mut engine = Engine::new(
-                built,
-                Target::new(&app, &scraper.instance()),
-                version,
-                params.window_ms,
-            );
-            let gate = match source {
-                Source::Live(_) => format!(
-                    " (deploy gate: window {}, at least {} requests)",
-                    duration(params.window_ms),
-                    params.min_requests.unwrap_or_default()
-                ),
-                _ => String::new(),
-            };
-            progress.say(format!(
-                "watching {url} for {}, every {}{gate}",
-                duration(ms(watch)),
-                duration(every_ms)
-            ));
-            repeat(args.every, watch, progress, |round| {
-                let t = now_ms();
-                let scrape = scraper.fetch();
-                if let Err(why) = &scrape {
-                    progress.say(format!("scrape of {url} failed ({why}): up = 0"));
-                }
-                engine.scrape(t, scrape).map_err(anyhow::Error::msg)?;
-                progress.live(format!(
-                    "evaluation {round}: {}",
-                    states(&engine.outcomes().map_err(anyhow::Error::msg)?)
-                ));
-                Ok(engine.any_firing())
-            })?;
-            let outcomes = engine.outcomes().map_err(anyhow::Error::msg)?;
-            report(
-                outcomes,
-                engine.last_t().unwrap_or_default(),
-                engine.evaluations(),
-                url,
-            )
-        }
-        Source::Prometheus(url) => {
-            let prometheus = Prometheus::new(url, Duration::from_secs(30));
-            progress.say(format!("asking Prometheus at {url} (job=\"{app}\")"));
-            let mut last = None;
-            let mut evaluations = 0;
-            repeat(args.every, watch, progress, |_| {
-                let at = now_ms();
-                let outcomes = prometheus.outcomes(&built, at, every_ms.max(1000))?;
-                let firing = outcomes.iter().any(|o| o.state == State::Firing);
-                evaluations += 1;
-                last = Some((outcomes, at));
-                Ok(firing)
-            })?;
-            let (outcomes, at) = last.expect("repeat runs at least once");
-            report(outcomes, at, evaluations, &prometheus.base)
-        }
+        })
     }
+}
+
+/// Evaluates a recorded scrape history.
+fn replay(path: &Path, engine: &mut Engine, progress: &Progress) -> Result<()> {
+    replay::run(path, engine)?;
+    progress.say(format!(
+        "replayed {} scrapes ({} samples) from {}",
+        engine.evaluations(),
+        engine.samples(),
+        path.display()
+    ));
+    Ok(())
+}
+
+/// Scrapes `url` every --every for `watch`, evaluating after each scrape; stops early when
+/// an alert fires. `gate`: the parameters of a deploy gate (the record's live slot).
+fn scrape(
+    args: &CheckArgs,
+    scraper: &Scraper,
+    url: &str,
+    engine: &mut Engine,
+    gate: Option<&Params>,
+    watch: Duration,
+    progress: &Progress,
+) -> Result<()> {
+    let gate = match gate {
+        Some(params) => format!(
+            " (deploy gate: window {}, at least {} requests)",
+            duration(params.window_ms),
+            params.min_requests.unwrap_or_default()
+        ),
+        None => String::new(),
+    };
+    progress.say(format!(
+        "watching {url} for {}, every {}{gate}",
+        duration(ms(watch)),
+        duration(ms(args.every))
+    ));
+    repeat(args.every, watch, progress, |round| {
+        let t = now_ms();
+        let scrape = scraper.fetch();
+        if let Err(why) = &scrape {
+            progress.say(format!("scrape of {url} failed ({why}): up = 0"));
+        }
+        engine.scrape(t, scrape).map_err(anyhow::Error::msg)?;
+        progress.live(format!(
+            "evaluation {round}: {}",
+            states(&engine.outcomes().map_err(anyhow::Error::msg)?)
+        ));
+        Ok(engine.any_firing())
+    })
+}
+
+/// Has Prometheus evaluate the rules' expressions every --every for `watch` (once when 0).
+fn ask<'a>(
+    args: &CheckArgs,
+    url: &str,
+    built: &'a [Rule],
+    app: &str,
+    watch: Duration,
+    progress: &Progress,
+) -> Result<Evaluated<'a>> {
+    let prometheus = Prometheus::new(url, Duration::from_secs(30));
+    progress.say(format!("asking Prometheus at {url} (job=\"{app}\")"));
+    let mut last = None;
+    let mut evaluations = 0;
+    repeat(args.every, watch, progress, |_| {
+        let at = now_ms();
+        let outcomes = prometheus.outcomes(built, at, ms(args.every).max(1000))?;
+        let firing = outcomes.iter().any(|o| o.state == State::Firing);
+        evaluations += 1;
+        last = Some((outcomes, at));
+        Ok(firing)
+    })?;
+    let (outcomes, at) = last.expect("repeat runs at least once");
+    Ok(Evaluated {
+        outcomes,
+        at,
+        evaluations,
+        from: prometheus.base,
+    })
 }
 
 /// Runs `round` every `every` for `watch` (at 0, every, 2 × every, …, watch), stopping
@@ -299,19 +330,22 @@ fn states(outcomes: &[Outcome]) -> String {
 }
 
 /// Writes the outcome everywhere it goes; firing alerts make the step fail (exit 1).
-#[allow(clippy::too_many_arguments)]
 fn finish(
     args: &CheckArgs,
     app: &str,
     record: &mut Record,
     progress: &Progress,
-    outcomes: &[Outcome],
-    at: i64,
-    evaluations: usize,
-    source: &str,
+    evaluated: &Evaluated,
     prometheus: Option<&str>,
 ) -> Result<()> {
-    record.put(&alerts_section(outcomes, at, evaluations, source));
+    let Evaluated {
+        outcomes,
+        at,
+        evaluations,
+        from,
+    } = evaluated;
+    let (outcomes, at) = (outcomes.as_slice(), *at);
+    record.put(&alerts_section(outcomes, at, *evaluations, from));
     if let Some(dir) = &args.textfile_dir {
         textfile::write(dir, app, outcomes, now_ms())?;
         progress.say(format!("wrote {}", textfile::path(dir, app).display()));
