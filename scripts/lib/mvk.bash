@@ -206,3 +206,69 @@ mvk_exit_code() {
     *) echo 1 ;;
   esac
 }
+
+# mvk_hook EVENT RECORD [NAME=VALUE...]: runs the app's hooks for EVENT (pre-deploy,
+# post-deploy, post-rollback, failed): the executables named EVENT or EVENT.<anything> in
+# $MVK_HOOKS_DIR (default /etc/mvk/<app>.hooks/), in name order, with RECORD on stdin and, in
+# their environment, MVK_HOOK_EVENT, MVK_APP, MVK_RECORDS (the run's record directory),
+# MVK_PREVIOUS_RELEASE (live before the run, exported by the script), MVK_RELEASE (the
+# record's) and the NAME=VALUE
+# pairs (MVK_OUTCOME, MVK_EXIT_CODE, MVK_FAILED_STEP). Each runs under the deploy lock (held
+# by this script; the hook does not inherit it) for at most $MVK_HOOK_TIMEOUT seconds (60),
+# its output on stderr. A hook must be owned by root (or the user running this) and writable
+# by no one else, as must its directory: it runs with this script's rights. Returns 1 when
+# any hook failed, timed out or was refused, each reported on stderr; 0 without hooks.
+mvk_hook() {
+  local event=$1 record=$2
+  shift 2
+  local dir=${MVK_HOOKS_DIR:-/etc/mvk/$MVK_APP.hooks}
+  [ -d "$dir" ] || return 0
+  local limit=${MVK_HOOK_TIMEOUT:-60}
+  [[ $limit =~ ^[1-9][0-9]*$ ]] || mvk_die 2 "MVK_HOOK_TIMEOUT is \`$limit\`, not a number of seconds"
+  local hook name code release='' failed=0
+  if [ "$record" != /dev/null ]; then
+    release=$(jq -r '.release // empty' <"$record" 2>/dev/null || true)
+  fi
+  mvk_hook_trusted "$dir" || return 1
+  for hook in "$dir/$event" "$dir/$event".*; do
+    [ -e "$hook" ] || continue
+    name=${hook##*/}
+    # Packaging and editor leftovers are not hooks.
+    case $name in *.dpkg-* | *.ucf-* | *~ | *.swp) continue ;; esac
+    if ! mvk_hook_trusted "$hook" || ! [ -x "$hook" ]; then
+      mvk_say "warning: $event hook $hook refused: it must be an executable file owned by root, writable by no one else"
+      failed=1
+      continue
+    fi
+    mvk_say "running the $event hook $name"
+    code=0
+    (
+      # shellcheck disable=SC2163 # NAME=VALUE pairs, exported as such
+      export MVK_HOOK_EVENT="$event" MVK_RECORDS="$MVK_LOG" MVK_RELEASE="$release" "$@"
+      exec timeout --kill-after=5 "$limit" "$hook"
+    ) <"$record" >&2 {MVK_LOCK_FD}>&- || code=$?
+    if [ "$code" -eq 124 ] || [ "$code" -eq 137 ]; then
+      mvk_say "warning: the $event hook $name did not finish within ${limit}s (MVK_HOOK_TIMEOUT): stopped"
+      failed=1
+    elif [ "$code" -ne 0 ]; then
+      mvk_say "warning: the $event hook $name failed (exit $code)"
+      failed=1
+    fi
+  done
+  return "$failed"
+}
+
+# mvk_hook_trusted PATH: PATH (followed if a link) is owned by root or by us, and neither its
+# group nor others may write it.
+mvk_hook_trusted() {
+  local owner mode
+  read -r owner mode < <(stat -L -c '%u %a' "$1" 2>/dev/null || echo "- 0")
+  if [ "$owner" != 0 ] && [ "$owner" != "$(id -u)" ]; then
+    mvk_say "warning: $1 belongs to uid $owner: hooks there are not run"
+    return 1
+  fi
+  if (((8#$mode & 8#022) != 0)); then
+    mvk_say "warning: $1 is writable by group or others (mode $mode): hooks there are not run"
+    return 1
+  fi
+}

@@ -20,8 +20,6 @@ pub fn names(dir: &str) -> Vec<String> {
 /// Every file the package must install, with its mode.
 pub fn expected() -> Vec<(String, u32)> {
     let mut files = vec![
-        ("usr/bin/mvk-deploy".to_string(), 0o755),
-        ("usr/bin/mvk-undo".to_string(), 0o755),
         ("usr/lib/mvk/mvk.bash".to_string(), 0o644),
         ("usr/share/doc/maverick/copyright".to_string(), 0o644),
         ("usr/share/doc/maverick/changelog.gz".to_string(), 0o644),
@@ -42,6 +40,16 @@ pub fn expected() -> Vec<(String, u32)> {
             format!("usr/share/zsh/vendor-completions/{c}")
         };
         files.push((path, 0o644));
+    }
+    // The scripts (mvk-deploy, mvk-undo, mvk-canary) and the shipped hooks.
+    for script in names("scripts")
+        .into_iter()
+        .filter(|s| s.starts_with("mvk-"))
+    {
+        files.push((format!("usr/bin/{script}"), 0o755));
+    }
+    for hook in names("scripts/hooks") {
+        files.push((format!("usr/lib/mvk/hooks/{hook}"), 0o755));
     }
     for unit in names("scripts/systemd") {
         files.push((format!("lib/systemd/system/{unit}"), 0o644));
