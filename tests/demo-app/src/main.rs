@@ -3,6 +3,7 @@
 mod config;
 mod metrics;
 mod server;
+mod websocket;
 
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::net::TcpListener;

@@ -67,6 +67,8 @@ struct Request {
     path: String,
     query: String,
     keep_alive: bool,
+    /// `Sec-WebSocket-Key` of an `Upgrade: websocket` request.
+    websocket_key: Option<String>,
 }
 
 fn connection(app: &App, stream: TcpStream) -> std::io::Result<()> {
@@ -79,6 +81,10 @@ fn connection(app: &App, stream: TcpStream) -> std::io::Result<()> {
         let Some(req) = read_request(&mut reader)? else {
             return Ok(());
         };
+        if let (Some(key), "/ws") = (&req.websocket_key, req.path.as_str()) {
+            let buffered = reader.buffer().to_vec();
+            return crate::websocket::serve(&app.config.version, out, key, buffered);
+        }
         let start = Instant::now();
         let (status, content_type, body) = respond(app, &req);
         let took = start.elapsed();
@@ -139,6 +145,15 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Req
                 .then(|| v.trim().to_ascii_lowercase())
         })
     };
+    let websocket_key = match header("upgrade").as_deref() {
+        Some("websocket") => lines[1..].iter().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| v.trim().to_string())
+        }),
+        _ => None,
+    };
     let keep_alive = match header("connection").as_deref() {
         Some("close") => false,
         Some("keep-alive") => true,
@@ -155,6 +170,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Req
         path,
         query,
         keep_alive,
+        websocket_key,
     }))
 }
 

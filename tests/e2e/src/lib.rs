@@ -22,6 +22,7 @@ pub mod stub;
 pub mod systemd;
 pub mod tls;
 pub mod tmp;
+pub mod websocket;
 
 pub use app::TestApp;
 pub use candidate::{app_image, container_status, start_candidate};
@@ -37,3 +38,4 @@ pub use server::Server;
 pub use stub::{StubRequest, StubServer};
 pub use tls::{ServerCert, TestCa};
 pub use tmp::TempDir;
+pub use websocket::{Ending, WsClient};

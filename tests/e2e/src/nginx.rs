@@ -71,11 +71,16 @@ http {{
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     include {upstream};
+    # WebSockets: forward the upgrade, keep other requests as they were.
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
     server {{
         {listen}
         location / {{
             proxy_pass http://{app};
             proxy_read_timeout 60s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
         }}
     }}
 }}

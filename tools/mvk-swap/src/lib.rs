@@ -5,6 +5,7 @@ mod canary;
 mod containers;
 mod drain;
 mod fallback;
+mod long_lived;
 mod maintenance;
 mod nginx;
 mod procs;

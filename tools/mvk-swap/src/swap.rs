@@ -25,7 +25,7 @@ use crate::nginx::Nginx;
 use crate::procs::{self, Proc};
 use crate::traffic::Traffic;
 use crate::upstream::UpstreamFile;
-use crate::{drain, prune, routing, Args};
+use crate::{drain, long_lived, prune, routing, Args};
 use anyhow::{Context, Result};
 use mvk_core::docker::Engine;
 use mvk_core::envfile::EnvFile;
@@ -304,10 +304,21 @@ impl<'a> Swap<'a> {
             return Ok(());
         }
         self.drain(record, &old, old_workers, reloaded)?;
+        let old_port = self.previous.as_ref().map_or(0, |p| p.port);
+        let open = long_lived::open(old_workers, old_port);
+        let stopping = Instant::now();
         match containers::stop(&self.engine, &old, self.args.stop_timeout) {
             Ok(()) => self.report.previous_stopped = true,
             Err(e) => self.warn(format!("cannot stop {}: {e:#}", old.name)),
         }
+        let ended = long_lived::ended(
+            open,
+            old_workers,
+            old_port,
+            stopping.elapsed(),
+            self.args.stop_timeout,
+        );
+        self.report.extra.insert("long_lived".into(), ended);
         Ok(())
     }
 
