@@ -85,6 +85,9 @@ fn connection(app: &App, stream: TcpStream) -> std::io::Result<()> {
             let buffered = reader.buffer().to_vec();
             return crate::websocket::serve(&app.config.version, out, key, buffered);
         }
+        if req.path == "/events" {
+            return events(&app.config.version, out);
+        }
         let start = Instant::now();
         let (status, content_type, body) = respond(app, &req);
         let took = start.elapsed();
@@ -105,6 +108,24 @@ fn connection(app: &App, stream: TcpStream) -> std::io::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// `/events`: server-sent events, `data: demo <version>` every second, until the app stops:
+/// then a last `event: bye` and the end of the stream (an EventSource reconnects).
+fn events(version: &str, mut out: TcpStream) -> std::io::Result<()> {
+    // X-Accel-Buffering: nginx passes each event on at once instead of buffering them.
+    out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-store\r\nx-accel-buffering: no\r\nconnection: close\r\n\r\n")?;
+    let mut next = Instant::now();
+    while !STOPPING.load(Ordering::SeqCst) {
+        if Instant::now() >= next {
+            write!(out, "data: demo {version}\n\n")?;
+            out.flush()?;
+            next += Duration::from_secs(1);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    out.write_all(b"event: bye\ndata: going away\n\n")?;
+    out.flush()
 }
 
 /// Reads one request head (and skips its body); `None` when the peer is done or we stop.

@@ -198,3 +198,36 @@ fn ignore_sigterm_needs_a_kill() {
     assert!(start.elapsed() >= Duration::from_millis(900));
     assert_eq!(c.inspect("{{.State.ExitCode}}"), "137");
 }
+
+#[test]
+fn websocket_and_events_end_properly_on_sigterm() {
+    let name = unique("longlived");
+    let image = DemoImage::build(&format!("{name}:v1"), &[("DEMO_VERSION", "v1")]);
+    let c = DemoContainer::run(&image.tag, &name, &[]);
+    assert!(c.wait_answering(Duration::from_secs(10)));
+    let (mut ws, hello) = mvk_e2e::WsClient::connect(c.port, "/ws").unwrap();
+    assert_eq!(hello, "hello demo v1");
+    let mut sse = std::net::TcpStream::connect(("127.0.0.1", c.port)).unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    std::io::Write::write_all(&mut sse, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let events = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut sse, &mut text);
+        text
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let stopping = std::thread::spawn({
+        let name = c.name.clone();
+        move || docker(&["stop", "-t", "10", &name])
+    });
+    assert_eq!(
+        ws.wait_end(Duration::from_secs(10)),
+        mvk_e2e::Ending::Closed(1001)
+    );
+    stopping.join().unwrap().unwrap();
+    let text = events.join().unwrap();
+    assert!(text.contains("content-type: text/event-stream"), "{text}");
+    assert!(text.contains("\r\n\r\ndata: demo v1\n\n"), "{text}");
+    assert!(text.ends_with("event: bye\ndata: going away\n\n"), "{text}");
+    assert_eq!(c.inspect("{{.State.ExitCode}}"), "0");
+}
