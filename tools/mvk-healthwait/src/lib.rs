@@ -71,7 +71,7 @@ pub struct Args {
     pub health_headers: Vec<(String, String)>,
 
     /// Time between probes
-    #[arg(long, env = "MVK_INTERVAL", default_value = "200ms", value_name = "DURATION", value_parser = mvk_core::time::parse_duration)]
+    #[arg(long, env = "MVK_INTERVAL", default_value = "100ms", value_name = "DURATION", value_parser = mvk_core::time::parse_duration)]
     pub interval: Duration,
 
     /// Time between probes once one has succeeded, until --successes answers in a row (at most
