@@ -19,6 +19,9 @@ _mvk__alerts() {
             mvk__alerts,check)
                 cmd="mvk__alerts__subcmd__check"
                 ;;
+            mvk__alerts,dashboard)
+                cmd="mvk__alerts__subcmd__dashboard"
+                ;;
             mvk__alerts,help)
                 cmd="mvk__alerts__subcmd__help"
                 ;;
@@ -30,6 +33,9 @@ _mvk__alerts() {
                 ;;
             mvk__alerts__subcmd__help,check)
                 cmd="mvk__alerts__subcmd__help__subcmd__check"
+                ;;
+            mvk__alerts__subcmd__help,dashboard)
+                cmd="mvk__alerts__subcmd__help__subcmd__dashboard"
                 ;;
             mvk__alerts__subcmd__help,help)
                 cmd="mvk__alerts__subcmd__help__subcmd__help"
@@ -47,7 +53,7 @@ _mvk__alerts() {
 
     case "${cmd}" in
         mvk__alerts)
-            opts="-q -h -V --metrics-url --prometheus --replay --watch --every --metrics-path --alertmanager --textfile-dir --prometheus-version --app --window --error-ratio --error-for --latency-quantile --latency-threshold --latency-for --down-for --min-requests --requests-metric --duration-metric --status-label --error-status --canary --error-margin --latency-factor --quiet --help --version check rules scrape-config help"
+            opts="-q -h -V --metrics-url --prometheus --replay --watch --every --metrics-path --alertmanager --textfile-dir --prometheus-version --app --window --error-ratio --error-for --latency-quantile --latency-threshold --latency-for --down-for --min-requests --requests-metric --duration-metric --status-label --error-status --canary --error-margin --latency-factor --quiet --help --version check rules scrape-config dashboard help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -266,8 +272,74 @@ _mvk__alerts() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mvk__subcmd__alerts__subcmd__dashboard)
+            opts="-h --app --window --error-ratio --error-for --latency-quantile --latency-threshold --latency-for --down-for --min-requests --requests-metric --duration-metric --status-label --error-status --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error-ratio)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error-for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --latency-quantile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --latency-threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --latency-for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --down-for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-requests)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --requests-metric)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration-metric)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --status-label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error-status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mvk__subcmd__alerts__subcmd__help)
-            opts="check rules scrape-config help"
+            opts="check rules scrape-config dashboard help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -281,6 +353,20 @@ _mvk__alerts() {
             return 0
             ;;
         mvk__subcmd__alerts__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mvk__subcmd__alerts__subcmd__help__subcmd__dashboard)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

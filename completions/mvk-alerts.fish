@@ -56,6 +56,7 @@ complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -s V -l version -d '
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "check" -d 'Evaluate the alerts (what a bare `mvk-alerts` does)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "rules" -d 'Print the alerts as a Prometheus rule file'
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "scrape-config" -d 'Print the Prometheus scrape job the rules expect'
+complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "dashboard" -d 'Print a Grafana dashboard (JSON model) graphing the rules\' own expressions'
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l metrics-url -d 'Scrape this metrics endpoint every --every for --watch [needs --app]' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l prometheus -d 'Have this Prometheus evaluate the same expressions (HTTP API) [needs --app]' -r
@@ -104,7 +105,22 @@ complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand scrape-config" -l 
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand scrape-config" -l scrape-interval -d 'How often Prometheus scrapes' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand scrape-config" -l metrics-path -d 'The path of the metrics endpoint' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand scrape-config" -s h -l help -d 'Print help'
-complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config help" -f -a "check" -d 'Evaluate the alerts (what a bare `mvk-alerts` does)'
-complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config help" -f -a "rules" -d 'Print the alerts as a Prometheus rule file'
-complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config help" -f -a "scrape-config" -d 'Print the Prometheus scrape job the rules expect'
-complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l app -d 'The app: the value of the `job` label the rules select' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l window -d 'Rate window of HighErrorRate and HighLatency' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l error-ratio -d 'HighErrorRate fires above this share of failed requests' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l error-for -d 'How long the error share must stay above --error-ratio' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l latency-quantile -d 'Which latency quantile HighLatency watches' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l latency-threshold -d 'HighLatency fires when the quantile is above this' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l latency-for -d 'How long the latency must stay above --latency-threshold' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l down-for -d 'How long scrapes must fail before ServiceDown fires' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l min-requests -d 'Only fire HighErrorRate and HighLatency with at least this many requests in the window [default: 20 when gating a release record, else no minimum]' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l requests-metric -d 'Counter of requests, labelled with the status' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l duration-metric -d 'Histogram of request durations in seconds (its `_bucket` series are read)' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l status-label -d 'The label holding the response status' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -l error-status -d 'Regex (anchored, RE2 syntax) of the statuses that count as failed' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -s h -l help -d 'Print help'
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config dashboard help" -f -a "check" -d 'Evaluate the alerts (what a bare `mvk-alerts` does)'
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config dashboard help" -f -a "rules" -d 'Print the alerts as a Prometheus rule file'
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config dashboard help" -f -a "scrape-config" -d 'Print the Prometheus scrape job the rules expect'
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config dashboard help" -f -a "dashboard" -d 'Print a Grafana dashboard (JSON model) graphing the rules\' own expressions'
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config dashboard help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

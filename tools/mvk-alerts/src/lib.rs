@@ -8,6 +8,7 @@ mod alertmanager;
 mod canary;
 mod check;
 mod clock;
+mod dashboard;
 mod engine;
 pub mod exposition;
 mod prometheus;
@@ -40,6 +41,7 @@ const TOOL: &str = "mvk-alerts";
                   mvk-swap | mvk-verify | mvk-alerts --watch 60s\n  \
                   mvk-alerts rules --app shop > /etc/prometheus/rules/shop.yml\n  \
                   mvk-alerts scrape-config --app shop --target 127.0.0.1:8000\n  \
+                  mvk-alerts dashboard --app shop > shop-dashboard.json\n  \
                   mvk-alerts check --app shop --metrics-url http://127.0.0.1:8000/metrics --watch 10m\n  \
                   mvk-alerts check --app shop --replay history.jsonl --error-ratio 0.02\n  \
                   mvk-alerts check --app shop --prometheus http://127.0.0.1:9090 --alertmanager http://127.0.0.1:9093"
@@ -59,6 +61,8 @@ enum Command {
     Rules(RuleArgs),
     /// Print the Prometheus scrape job the rules expect
     ScrapeConfig(ScrapeArgs),
+    /// Print a Grafana dashboard (JSON model) graphing the rules' own expressions
+    Dashboard(RuleArgs),
 }
 
 #[derive(Args, Debug)]
@@ -93,6 +97,7 @@ pub fn main() -> ExitCode {
             check::main(*args, sub)
         }
         Some(Command::Rules(args)) => print(rules_file(&args)),
+        Some(Command::Dashboard(args)) => print(dashboard_file(&args)),
         Some(Command::ScrapeConfig(args)) => print(Ok(rules::scrape_config(
             &args.app,
             &args.targets,
@@ -129,6 +134,14 @@ fn rules_file(args: &RuleArgs) -> Result<String, Fail> {
     let params = rules::Params::standing(args, app);
     let built = rules::build(&params, promql::Version::V3).map_err(Fail::usage)?;
     Ok(rules::yaml(app, &built))
+}
+
+fn dashboard_file(args: &RuleArgs) -> Result<String, Fail> {
+    let app = args.app.as_deref().ok_or_else(|| {
+        Fail::usage("`dashboard` needs --app (or MVK_APP): its queries select job=\"APP\"")
+    })?;
+    let model = dashboard::model(args, app).map_err(Fail::usage)?;
+    Ok(serde_json::to_string_pretty(&model).expect("a JSON value") + "\n")
 }
 
 /// Prints a generated file, or the error and its exit code.

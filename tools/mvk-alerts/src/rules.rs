@@ -99,6 +99,23 @@ pub fn build(p: &Params, version: Version) -> Result<Vec<Rule>, String> {
     ])
 }
 
+/// What a dashboard graphs, named: the request rate, and the very expressions the three
+/// rules report as their values (error share, latency quantile, `up`).
+pub fn graphed(p: &Params, version: Version) -> Result<Vec<(&'static str, Expr)>, String> {
+    let rules = build(p, version)?;
+    let failed = Matcher::regex(&p.args.status_label, &p.args.error_status, version)
+        .map_err(|e| format!("--error-status: {e}"))?;
+    let rate = Exprs { p, failed }.rate(false);
+    let mut values = rules.into_iter().map(|r| r.value_expr);
+    let mut next = || values.next().expect("three rules");
+    Ok(vec![
+        ("requests", rate),
+        ("errors", next()),
+        ("latency", next()),
+        ("up", next()),
+    ])
+}
+
 /// The rules' expressions, over the job's requests in the window.
 struct Exprs<'a> {
     p: &'a Params<'a>,

@@ -1,0 +1,105 @@
+//! `mvk-alerts dashboard`: a Grafana dashboard (JSON model, importable) graphing the app with
+//! the very expressions its alert rules evaluate, over a Prometheus chosen by a datasource
+//! variable.
+
+use crate::promql::Version;
+use crate::rules::{self, Params, RuleArgs};
+use serde_json::{json, Value};
+
+/// The dashboard's JSON model for `app`, with the rules' options.
+pub fn model(args: &RuleArgs, app: &str) -> Result<Value, String> {
+    let params = Params::standing(args, app);
+    let graphed = rules::graphed(&params, Version::V3)?;
+    let threshold = |name: &str| match name {
+        "errors" => Some(args.error_ratio),
+        "latency" => Some(args.latency_threshold.as_secs_f64()),
+        _ => None,
+    };
+    let panels: Vec<Value> = graphed
+        .iter()
+        .enumerate()
+        .map(|(i, (name, expr))| panel(i, name, &expr.to_string(), threshold(name)))
+        .collect();
+    Ok(json!({
+        "title": format!("Maverick: {app}"),
+        "uid": format!("mvk-{app}"),
+        "tags": ["maverick", app],
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": true,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {"list": [{
+            "name": "datasource",
+            "label": "Prometheus",
+            "type": "datasource",
+            "query": "prometheus",
+            "current": {},
+            "hide": 0
+        }]},
+        "annotations": {"list": []},
+        "panels": panels
+    }))
+}
+
+fn panel(i: usize, name: &str, expr: &str, threshold: Option<f64>) -> Value {
+    let (title, unit) = match name {
+        "requests" => ("Request rate", "reqps"),
+        "errors" => ("Error share (HighErrorRate)", "percentunit"),
+        "latency" => ("Latency quantile (HighLatency)", "s"),
+        _ => ("Up (ServiceDown)", "none"),
+    };
+    let datasource = json!({"type": "prometheus", "uid": "${datasource}"});
+    let mut defaults = json!({"unit": unit});
+    if let Some(t) = threshold {
+        defaults["thresholds"] = json!({"mode": "absolute", "steps": [
+            {"color": "green", "value": null},
+            {"color": "red", "value": t}
+        ]});
+        defaults["custom"] = json!({"thresholdsStyle": {"mode": "line"}});
+    }
+    json!({
+        "id": i + 1,
+        "type": "timeseries",
+        "title": title,
+        "datasource": datasource,
+        "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i / 2) * 8},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "targets": [{"refId": "A", "datasource": datasource, "expr": expr, "legendFormat": name}]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        rules: RuleArgs,
+    }
+
+    #[test]
+    fn panels_graph_the_rules_own_expressions() {
+        let args = T::try_parse_from(["t"]).unwrap().rules;
+        let model = model(&args, "shop").unwrap();
+        let exprs: Vec<&str> = model["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["targets"][0]["expr"].as_str().unwrap())
+            .collect();
+        let built = rules::build(&Params::standing(&args, "shop"), Version::V3).unwrap();
+        assert_eq!(
+            exprs[0],
+            r#"sum(rate(http_requests_total{job="shop"}[5m]))"#
+        );
+        for (shown, rule) in exprs[1..].iter().zip(&built) {
+            assert_eq!(*shown, rule.value_expr.to_string());
+        }
+        assert_eq!(model["templating"]["list"][0]["query"], "prometheus");
+        assert_eq!(model["panels"][1]["datasource"]["uid"], "${datasource}");
+    }
+}
