@@ -20,6 +20,10 @@ mod template;
 mod textfile;
 mod tsdb;
 
+// The parsers the fuzz targets (fuzz/) reach: keep them public.
+pub use exposition::parse as parse_exposition;
+pub use replay::parse_line as parse_replay_line;
+
 use check::CheckArgs;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use mvk_core::config::app_name;

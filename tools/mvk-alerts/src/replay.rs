@@ -56,10 +56,11 @@ pub fn run(path: &Path, engine: &mut Engine) -> Result<()> {
 /// milliseconds in an i64 would overflow (an out-of-range `ts` used to be clamped silently).
 const MAX_TS: f64 = 1e11;
 
-type Scrape = Result<Vec<exposition::Sample>, String>;
+/// A recorded scrape: its samples, or why it failed.
+pub type Scrape = Result<Vec<exposition::Sample>, String>;
 
 /// One line: its time in milliseconds and the scrape it records.
-fn parse_line(line: &str) -> Result<(i64, Scrape), String> {
+pub fn parse_line(line: &str) -> Result<(i64, Scrape), String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
     let obj = v.as_object().ok_or_else(|| {
         "expected an object {\"ts\": SECONDS, \"metrics\": TEXT or null}".to_string()

@@ -15,6 +15,10 @@ mod tar;
 mod testdir;
 pub mod trace;
 
+// The parsers the fuzz targets (fuzz/) reach: keep them public.
+pub use checks::parse_size;
+pub use dockerignore::{read_patterns as read_dockerignore, Matcher as Dockerignore};
+
 use anyhow::Result;
 use bollard::models::ImageInspect;
 use clap::builder::BoolishValueParser;

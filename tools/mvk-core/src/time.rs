@@ -78,11 +78,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
-    if secs.is_finite() && secs >= 0.0 {
-        Ok(Duration::from_secs_f64(secs))
-    } else {
-        Err(format!("`{text}` is not a duration"))
-    }
+    // `try_`: beyond u64 seconds (`1e30`) `from_secs_f64` panics.
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a duration"))
 }
 
 /// Seconds rounded to milliseconds, so records stay readable.
@@ -116,5 +113,15 @@ mod tests {
         for bad in ["", "5x", "ms", "-1", "5 s", "1.2.3s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/duration.rs): these panicked.
+    #[test]
+    fn durations_beyond_u64_seconds_are_errors() {
+        for huge in ["1e30", "18446744073709551616", "99999999999999999999h", "inf"] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("is not a duration"), "{huge}: {e}");
+        }
+        assert_eq!(parse_duration("1e18").unwrap().as_secs(), 10u64.pow(18));
     }
 }

@@ -103,20 +103,21 @@ pub fn load_file(file: &Path) -> Result<Vec<Check>, Fail> {
     let at = file.display();
     let text = std::fs::read_to_string(file)
         .map_err(|e| Fail::usage(format!("cannot read the --checks file {at}: {e}")))?;
-    let entries: Vec<Entry> =
-        serde_json::from_str(&text).map_err(|e| Fail::usage(format!("--checks {at}: {e}")))?;
+    parse_list(&text).map_err(|e| Fail::usage(format!("--checks {at}: {e}")))
+}
+
+/// The checks a `--checks` file's text holds; an error names the entry (or line and column).
+pub fn parse_list(text: &str) -> Result<Vec<Check>, String> {
+    let entries: Vec<Entry> = serde_json::from_str(text).map_err(|e| e.to_string())?;
     if entries.is_empty() {
-        return Err(Fail::usage(format!(
-            "--checks {at}: the list holds no checks"
-        )));
+        return Err("the list holds no checks".into());
     }
     entries
         .into_iter()
         .enumerate()
         .map(|(i, entry)| {
             let path = entry.path.clone();
-            from_entry(entry)
-                .map_err(|e| Fail::usage(format!("--checks {at}: check {} (`{path}`): {e}", i + 1)))
+            from_entry(entry).map_err(|e| format!("check {} (`{path}`): {e}", i + 1))
         })
         .collect()
 }
@@ -140,7 +141,13 @@ fn from_entry(entry: Entry) -> Result<Check, String> {
                 "max_ms {ms} must be a positive number of milliseconds"
             ));
         }
-        check.max = Some(Duration::from_secs_f64(ms / 1000.0));
+        // `try_`: `from_secs_f64` panics past u64 seconds; under a nanosecond is no bound.
+        let max = Duration::try_from_secs_f64(ms / 1000.0)
+            .map_err(|_| format!("max_ms {ms:e} is too large"))?;
+        if max.is_zero() {
+            return Err(format!("max_ms {ms:e} is below a nanosecond"));
+        }
+        check.max = Some(max);
     }
     if let Some(method) = entry.method {
         ureq::http::Method::from_bytes(method.as_bytes())
@@ -300,6 +307,18 @@ mod tests {
                 "ms.json",
                 "[{\"path\": \"/a\", \"max_ms\": -5}]",
                 "max_ms -5",
+            ),
+            // Found by fuzzing (fuzz/fuzz_targets/checks_file.rs): 1e300 panicked, 1e-7 gave
+            // a bound of zero that no answer meets.
+            (
+                "huge.json",
+                "[{\"path\": \"/a\", \"max_ms\": 1e300}]",
+                "max_ms 1e300 is too large",
+            ),
+            (
+                "tiny.json",
+                "[{\"path\": \"/a\", \"max_ms\": 1e-7}]",
+                "max_ms 1e-7 is below a nanosecond",
             ),
             (
                 "method.json",

@@ -7,8 +7,10 @@ mod check;
 mod probe;
 mod textfile;
 
+// The parsers the fuzz targets (fuzz/) reach: keep them public.
+pub use check::{parse_list as parse_checks_file, parse_spec as parse_check_spec, Check};
+
 use anyhow::Result;
-use check::Check;
 use clap::{CommandFactory, Parser};
 use mvk_core::config::{app_name, Output};
 use mvk_core::step::{self, Input};
