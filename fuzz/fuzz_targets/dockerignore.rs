@@ -1,0 +1,79 @@
+//! `.dockerignore` (mvk-build): reading and compiling any file never panics, and matching
+//! agrees with itself. Input: the ignore file, then NUL-separated paths to match.
+//!
+//! For every path: any spelling of it (`./a//b/`) matches as its cleaned form does; the
+//! per-path match (`MatchesOrParentMatches`) and the tar walk's (`MatchesUsingParentResults`,
+//! from the top down, each directory passing its results to its children) agree when no
+//! pattern is an `!` exception (with one they differ in Docker too: for `a/b` and `!a` the
+//! walk excludes `a/b/x`, the per-path match takes it back through its parent `a`; mvk-build
+//! walks, as `docker build` does); and a pattern without wildcards matches its own text.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mvk_build::{read_dockerignore, Dockerignore};
+
+fuzz_target!(|data: &[u8]| {
+    let mut parts = data.split(|b| *b == 0);
+    let patterns = read_dockerignore(parts.next().unwrap_or_default());
+    let Ok(matcher) = Dockerignore::new(&patterns) else {
+        return;
+    };
+    for path in parts {
+        let path = String::from_utf8_lossy(path);
+        check_path(&matcher, &path);
+    }
+    for p in &patterns {
+        let literal = !p.contains(['*', '?', '[', ']', '\\', '!']) && p != ".";
+        if literal {
+            let one = Dockerignore::new(std::slice::from_ref(p)).expect("a literal compiles");
+            assert!(one.matches(p), "pattern {p:?} does not match itself");
+            assert!(
+                one.matches_or_parent_matches(&format!("{p}/x")),
+                "pattern {p:?} does not match below itself"
+            );
+        }
+    }
+});
+
+fn check_path(matcher: &Dockerignore, path: &str) {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let spelled = format!("./{}/", path.replace('/', "//"));
+    assert_eq!(
+        matcher.matches(path),
+        matcher.matches(&spelled),
+        "{path:?} vs {spelled:?}"
+    );
+    // The walk sees clean relative paths only.
+    if parts.is_empty() || parts.contains(&"..") {
+        return;
+    }
+    let clean = parts.join("/");
+    let whole = matcher.matches_or_parent_matches(&clean);
+    assert_eq!(
+        matcher.matches_using_parent_results(&clean, None).0,
+        whole,
+        "{clean:?} without parent results"
+    );
+    if matcher.exclusions() {
+        return;
+    }
+    let mut info: Option<Vec<bool>> = None;
+    let mut walked = false;
+    let mut prefix = String::new();
+    for part in parts {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(part);
+        let (m, i) = matcher.matches_using_parent_results(&prefix, info.as_deref());
+        walked = m;
+        info = Some(i);
+    }
+    assert_eq!(
+        walked, whole,
+        "{clean:?}: walk and whole-path match disagree"
+    );
+}
