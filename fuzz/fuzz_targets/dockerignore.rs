@@ -40,7 +40,11 @@ fn check_path(matcher: &Dockerignore, path: &str) {
         .split('/')
         .filter(|p| !p.is_empty() && *p != ".")
         .collect();
-    let spelled = format!("./{}/", path.replace('/', "//"));
+    let (root, rest) = match path.strip_prefix('/') {
+        Some(rest) => ("/", rest),
+        None => ("", path),
+    };
+    let spelled = format!("{root}./{}/", rest.replace('/', "//"));
     assert_eq!(
         matcher.matches(path),
         matcher.matches(&spelled),
