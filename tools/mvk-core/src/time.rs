@@ -118,7 +118,12 @@ mod tests {
     /// Found by fuzzing (fuzz/fuzz_targets/duration.rs): these panicked.
     #[test]
     fn durations_beyond_u64_seconds_are_errors() {
-        for huge in ["1e30", "18446744073709551616", "99999999999999999999h", "inf"] {
+        for huge in [
+            "1e30",
+            "18446744073709551616",
+            "99999999999999999999h",
+            "inf",
+        ] {
             let e = parse_duration(huge).unwrap_err();
             assert!(e.contains("is not a duration"), "{huge}: {e}");
         }
