@@ -13,6 +13,7 @@ use crate::upstream::UpstreamFile;
 use crate::Args;
 use anyhow::Result;
 use mvk_core::docker::Engine;
+use mvk_core::live;
 use mvk_core::state::Store;
 use mvk_core::{Fail, Progress, Record};
 use serde_json::json;
@@ -30,22 +31,20 @@ pub fn run(args: &Args, weight: u8, record: &mut Record, progress: &Progress) ->
         &state,
         "a canary shares the traffic with it; deploy without --weight first",
     )?;
-    if live.slot() == Some(cand.slot) {
+    let live_slot = live::state_slot(&state, &store.path())?;
+    if live_slot == Some(cand.slot) {
         return Err(Fail::usage(format!(
             "the candidate is in the {} slot, which is live: a canary goes to the other slot",
             cand.slot
         ))
         .into());
     }
-    let live_up = containers::inspect(
-        &engine,
-        &live
-            .slot
-            .parse::<mvk_core::Slot>()
-            .map_err(Fail::usage)?
-            .container(&app),
-    )?
-    .is_some_and(|c| c.running);
+    let live_up = match live_slot {
+        Some(slot) => {
+            containers::inspect(&engine, &slot.container(&app))?.is_some_and(|c| c.running)
+        }
+        None => false,
+    };
     let mut traffic = Traffic::load(&state)?;
     if traffic.maintenance {
         return Err(Fail::failed(
