@@ -197,29 +197,12 @@ fn judge(c: &Figures, b: &Figures, args: &CheckArgs, min: u64) -> (Vec<String>, 
 }
 
 pub fn run(args: &CheckArgs, record: &mut Record, progress: &Progress) -> Result<()> {
-    if record.is_standalone() {
-        return Err(Fail::usage(
-            "--canary needs the release record from `mvk-swap --weight` on stdin",
-        )
-        .into());
-    }
-    let weight = record.u64("swap.weight")?;
-    if !(1..=99).contains(&weight) {
-        return Err(Fail::usage(format!(
-            "the record's `swap.weight` is {weight}: --canary analyses a canary (mvk-swap --weight 1 to 99)"
-        ))
-        .into());
-    }
+    let weight = weight(record)?;
     let url = |port: u16| format!("http://127.0.0.1:{port}{}", args.metrics_path);
+    let every = args.every.min(Duration::from_secs(10));
     let sides = [
-        Scraper::new(
-            &url(record.port("swap.canary.port")?),
-            args.every.min(Duration::from_secs(10)),
-        ),
-        Scraper::new(
-            &url(record.port("swap.live.port")?),
-            args.every.min(Duration::from_secs(10)),
-        ),
+        Scraper::new(&url(record.port("swap.canary.port")?), every),
+        Scraper::new(&url(record.port("swap.live.port")?), every),
     ];
     let failed = Matcher::regex(
         &args.rules.status_label,
@@ -237,44 +220,17 @@ pub fn run(args: &CheckArgs, record: &mut Record, progress: &Progress) -> Result
         args.every.as_secs_f64()
     ));
     let start = Instant::now();
-    let mut growth = [Growth::default(), Growth::default()];
-    let mut verdict = (Vec::new(), false);
-    repeat(args.every, watch, progress, |round| {
-        for (g, s) in growth.iter_mut().zip(&sides) {
-            g.add(s.fetch());
-        }
-        let [c, b] = [&growth[0], &growth[1]].map(|g| Figures::of(g, args, &failed));
-        verdict = judge(&c, &b, args, min);
-        progress.live(format!(
-            "round {round}: canary {} requests, error share {:.4}; live {} requests, error share {:.4}",
-            c.requests,
-            c.share(),
-            b.requests,
-            b.share()
-        ));
-        // Stop early only on a verdict the data supports.
-        Ok(verdict.1 && !verdict.0.is_empty())
-    })?;
+    let growth = compare(args, &sides, &failed, min, watch, progress)?;
     let [c, b] = [&growth[0], &growth[1]].map(|g| Figures::of(g, args, &failed));
     let (why, _) = judge(&c, &b, args, min);
+    let seconds = round(start.elapsed().as_secs_f64());
+    let measured = [
+        side_json(&c, &growth[0], &sides[0]),
+        side_json(&b, &growth[1], &sides[1]),
+    ];
     record.set(
         "analysis",
-        json!({
-            "passed": why.is_empty(),
-            "weight": weight,
-            "seconds": round(start.elapsed().as_secs_f64()),
-            "canary": side_json(&c, &growth[0], &sides[0]),
-            "baseline": side_json(&b, &growth[1], &sides[1]),
-            "bounds": {
-                "min_requests": min,
-                "error_ratio": args.rules.error_ratio,
-                "error_margin": args.canary.error_margin,
-                "latency_quantile": args.rules.latency_quantile,
-                "latency_threshold_seconds": args.rules.latency_threshold.as_secs_f64(),
-                "latency_factor": args.canary.latency_factor,
-            },
-            "failures": why,
-        }),
+        analysis(args, weight, seconds, min, measured, &why),
     );
     if why.is_empty() {
         progress.say(format!(
@@ -290,6 +246,81 @@ pub fn run(args: &CheckArgs, record: &mut Record, progress: &Progress) -> Result
     } else {
         Err(Fail::failed("canary", why.join("; ")).into())
     }
+}
+
+/// The canary's share of the requests, from the record `mvk-swap --weight` wrote.
+fn weight(record: &Record) -> Result<u64> {
+    if record.is_standalone() {
+        return Err(Fail::usage(
+            "--canary needs the release record from `mvk-swap --weight` on stdin",
+        )
+        .into());
+    }
+    let weight = record.u64("swap.weight")?;
+    if !(1..=99).contains(&weight) {
+        return Err(Fail::usage(format!(
+            "the record's `swap.weight` is {weight}: --canary analyses a canary (mvk-swap --weight 1 to 99)"
+        ))
+        .into());
+    }
+    Ok(weight)
+}
+
+/// Scrapes both sides every --every for `watch`, stopping early once the data supports a
+/// failing verdict; returns what each side's counters grew by.
+fn compare(
+    args: &CheckArgs,
+    sides: &[Scraper; 2],
+    failed: &Matcher,
+    min: u64,
+    watch: Duration,
+    progress: &Progress,
+) -> Result<[Growth; 2]> {
+    let mut growth = [Growth::default(), Growth::default()];
+    repeat(args.every, watch, progress, |round| {
+        for (g, s) in growth.iter_mut().zip(sides) {
+            g.add(s.fetch());
+        }
+        let [c, b] = [&growth[0], &growth[1]].map(|g| Figures::of(g, args, failed));
+        let verdict = judge(&c, &b, args, min);
+        progress.live(format!(
+            "round {round}: canary {} requests, error share {:.4}; live {} requests, error share {:.4}",
+            c.requests,
+            c.share(),
+            b.requests,
+            b.share()
+        ));
+        // Stop early only on a verdict the data supports.
+        Ok(verdict.1 && !verdict.0.is_empty())
+    })?;
+    Ok(growth)
+}
+
+/// The record's `analysis`: the verdict, what each side measured, and the bounds applied.
+fn analysis(
+    args: &CheckArgs,
+    weight: u64,
+    seconds: f64,
+    min: u64,
+    [canary, baseline]: [Value; 2],
+    failures: &[String],
+) -> Value {
+    json!({
+        "passed": failures.is_empty(),
+        "weight": weight,
+        "seconds": seconds,
+        "canary": canary,
+        "baseline": baseline,
+        "bounds": {
+            "min_requests": min,
+            "error_ratio": args.rules.error_ratio,
+            "error_margin": args.canary.error_margin,
+            "latency_quantile": args.rules.latency_quantile,
+            "latency_threshold_seconds": args.rules.latency_threshold.as_secs_f64(),
+            "latency_factor": args.canary.latency_factor,
+        },
+        "failures": failures,
+    })
 }
 
 fn side_json(f: &Figures, g: &Growth, s: &Scraper) -> Value {
