@@ -14,21 +14,22 @@ pub struct Server {
     pub name: String,
 }
 
-/// How a server gets Maverick from this checkout, as README's "Setting up a server" says: the
-/// built tools (here the test build, mounted at /mnt/bin), the scripts and the units (the
+/// How a server gets Maverick from this checkout, as README's "By hand, without the package"
+/// says (the package is tested on a clean server in package_server.rs): the built tools (here
+/// the test build, mounted at /mnt/bin), the scripts and their library, the units (from the
 /// checkout, mounted at /mnt/repo), the group the timed units write as, and the directories.
 pub const INSTALL_FROM_CHECKOUT: &str = "set -e
 cd /mnt/repo
-for t in mvk-build mvk-healthwait mvk-swap mvk-verify mvk-rollback mvk-alerts; do
+for t in mvk-build mvk-healthwait mvk-swap mvk-verify mvk-rollback mvk-alerts mvk-init; do
   install -m 0755 /mnt/bin/$t /usr/local/bin/
 done
+install -m 0755 scripts/mvk-deploy scripts/mvk-undo scripts/mvk-canary /usr/local/bin/
 install -d /usr/local/lib/mvk && install -m 0644 scripts/lib/mvk.bash /usr/local/lib/mvk/
-install -m 0755 scripts/mvk-deploy scripts/mvk-undo /usr/local/bin/
 install -m 0644 scripts/systemd/*.service scripts/systemd/*.timer /etc/systemd/system/
+systemctl daemon-reload
 groupadd --system mvk
 install -d -g mvk -m 2775 /var/lib/node_exporter/textfile_collector
 install -d /etc/nginx/mvk /var/lib/mvk /etc/mvk
-systemctl daemon-reload
 ";
 
 impl Server {
