@@ -1,3 +1,4 @@
+complete -c mvk-swap -l textfile-dir -d 'Also writes mvk_deploy_<app>.prom here (the live release, last deploy and rollback times, deploy count and duration), for node_exporter\'s textfile collector' -r -F
 complete -c mvk-swap -l drain -d 'Longest wait for requests in flight to the old release to finish' -r
 complete -c mvk-swap -l stop-timeout -d 'How long the old container gets to exit after SIGTERM before SIGKILL' -r
 complete -c mvk-swap -l keep-images -d 'How many of the newest releases keep their images (the live one included)' -r

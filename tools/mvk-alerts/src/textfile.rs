@@ -5,7 +5,7 @@
 use crate::alerting::State;
 use crate::engine::Outcome;
 use anyhow::Result;
-use std::fmt::Write;
+use mvk_core::textfile::Gauges;
 use std::path::{Path, PathBuf};
 
 pub fn path(dir: &Path, app: &str) -> PathBuf {
@@ -18,14 +18,7 @@ pub fn write(dir: &Path, app: &str, outcomes: &[Outcome], now_ms: i64) -> Result
 
 /// App names and rule names need no escaping: both are plain ASCII words.
 pub fn render(app: &str, outcomes: &[Outcome], now_ms: i64) -> String {
-    let mut out = String::new();
-    let mut family = |name: &str, help: &str, samples: Vec<(String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{{{labels}}} {}", number(value));
-        }
-    };
+    let mut out = Gauges::new();
     let per_rule = |f: &dyn Fn(&Outcome) -> Option<f64>| -> Vec<(String, f64)> {
         outcomes
             .iter()
@@ -34,36 +27,25 @@ pub fn render(app: &str, outcomes: &[Outcome], now_ms: i64) -> String {
             })
             .collect()
     };
-    family(
+    out.family(
         "mvk_alerts_firing",
         "Whether the alert was firing (1) or not (0) at mvk-alerts' last evaluation.",
-        per_rule(&|o| Some(f64::from(u8::from(o.state == State::Firing)))),
+        &per_rule(&|o| Some(f64::from(u8::from(o.state == State::Firing)))),
     );
-    family(
+    out.family(
         "mvk_alerts_pending",
         "Whether the alert was pending (1) or not (0) at mvk-alerts' last evaluation.",
-        per_rule(&|o| Some(f64::from(u8::from(o.state == State::Pending)))),
+        &per_rule(&|o| Some(f64::from(u8::from(o.state == State::Pending)))),
     );
-    family(
+    out.family(
         "mvk_alerts_value",
         "The value the alert's condition measures (absent when there was none).",
-        per_rule(&|o| o.value),
+        &per_rule(&|o| o.value),
     );
-    family(
+    out.family(
         "mvk_alerts_last_run_timestamp_seconds",
         "When mvk-alerts last evaluated the alerts, in seconds since the Unix epoch.",
-        vec![(format!("app=\"{app}\""), now_ms as f64 / 1000.0)],
+        &[(format!("app=\"{app}\""), now_ms as f64 / 1000.0)],
     );
-    out
-}
-
-/// A value as the text format spells it (`+Inf`, not Rust's `inf`).
-fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        v.to_string()
-    }
+    out.text()
 }

@@ -23,6 +23,7 @@ pub mod signal;
 pub mod slot;
 pub mod state;
 pub mod step;
+pub mod textfile;
 pub mod time;
 pub mod validate;
 

@@ -22,6 +22,33 @@ pub fn rfc3339_secs(secs: i64) -> String {
     )
 }
 
+/// Seconds since the epoch of `2026-11-26T14:00:00Z`, as [`rfc3339`] writes it.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 20
+        || &text[4..5] != "-"
+        || &text[7..8] != "-"
+        || &text[10..11] != "T"
+        || &text[19..] != "Z"
+    {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (h, min, s) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 || s > 60 {
+        return None;
+    }
+    // Hinnant's days-from-civil, the inverse of civil_from_days.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + min * 60 + s)
+}
+
 /// `20261126T140000Z`, for release ids made from the clock.
 pub fn compact_utc(t: SystemTime) -> String {
     rfc3339(t).replace(['-', ':'], "")
@@ -90,6 +117,21 @@ pub fn round_ms(secs: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_what_it_writes() {
+        for secs in [0, 951_782_400, 1_795_701_600, 4_107_542_399] {
+            assert_eq!(parse_rfc3339(&rfc3339_secs(secs)), Some(secs), "{secs}");
+        }
+        for bad in [
+            "",
+            "2026-11-26 14:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-26T14:00:00",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formats_utc() {

@@ -7,6 +7,7 @@ mod drain;
 mod fallback;
 mod long_lived;
 mod maintenance;
+mod metrics;
 mod nginx;
 mod procs;
 mod prune;
@@ -38,6 +39,10 @@ use std::time::Duration;
     after_help = "Example:\n  mvk-build --app shop ./shop | mvk-healthwait | mvk-swap | mvk-verify"
 )]
 pub struct Args {
+    /// Also writes mvk_deploy_<app>.prom here (the live release, last deploy and rollback
+    /// times, deploy count and duration), for node_exporter's textfile collector
+    #[arg(long, env = "MVK_TEXTFILE_DIR", value_name = "DIR")]
+    pub textfile_dir: Option<std::path::PathBuf>,
     /// Longest wait for requests in flight to the old release to finish
     #[arg(long, env = "MVK_DRAIN", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub drain: Duration,

@@ -142,6 +142,16 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
         store.path().display()
     ));
     record.put(&swap.report);
+    if let Some(dir) = &args.textfile_dir {
+        let slot = swap.cand.slot.name();
+        if let Err(e) = crate::metrics::write(dir, record, slot, SystemTime::now()) {
+            swap.warn(format!(
+                "the deploy metrics were not written into {}: {e:#}",
+                dir.display()
+            ));
+            record.put(&swap.report);
+        }
+    }
 
     // 5 and 6.
     swap.retire(record, &old_workers, reloaded)?;

@@ -4,7 +4,7 @@
 
 use crate::probe::Outcome;
 use anyhow::Result;
-use std::fmt::Write;
+use mvk_core::textfile::{escape, Gauges};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,21 +25,14 @@ pub fn write(
 
 pub fn render(app: &str, outcomes: &[Outcome], took: Duration, at: SystemTime) -> String {
     let app = escape(app);
-    let mut out = String::new();
-    let mut family = |name: &str, help: &str, samples: &[(String, f64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{{{labels}}} {value}");
-        }
-    };
+    let mut out = Gauges::new();
     let ok = outcomes.iter().all(Outcome::ok);
-    family(
+    out.family(
         "mvk_verify_success",
         "Whether every check of the last verification passed (1) or not (0).",
         &[(format!("app=\"{app}\""), f64::from(u8::from(ok)))],
     );
-    family(
+    out.family(
         "mvk_verify_duration_seconds",
         "How long the last verification took, retries included.",
         &[(format!("app=\"{app}\""), took.as_secs_f64())],
@@ -68,7 +61,7 @@ pub fn render(app: &str, outcomes: &[Outcome], took: Duration, at: SystemTime) -
             )
         })
         .collect();
-    family(
+    out.family(
         "mvk_verify_check_success",
         "Whether the checks of a method and path passed (1) or not (0) in the last verification.",
         &checks,
@@ -80,7 +73,7 @@ pub fn render(app: &str, outcomes: &[Outcome], took: Duration, at: SystemTime) -
         .into_iter()
         .collect();
     if !expiry.is_empty() {
-        family(
+        out.family(
             "mvk_verify_cert_expiry_timestamp_seconds",
             "When the target's TLS certificate expires, in seconds since the Unix epoch.",
             &expiry,
@@ -90,20 +83,12 @@ pub fn render(app: &str, outcomes: &[Outcome], took: Duration, at: SystemTime) -
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    family(
+    out.family(
         "mvk_verify_last_run_timestamp_seconds",
         "When the last verification ran, in seconds since the Unix epoch.",
         &[(format!("app=\"{app}\""), (unix * 1000.0).round() / 1000.0)],
     );
-    out
-}
-
-/// A label value as the text format wants it: `\`, `"` and newlines escaped.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    out.text()
 }
 
 #[cfg(test)]
