@@ -88,11 +88,6 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        // The records the scripts kept of each step (deploys/<run>/NN-<tool>.json) were
-        // written by the tools too: they must follow the schema like those a test reads.
-        if !std::thread::panicking() {
-            crate::schema::check_files(&self.state.path().join(&self.name).join("deploys"));
-        }
         for id in self.containers() {
             let _ = docker(&["rm", "-f", "-v", &id]);
         }
@@ -123,6 +118,12 @@ impl Drop for TestApp {
             "image",
         ) {
             let _ = docker(&["rmi", "-f", &id]);
+        }
+        // The records the scripts kept of each step (deploys/<run>/NN-<tool>.json) were
+        // written by the tools too: they must follow the schema like those a test reads.
+        // Checked last, so that a failure still leaves nothing behind.
+        if !std::thread::panicking() {
+            crate::schema::check_files(&self.state.path().join(&self.name).join("deploys"));
         }
     }
 }
