@@ -25,6 +25,12 @@ pub struct Config {
     /// container the kernel then ignores them (as it does for busybox httpd and many Node or
     /// Python apps); under an init they kill the app at once.
     pub no_signal_handler: bool,
+    /// `DEMO_ALLOC_MB`: allocate and touch this much memory at start (to be OOM-killed under a
+    /// smaller memory limit).
+    pub alloc_mb: usize,
+    /// `DEMO_CRASH_AFTER_MS`: exit 3 this long after it starts listening (a release that
+    /// crashes while serving, for Docker's restart policy to bring back).
+    pub crash_after: Option<Duration>,
 }
 
 impl Config {
@@ -39,6 +45,10 @@ impl Config {
             slow: Duration::from_millis(parse("DEMO_SLOW_MS", 0)?),
             ignore_sigterm: flag("DEMO_IGNORE_SIGTERM"),
             no_signal_handler: flag("DEMO_NO_SIGNAL_HANDLER"),
+            alloc_mb: parse("DEMO_ALLOC_MB", 0)?,
+            crash_after: var("DEMO_CRASH_AFTER_MS")
+                .map(|_| parse("DEMO_CRASH_AFTER_MS", 0).map(Duration::from_millis))
+                .transpose()?,
         })
     }
 }

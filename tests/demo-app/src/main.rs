@@ -51,6 +51,9 @@ fn main() -> ExitCode {
     }
     eprintln!("demo-app {}: starting", config.version);
     std::thread::sleep(config.start_delay);
+    // Every page touched, so it counts against the container's memory limit.
+    let ballast = vec![1u8; config.alloc_mb << 20];
+    std::hint::black_box(&ballast);
     let listener = match TcpListener::bind(("0.0.0.0", config.port)) {
         Ok(l) => l,
         Err(e) => {
@@ -62,6 +65,14 @@ fn main() -> ExitCode {
         "demo-app {}: listening on port {}",
         config.version, config.port
     );
+    if let Some(after) = config.crash_after {
+        let version = config.version.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            eprintln!("demo-app {version}: fatal: crashed while serving");
+            std::process::exit(3);
+        });
+    }
     match server::serve(Arc::new(server::App::new(config)), listener) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -213,18 +213,116 @@ fn a_release_that_crashes_at_start_fails_fast_with_its_logs() {
     );
 }
 
-#[test]
-fn a_release_that_never_becomes_healthy_fails() {
-    let app = TestApp::new("hw-unhealthy");
-    let sick = image(&app, "sick", &[("DEMO_UNHEALTHY", "1")]);
-    let run = healthwait(&app, &["--timeout", "30s"], &record(&app, &sick));
+/// Far below the 30 s `--health-timeout` the fail-fast tests give, far above the ~0.2 s a
+/// failure takes to notice (measured in `scripts/bench`): a step that ends sooner did not wait
+/// for the timeout.
+const AT_ONCE: Duration = Duration::from_secs(10);
+
+/// Runs mvk-healthwait with a 30 s timeout (and `args`) and returns the record and how long
+/// the step took.
+fn fails_within(app: &TestApp, args: &[&str], stdin: &str) -> (Value, Duration) {
+    let mut all = vec!["--timeout", "30s"];
+    all.extend_from_slice(args);
+    let start = Instant::now();
+    let run = healthwait(app, &all, stdin);
+    let took = start.elapsed();
     assert_eq!(run.code, 1, "{}", run.stderr);
     let r = run.record();
-    let kind = r["error"]["kind"].as_str().unwrap();
-    assert!(kind == "unhealthy" || kind == "timeout", "{r}");
+    assert!(
+        took < AT_ONCE,
+        "the step waited {took:?}, not failing at once: {r}"
+    );
+    (r, took)
+}
+
+#[test]
+fn a_release_docker_calls_unhealthy_fails_at_once_not_at_the_timeout() {
+    let app = TestApp::new("hw-unhealthy");
+    let sick = image(&app, "sick", &[("DEMO_UNHEALTHY", "1")]);
+    let (r, took) = fails_within(&app, &[], &record(&app, &sick));
+    println!("unhealthy detected after {took:?}");
+    assert_eq!(r["error"]["kind"], "unhealthy", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Docker reports"),
+        "{r}"
+    );
+    assert_eq!(r["health"]["docker_health"], "unhealthy", "{r}");
     assert_eq!(r["health"]["http_status"], 503);
     assert!(logs_contain(&r, "demo-app sick: listening"), "{r}");
     assert!(app.containers().is_empty());
+}
+
+/// A stopped container of `image` in the green slot made by hand with `docker_args` (a memory
+/// limit, a restart policy), and the record (mvk-rollback's) that names it for reuse.
+fn hand_made_candidate(app: &TestApp, image: &DemoImage, docker_args: &[&str]) -> (String, Value) {
+    let name = format!("{}-green", app.name);
+    let release = image.tag.rsplit_once(':').unwrap().1;
+    let labels = [
+        format!("mvk.app={}", app.name),
+        format!("mvk.release={release}"),
+        "mvk.slot=green".to_string(),
+    ];
+    let publish = format!("127.0.0.1:{}:8000", app.green_port);
+    let mut args = vec!["create", "--name", &name, "-p", &publish, "--init"];
+    for l in &labels {
+        args.extend(["--label", l]);
+    }
+    args.extend_from_slice(docker_args);
+    args.push(&image.tag);
+    let id = docker(&args).unwrap_or_else(|e| panic!("docker create {name}: {e}"));
+    let mut named: Value = serde_json::from_str(&record(app, image)).unwrap();
+    named["candidate"] = json!({
+        "slot": "green", "port": app.green_port, "container": name,
+        "container_id": id, "image": image.tag
+    });
+    (name, named)
+}
+
+#[test]
+fn a_release_killed_for_running_out_of_memory_fails_at_once_not_at_the_timeout() {
+    let app = TestApp::new("hw-oom");
+    let greedy = image(&app, "greedy", &[("DEMO_ALLOC_MB", "256")]);
+    let (_, named) =
+        hand_made_candidate(&app, &greedy, &["--memory", "32m", "--memory-swap", "32m"]);
+    let (r, took) = fails_within(&app, &[], &named.to_string());
+    println!("OOM kill detected after {took:?}");
+    // The message comes from Docker's State.OOMKilled, which only the kernel's OOM kill sets.
+    assert_eq!(r["error"]["kind"], "crashed", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("was killed for running out of memory"),
+        "{r}"
+    );
+    assert_eq!(r["health"]["healthy"], false);
+    assert!(
+        app.containers().is_empty(),
+        "the failed candidate is removed"
+    );
+}
+
+#[test]
+fn a_release_that_crashes_and_is_restarted_by_docker_fails_at_once_not_at_the_timeout() {
+    let app = TestApp::new("hw-restart");
+    let flaky = image(&app, "flaky", &[("DEMO_CRASH_AFTER_MS", "1500")]);
+    // Restarted by Docker whenever it exits, and already running when the wait begins (a
+    // reused candidate keeps its restart policy), so no exit code is ever seen as `exited`.
+    let (name, named) = hand_made_candidate(&app, &flaky, &["--restart", "always"]);
+    docker(&["start", &name]).unwrap();
+    // The probe's path answers 404, so the candidate never counts as healthy before it crashes.
+    let (r, took) = fails_within(&app, &["--health-path", "/missing"], &named.to_string());
+    println!("restart detected after {took:?}");
+    assert_eq!(r["error"]["kind"], "crashed", "{r}");
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Docker restarted it") || message.contains("Docker is restarting it"),
+        "{r}"
+    );
+    assert!(logs_contain(&r, "fatal: crashed while serving"), "{r}");
 }
 
 #[test]
