@@ -25,6 +25,23 @@ fn app() -> StubServer {
     })
 }
 
+/// node_exporter serving mvk-swap's textfile times: a deploy every 2 s, a rollback
+/// every 3 s (so the annotations' `changes()` see them).
+fn textfile(app: &str) -> StubServer {
+    let app = app.to_string();
+    let start = Instant::now();
+    StubServer::start(move |_| {
+        let s = start.elapsed().as_secs();
+        let text = format!(
+            "mvk_last_deploy_timestamp_seconds{{app=\"{app}\"}} {}\n\
+             mvk_last_rollback_timestamp_seconds{{app=\"{app}\"}} {}\n",
+            1_800_000_000 + s / 2,
+            1_800_000_000 + s / 3
+        );
+        (200, text)
+    })
+}
+
 #[test]
 fn every_dashboard_query_returns_data_from_prometheus() {
     let name = format!("e2e-dashboard-{}", std::process::id());

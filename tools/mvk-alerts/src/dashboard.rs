@@ -20,6 +20,19 @@ pub fn model(args: &RuleArgs, app: &str) -> Result<Value, String> {
         .enumerate()
         .map(|(i, (name, expr))| panel(i, name, &expr.to_string(), threshold(name)))
         .collect();
+    // mvk-swap --textfile-dir's metrics, through node_exporter (whose job is not the app's).
+    let app_label = format!("app={}", Value::from(app));
+    let annotation = |name: &str, metric: &str, color: &str| {
+        json!({
+            "name": name,
+            "enable": true,
+            "iconColor": color,
+            "datasource": {"type": "prometheus", "uid": "${datasource}"},
+            "expr": format!("changes({metric}{{{app_label}}}[2m]) > 0"),
+            "step": "1m",
+            "titleFormat": name
+        })
+    };
     Ok(json!({
         "title": format!("Maverick: {app}"),
         "uid": format!("mvk-{app}"),
@@ -38,7 +51,10 @@ pub fn model(args: &RuleArgs, app: &str) -> Result<Value, String> {
             "current": {},
             "hide": 0
         }]},
-        "annotations": {"list": []},
+        "annotations": {"list": [
+            annotation("Deploy", "mvk_last_deploy_timestamp_seconds", "green"),
+            annotation("Rollback", "mvk_last_rollback_timestamp_seconds", "red")
+        ]},
         "panels": panels
     }))
 }
@@ -66,7 +82,8 @@ fn panel(i: usize, name: &str, expr: &str, threshold: Option<f64>) -> Value {
         "datasource": datasource,
         "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i / 2) * 8},
         "fieldConfig": {"defaults": defaults, "overrides": []},
-        "targets": [{"refId": "A", "datasource": datasource, "expr": expr, "legendFormat": name}]
+        "targets": [{"refId": "A", "datasource": datasource, "expr": expr,
+                     "legendFormat": name}]
     })
 }
 
