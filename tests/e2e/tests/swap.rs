@@ -288,7 +288,15 @@ fn nginx_rejecting_the_upstream_file_restores_it_byte_for_byte() {
     let before_state = state_bytes(&app);
     let record = start_candidate(&app, "green", &v2, &[]);
 
-    let run = swap(&app, &record, &[], &[("MVK_UPSTREAM_NAME", "broken;name")]);
+    // A valid name that nginx still rejects: the site already defines an upstream of that name.
+    let conf = std::fs::read_to_string(&app.nginx.conf).unwrap();
+    let decoy = "upstream mvk-decoy { server 127.0.0.1:9; }";
+    std::fs::write(
+        &app.nginx.conf,
+        conf.replacen("http {", &format!("http {{\n    {decoy}"), 1),
+    )
+    .unwrap();
+    let run = swap(&app, &record, &[], &[("MVK_UPSTREAM_NAME", "mvk-decoy")]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let r = run.record();
     assert_eq!(r["error"]["tool"], "mvk-swap");
@@ -665,10 +673,16 @@ fn bad_input_is_exit_2_or_3_and_changes_nothing() {
     for (record, says) in cases {
         let run = swap(&app, &record, &[], &[]);
         assert_eq!(run.code, 2, "{record}: {}", run.stderr);
-        let message = run.record()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        // A field the record reader itself refuses writes nothing (like invalid JSON); one the
+        // step refuses comes back in the record's error.
+        let message = if run.stdout.is_empty() {
+            run.stderr.clone()
+        } else {
+            run.record()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
         assert!(message.contains(says), "{says:?} not in {message:?}");
         nothing_changed(&app);
     }
