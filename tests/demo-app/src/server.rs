@@ -18,6 +18,9 @@ pub struct App {
     /// App requests served so far, to fail exactly `error_rate` of them.
     served: AtomicU64,
     connections: AtomicUsize,
+    /// `/sleep` requests in flight (`demo_sleeping_requests` in `/metrics`), so a test sees
+    /// its long request arrive instead of sleeping and hoping.
+    sleeping: AtomicUsize,
 }
 
 impl App {
@@ -28,6 +31,7 @@ impl App {
             started: Instant::now(),
             served: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
+            sleeping: AtomicUsize::new(0),
         }
     }
 }
@@ -200,7 +204,15 @@ fn respond(app: &App, req: &Request) -> (u16, &'static str, String) {
     match req.path.as_str() {
         "/health" if c.unhealthy => (503, "text/plain", "unhealthy\n".into()),
         "/health" => (200, "text/plain", "ok\n".into()),
-        "/metrics" => (200, "text/plain; version=0.0.4", app.metrics.render()),
+        "/metrics" => (
+            200,
+            "text/plain; version=0.0.4",
+            format!(
+                "{}# TYPE demo_sleeping_requests gauge\ndemo_sleeping_requests {}\n",
+                app.metrics.render(),
+                app.sleeping.load(Ordering::SeqCst)
+            ),
+        ),
         path => {
             if !c.slow.is_zero() {
                 std::thread::sleep(c.slow);
@@ -231,7 +243,9 @@ fn respond(app: &App, req: &Request) -> (u16, &'static str, String) {
                         .find_map(|kv| kv.strip_prefix("ms="))
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(1000);
+                    app.sleeping.fetch_add(1, Ordering::SeqCst);
                     std::thread::sleep(Duration::from_millis(ms));
+                    app.sleeping.fetch_sub(1, Ordering::SeqCst);
                     (
                         200,
                         "text/plain",

@@ -36,6 +36,19 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
     false
 }
 
+/// The demo app's `/sleep` requests in flight on `127.0.0.1:port` (its
+/// `demo_sleeping_requests` gauge): shows that nginx has passed a long request on to it.
+pub fn sleeping_requests(port: u16) -> usize {
+    get(&format!("http://127.0.0.1:{port}/metrics"))
+        .ok()
+        .and_then(|(_, body)| {
+            body.lines()
+                .find_map(|l| l.strip_prefix("demo_sleeping_requests "))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// A GET over HTTP/1.0: `(status, body)`, or `Err` when nothing answered.
 pub fn get(url: &str) -> Result<(u16, String), String> {
     let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;

@@ -3,8 +3,8 @@
 //! interruptions, concurrency, and image pruning.
 
 use mvk_e2e::{
-    app_image, container_status, docker, finish, get, signal, start_candidate, DemoImage, Run,
-    TempDir, TestApp,
+    app_image, container_status, docker, finish, get, signal, sleeping_requests, start_candidate,
+    wait_until, DemoImage, Run, TempDir, TestApp,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -67,19 +67,18 @@ fn deploy(app: &TestApp, slot: &str, image: &DemoImage) -> Value {
     record
 }
 
-/// Polls until `cond` holds; panics with `what` after `timeout`.
-fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A request to `/sleep?ms=N` through nginx, started now.
-fn long_request(app: &TestApp, ms: u64) -> JoinHandle<Result<(u16, String), String>> {
+/// A request to `/sleep?ms=N` through nginx, returned once nginx has passed it on to the
+/// slot on `port` (the demo app counts it among its sleeping requests).
+fn long_request(app: &TestApp, port: u16, ms: u64) -> JoinHandle<Result<(u16, String), String>> {
+    let before = sleeping_requests(port);
     let url = app.nginx.url(&format!("/sleep?ms={ms}"));
-    std::thread::spawn(move || get(&url))
+    let request = std::thread::spawn(move || get(&url));
+    wait_until(
+        "nginx to pass the request on",
+        Duration::from_secs(20),
+        || sleeping_requests(port) > before,
+    );
+    request
 }
 
 /// A nginx wrapper script that does `body` and then runs the real nginx with the arguments.
@@ -213,8 +212,12 @@ fn consecutive_deploys_under_load_fail_no_request() {
         let idle = if live == "blue" { "green" } else { "blue" };
         let record = start_candidate(&app, idle, image, &[]);
         // A 2-second request in flight to the old release at the swap.
-        let long = long_request(&app, 2000);
-        std::thread::sleep(Duration::from_millis(300));
+        let old_port = if live == "blue" {
+            app.blue_port
+        } else {
+            app.green_port
+        };
+        let long = long_request(&app, old_port, 2000);
         let run = swap(&app, &record, &[], &[]);
         assert_eq!(run.code, 0, "{}", run.stderr);
         let r = run.record();
@@ -348,8 +351,7 @@ fn two_deploys_at_once_one_wins_the_other_changes_nothing() {
     deploy(&app, "blue", &v1);
     let record = start_candidate(&app, "green", &v2, &[]);
     // A long request keeps the first swap draining (and holding the lock) for a while.
-    let long = long_request(&app, 3000);
-    std::thread::sleep(Duration::from_millis(300));
+    let long = long_request(&app, app.blue_port, 3000);
     let first = spawn_swap(&app, &record, &[], &[]);
     wait_until("the first swap to go live", Duration::from_secs(20), || {
         state_bytes(&app).is_some_and(|b| String::from_utf8_lossy(&b).contains("\"v2\""))
@@ -429,8 +431,7 @@ fn sigterm_while_draining_ends_live_and_consistent() {
     let v2 = app_image(&app, "v2", &[]);
     deploy(&app, "blue", &v1);
     let record = start_candidate(&app, "green", &v2, &[]);
-    let long = long_request(&app, 4000);
-    std::thread::sleep(Duration::from_millis(300));
+    let long = long_request(&app, app.blue_port, 4000);
     let child = spawn_swap(&app, &record, &[], &[]);
     wait_until("the swap to go live", Duration::from_secs(20), || {
         state_bytes(&app).is_some_and(|b| String::from_utf8_lossy(&b).contains("\"v2\""))
@@ -460,6 +461,65 @@ fn sigterm_while_draining_ends_live_and_consistent() {
         Ok((200, "demo v1 slept 4000 ms\n".into()))
     );
     assert_eq!(container_status(&name(&app, "blue")), "running");
+}
+
+/// Swaps v1 (started with `env`) for v2 with `args` while a 6 s request is in flight to v1;
+/// returns the swap's record, how long the swap took, and what the long request got.
+fn swap_past_the_drain_deadline(
+    label: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (Value, Duration, Result<(u16, String), String>) {
+    let app = TestApp::new(label);
+    let v1 = app_image(&app, "v1", env);
+    let v2 = app_image(&app, "v2", &[]);
+    deploy(&app, "blue", &v1);
+    let record = start_candidate(&app, "green", &v2, &[]);
+    let long = long_request(&app, app.blue_port, 6000);
+    let start = Instant::now();
+    let run = swap(&app, &record, args, &[]);
+    let took = start.elapsed();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    let answer = long.join().unwrap();
+    assert_eq!(r["swap"]["drained"], false, "{r}");
+    let drained = r["swap"]["drained_seconds"].as_f64().unwrap();
+    assert!(
+        (0.9..3.0).contains(&drained),
+        "the drain stops at its 1 s deadline, not when the request ends: {drained}"
+    );
+    assert_eq!(r["swap"]["long_lived"]["open_at_deadline"], 1, "{r}");
+    assert_eq!(r["swap"]["previous_stopped"], true, "{r}");
+    assert_eq!(container_status(&name(&app, "blue")), "exited");
+    assert_eq!(serving(&app), "demo v2");
+    assert_eq!(state(&app)["live"]["release"], "v2");
+    (r, took, answer)
+}
+
+#[test]
+fn at_the_drain_deadline_the_old_release_is_stopped_and_finishes_its_request_on_sigterm() {
+    let (r, took, answer) = swap_past_the_drain_deadline("sw-deadline", &[], &["--drain", "1s"]);
+    // SIGTERM: the demo app, like any well-behaved one, finishes what it is serving.
+    assert_eq!(answer, Ok((200, "demo v1 slept 6000 ms\n".into())));
+    assert_eq!(r["swap"]["long_lived"]["closed_by_app"], 1, "{r}");
+    assert_eq!(r["swap"]["long_lived"]["cut_by_sigkill"], 0, "{r}");
+    println!("swap took {took:?}");
+}
+
+#[test]
+fn at_the_drain_deadline_a_request_the_old_release_holds_past_the_stop_timeout_is_cut() {
+    let (r, took, answer) = swap_past_the_drain_deadline(
+        "sw-deadline-kill",
+        &[("DEMO_IGNORE_SIGTERM", "1")],
+        &["--drain", "1s", "--stop-timeout", "1s"],
+    );
+    // SIGKILL after the stop timeout cuts it: nginx answers the client 502.
+    assert!(
+        !matches!(answer, Ok((200, _))),
+        "the request outlived SIGKILL: {answer:?}"
+    );
+    assert_eq!(r["swap"]["long_lived"]["cut_by_sigkill"], 1, "{r}");
+    assert!(took < Duration::from_secs(5), "the swap took {took:?}");
 }
 
 /// The port the upstream file routes to.
