@@ -16,6 +16,7 @@ pub mod http;
 pub mod live;
 pub mod nginx;
 pub mod progress;
+pub mod pull;
 pub mod record;
 pub mod registry;
 pub mod section;

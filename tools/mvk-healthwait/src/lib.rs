@@ -122,6 +122,13 @@ pub struct Args {
     #[arg(long, env = "MVK_KEEP_FAILED", value_parser = clap::builder::BoolishValueParser::new())]
     pub keep_failed: bool,
 
+    /// When the record's image is not on this host, pull it by the digest mvk-build --push
+    /// recorded (build.digest) and tag it as the record names it: how a release built once
+    /// reaches each host of a rollout (credentials from the Docker config, as for
+    /// mvk-build --push). Without a digest in the record the image must already be here
+    #[arg(long, env = "MVK_PULL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub pull: bool,
+
     #[command(flatten)]
     pub slots: SlotArgs,
 
@@ -182,6 +189,9 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
     let env = args.env.load()?;
     let engine = Engine::connect()?;
     if let Some(fresh) = &fresh {
+        if args.pull {
+            pull_missing(&engine, fresh, progress)?;
+        }
         check_image(&engine, &fresh.image, fresh.image_id.as_deref())?;
     }
     let candidate = place(&engine, args, record, fresh.as_ref(), &env, progress)?;
@@ -205,6 +215,7 @@ struct Fresh {
     release: String,
     image: String,
     image_id: Option<String>,
+    digest: Option<String>,
 }
 
 impl Fresh {
@@ -217,6 +228,10 @@ impl Fresh {
             image: record.str("image")?.to_string(),
             image_id: record
                 .get("image_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            digest: record
+                .get("build.digest")
                 .and_then(|v| v.as_str())
                 .map(str::to_string),
         }))
@@ -317,14 +332,37 @@ fn wait(
     (health, outcome)
 }
 
-/// The image must be in the engine (this tool does not pull), and be the one the record
+/// `--pull`: the release's image, pulled by its pushed digest when this engine lacks it.
+fn pull_missing(engine: &Engine, fresh: &Fresh, progress: &Progress) -> Result<()> {
+    match engine.block_on(engine.api.inspect_image(&fresh.image)) {
+        Ok(_) => return Ok(()),
+        Err(e) if mvk_core::docker::is_not_found(&e) => {}
+        Err(e) => {
+            let doing = format!("inspecting image {}", fresh.image);
+            return Err(mvk_core::docker::api_error(e, &doing));
+        }
+    }
+    let Some(digest) = &fresh.digest else {
+        return Err(Fail::usage(format!(
+            "image {} is not in the Docker engine and the record has no build.digest to pull it by (mvk-build --push records one)",
+            fresh.image
+        ))
+        .into());
+    };
+    progress.say(format!("pulling {}@{digest}", fresh.image));
+    let id = mvk_core::pull::pull_digest(engine, &fresh.image, digest)?;
+    progress.say(format!("pulled {} as {id}", fresh.image));
+    Ok(())
+}
+
+/// The image must be in the engine (without --pull this tool does not pull), and be the one the record
 /// was built as when it says which.
 fn check_image(engine: &Engine, image: &str, image_id: Option<&str>) -> Result<()> {
     let found = match engine.block_on(engine.api.inspect_image(image)) {
         Ok(found) => found,
         Err(e) if mvk_core::docker::is_not_found(&e) => {
             return Err(Fail::usage(format!(
-                "image {image} is not in the Docker engine (mvk-healthwait does not pull: build it here or `docker pull` it first)"
+                "image {image} is not in the Docker engine (build it here, `docker pull` it first, or give --pull with a record from mvk-build --push)"
             ))
             .into())
         }

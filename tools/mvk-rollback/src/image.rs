@@ -2,15 +2,11 @@
 //! state recorded, or pulled again by its recorded `repo:tag` when asked to (`--pull`).
 
 use anyhow::Result;
-use bollard::errors::Error as DockerError;
-use bollard::query_parameters::{
-    CreateImageOptionsBuilder, RemoveImageOptions, TagImageOptionsBuilder,
-};
-use futures_util::StreamExt;
+use bollard::query_parameters::{RemoveImageOptions, TagImageOptionsBuilder};
 use mvk_core::docker::{api_error, is_not_found, Engine};
 use mvk_core::registry::Auth;
 use mvk_core::state::Deployed;
-use mvk_core::{signal, Fail, Progress};
+use mvk_core::{Fail, Progress};
 
 /// The image a rollback starts, as the record carries it.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +65,7 @@ pub fn ensure(
         auth.registry,
         auth.describe()
     ));
-    pull_image(engine, &target.image, auth)?;
+    mvk_core::pull::pull(engine, &target.image, auth)?;
     let id = image_id(engine, &target.image)?.ok_or_else(|| {
         Fail::failed(
             "pull",
@@ -112,71 +108,12 @@ fn image_id(engine: &Engine, reference: &str) -> Result<Option<String>> {
     }
 }
 
-/// `repo:tag` split where the tag starts (a registry's `host:port/` holds a colon too).
-pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
-    if reference.contains('@') {
-        return (reference, None);
-    }
-    match reference.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
-        _ => (reference, None),
-    }
-}
-
-fn pull_image(engine: &Engine, reference: &str, auth: Auth) -> Result<()> {
-    let (repo, tag) = split_reference(reference);
-    let mut options = CreateImageOptionsBuilder::default().from_image(repo);
-    if let Some(tag) = tag {
-        options = options.tag(tag);
-    }
-    let from = format!("{} ({})", auth.registry, auth.describe());
-    let mut stream = engine
-        .api
-        .create_image(Some(options.build()), None, auth.credentials);
-    engine.block_on(async {
-        while let Some(item) = stream.next().await {
-            signal::check()?;
-            item.map_err(|e| pull_error(e, reference, &from))?;
-        }
-        Ok(())
-    })
-}
-
-/// A registry that cannot be reached, or refuses our credentials (or their absence), is the
-/// environment (exit 4); one that answers that it has no such image is the step failing
-/// (exit 1). `from` names the registry and where the credentials came from.
-fn pull_error(e: DockerError, reference: &str, from: &str) -> anyhow::Error {
-    let message = match &e {
-        DockerError::DockerResponseServerError { message, .. } => message.clone(),
-        DockerError::DockerStreamError { error } => error.clone(),
-        _ => return api_error(e, &format!("pulling {reference} from {from}")),
-    };
-    let unavailable = [
-        "dial tcp",
-        "connection refused",
-        "no such host",
-        "timeout",
-        "network is unreachable",
-        "unauthorized",
-        "no basic auth credentials",
-        "authentication required",
-    ]
-    .iter()
-    .any(|m| message.contains(m));
-    let text = format!("pulling {reference} from {from}: {}", message.trim());
-    if unavailable {
-        Fail::unavailable("registry", text).into()
-    } else {
-        Fail::failed("pull", text).into()
-    }
-}
-
 /// Puts the tag back where it was before a pull brought the wrong image under it.
 fn restore_tag(engine: &Engine, reference: &str, before: Option<&str>) -> Result<()> {
     let doing = format!("restoring the tag {reference}");
     match before {
         Some(id) => {
-            let (repo, tag) = split_reference(reference);
+            let (repo, tag) = mvk_core::pull::split_reference(reference);
             let mut options = TagImageOptionsBuilder::default().repo(repo);
             if let Some(tag) = tag {
                 options = options.tag(tag);
@@ -193,25 +130,5 @@ fn restore_tag(engine: &Engine, reference: &str, before: Option<&str>) -> Result
             )
             .map(drop)
             .map_err(|e| api_error(e, &doing)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_split_at_the_tag() {
-        assert_eq!(split_reference("shop:3f2c1ab"), ("shop", Some("3f2c1ab")));
-        assert_eq!(
-            split_reference("127.0.0.1:5000/shop:v1"),
-            ("127.0.0.1:5000/shop", Some("v1"))
-        );
-        assert_eq!(
-            split_reference("127.0.0.1:5000/shop"),
-            ("127.0.0.1:5000/shop", None)
-        );
-        assert_eq!(split_reference("shop"), ("shop", None));
-        assert_eq!(split_reference("shop@sha256:ab"), ("shop@sha256:ab", None));
     }
 }
