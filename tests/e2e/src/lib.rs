@@ -9,6 +9,7 @@ pub mod candidate;
 pub mod cmd;
 pub mod debian;
 pub mod demo;
+pub mod fleet;
 pub mod hey;
 pub mod net;
 pub mod nginx;

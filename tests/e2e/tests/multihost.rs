@@ -1,0 +1,235 @@
+//! scripts/mvk-rollout: one release built and pushed once, deployed host by host over a real
+//! sshd to hosts that each have their own Docker engine (pulling from a real registry by
+//! digest), state and nginx; a host failing rolls the earlier ones back and leaves the later
+//! ones alone; an unreachable host is exit 4 with nothing changed.
+
+use mvk_e2e::demo::app_context as context;
+use mvk_e2e::fleet::Fleet;
+use mvk_e2e::{free_port, get, script_command, Hey, Nginx, Registry, TempDir, TestApp};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+
+/// A rollout setup: the build machine (the main engine), `n` hosts of the fleet running the
+/// same app, a registry, and the ssh_config naming the hosts web1… (and `down`).
+struct Setup {
+    fleet: Arc<Fleet>,
+    build: TestApp,
+    hosts: Vec<TestApp>,
+    registry: Registry,
+    dir: TempDir,
+    ssh: String,
+}
+
+impl Setup {
+    fn new(label: &str, n: usize) -> Setup {
+        let fleet = Fleet::get();
+        let build = TestApp::new(label);
+        let hosts: Vec<TestApp> = (0..n)
+            .map(|_| {
+                let blue_port = free_port();
+                TestApp {
+                    name: build.name.clone(),
+                    blue_port,
+                    green_port: free_port(),
+                    state: TempDir::new("host-state"),
+                    nginx: Nginx::start(&build.name, blue_port),
+                }
+            })
+            .collect();
+        let dir = TempDir::new("rollout");
+        let files: Vec<PathBuf> = (0..n).map(|i| dir.join(&format!("web{}.env", i + 1))).collect();
+        let ssh = fleet.ssh_config(&dir.join("ssh_config"), &files);
+        let setup = Setup {
+            fleet,
+            build,
+            hosts,
+            registry: Registry::start(),
+            dir,
+            ssh,
+        };
+        for i in 0..n {
+            setup.configure(i, &[]);
+        }
+        setup
+    }
+
+    /// Writes host `i`'s env file: its app's variables, a short alert gate, and `extra`.
+    fn configure(&self, i: usize, extra: &[(&str, &str)]) {
+        let mut text = String::new();
+        for (k, v) in self.hosts[i].env() {
+            text += &format!("{k}={v}\n");
+        }
+        text += "MVK_WATCH=2s\nMVK_EVERY=1s\n";
+        for (k, v) in extra {
+            text += &format!("{k}={v}\n");
+        }
+        std::fs::write(self.dir.join(&format!("web{}.env", i + 1)), text).unwrap();
+    }
+
+    fn rollout(&self, hosts: &str, release: &str) -> (i32, Vec<Value>, String) {
+        let ctx = context(&self.build, release, &[]);
+        let repo = self.registry.repo(&self.build.name);
+        let mut cmd: Command = script_command(
+            &self.build,
+            "mvk-rollout",
+            &["--hosts", hosts, "--release", release, "--repo", &repo],
+            &[("MVK_SSH", self.ssh.as_str()), ("MVK_NO_CACHE", "true")],
+        );
+        cmd.arg(ctx.path());
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let lines = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{stderr}")))
+            .collect();
+        (out.status.code().unwrap_or(-1), lines, stderr)
+    }
+
+    fn serving(&self, i: usize) -> String {
+        get(&self.hosts[i].nginx.url("/"))
+            .map(|(_, body)| body)
+            .unwrap_or_else(|e| e)
+    }
+
+    /// The app's images on host `i`'s engine.
+    fn images(&self, i: usize) -> String {
+        self.fleet
+            .docker(i, &["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&self.build.name))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.fleet.clean_app(&self.build.name);
+        let images = mvk_e2e::docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .unwrap_or_default();
+        let repo = self.registry.repo(&self.build.name);
+        for image in images.lines().filter(|i| i.starts_with(&repo)) {
+            let _ = mvk_e2e::docker(&["rmi", "-f", image]);
+        }
+    }
+}
+
+fn outcomes(lines: &[Value]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .map(|l| {
+            (
+                l["host"].as_str().unwrap().to_string(),
+                l["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pair(host: &str, outcome: &str) -> (String, String) {
+    (host.to_string(), outcome.to_string())
+}
+
+#[test]
+fn a_release_rolls_out_to_two_hosts_under_load_and_no_request_fails() {
+    let s = Setup::new("mh-good", 2);
+    let (code, lines, stderr) = s.rollout("web1,web2", "a");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        outcomes(&lines),
+        [pair("web1", "deployed"), pair("web2", "deployed")]
+    );
+    let digest = lines[0]["record"]["build"]["digest"].as_str().unwrap().to_string();
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["exit_code"], 0);
+        assert_eq!(line["record"]["swap"]["live"]["release"], "a", "{line}");
+        assert_eq!(line["record"]["build"]["digest"], digest.as_str());
+        assert_eq!(s.serving(i), "demo a\n");
+        // Each host's own engine pulled the pushed image; the main engine runs none of it.
+        assert!(s.images(i).contains(":a"), "{}", s.images(i));
+    }
+    assert!(s.build.containers().is_empty(), "nothing runs on the build machine");
+
+    let loads: Vec<Hey> = s
+        .hosts
+        .iter()
+        .map(|h| Hey::start(&h.nginx.url("/"), 120))
+        .collect();
+    let (code, lines, stderr) = s.rollout("web1,web2", "b");
+    let outcomes_b = outcomes(&lines);
+    for load in loads {
+        load.interrupt().assert_only(&[200], 20);
+    }
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(outcomes_b, [pair("web1", "deployed"), pair("web2", "deployed")]);
+    assert_eq!(s.serving(0), "demo b\n");
+    assert_eq!(s.serving(1), "demo b\n");
+    assert!(stderr.contains("b is live on every host"), "{stderr}");
+}
+
+#[test]
+fn a_release_failing_on_the_second_host_rolls_the_first_back_and_never_touches_the_third() {
+    let s = Setup::new("mh-fail", 3);
+    let (code, _, stderr) = s.rollout("web1,web2,web3", "a");
+    assert_eq!(code, 0, "{stderr}");
+    // web2 cannot pass the health check of release b (its health path answers 404 there).
+    s.configure(1, &[("MVK_HEALTH_PATH", "/nope"), ("MVK_HEALTH_TIMEOUT", "3s")]);
+    let (code, lines, stderr) = s.rollout("web1,web2,web3", "b");
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        outcomes(&lines),
+        [
+            pair("web1", "rolled-back"),
+            pair("web2", "failed"),
+            pair("web3", "not-reached")
+        ],
+        "{stderr}"
+    );
+    assert_eq!(lines[0]["record"]["rollback"]["to"], "a", "{}", lines[0]);
+    assert_eq!(lines[1]["record"]["error"]["tool"], "mvk-healthwait");
+    assert!(lines[2]["record"].is_null());
+    for i in 0..3 {
+        assert_eq!(s.serving(i), "demo a\n", "host {i}");
+    }
+    assert!(
+        !s.images(2).contains(":b"),
+        "web3 never pulled b: {}",
+        s.images(2)
+    );
+    assert!(stderr.contains("rolling web1 back"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_host_is_exit_4_and_nothing_is_built_or_changed() {
+    let s = Setup::new("mh-down", 1);
+    let (code, lines, stderr) = s.rollout("web1,down", "a");
+    assert_eq!(code, 4, "{stderr}");
+    assert_eq!(
+        outcomes(&lines),
+        [pair("web1", "not-reached"), pair("down", "unreachable")]
+    );
+    assert!(stderr.contains("cannot reach down"), "{stderr}");
+    assert!(s.images(0).is_empty(), "{}", s.images(0));
+    assert!(
+        mvk_e2e::docker(&["images", "-q", &s.registry.repo(&s.build.name)])
+            .unwrap()
+            .is_empty(),
+        "nothing was built"
+    );
+    assert!(!s.serving(0).contains("demo"));
+}
+
+#[test]
+fn host_names_that_ssh_would_read_as_options_are_refused() {
+    let s = Setup::new("mh-names", 1);
+    for hosts in ["web1,-oProxyCommand=touch /tmp/x", "web1,,web1", "web1,web1", "a b"] {
+        let (code, lines, stderr) = s.rollout(hosts, "a");
+        assert_eq!(code, 2, "{hosts}: {stderr}");
+        assert!(lines.is_empty(), "{hosts}");
+    }
+    assert!(s.images(0).is_empty());
+}
