@@ -18,6 +18,7 @@ complete -c mvk-healthwait -l nginx -d 'The nginx binary' -r -F
 complete -c mvk-healthwait -l nginx-conf -d 'nginx\'s main config file, passed as `-c` [default: nginx\'s own]' -r -F
 complete -c mvk-healthwait -l no-init -d 'Run the app as PID 1 itself, without Docker\'s init (tini), in the candidate and the --before one-off. By default the init is PID 1: an app with no SIGTERM handler (which a PID 1 ignores) then stops at once on `docker stop` instead of after mvk-swap\'s --stop-timeout, and zombies are reaped; an app with a handler still drains'
 complete -c mvk-healthwait -l keep-failed -d 'Keep a failed candidate for debugging (stopped if it crashed; never restarted)'
+complete -c mvk-healthwait -l pull -d 'When the record\'s image is not on this host, pull it by the digest mvk-build --push recorded (build.digest) and tag it as the record names it: how a release built once reaches each host of a rollout (credentials from the Docker config, as for mvk-build --push). Without a digest in the record the image must already be here'
 complete -c mvk-healthwait -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
 complete -c mvk-healthwait -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mvk-healthwait -s V -l version -d 'Print version'
