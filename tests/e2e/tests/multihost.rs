@@ -39,7 +39,9 @@ impl Setup {
             })
             .collect();
         let dir = TempDir::new("rollout");
-        let files: Vec<PathBuf> = (0..n).map(|i| dir.join(&format!("web{}.env", i + 1))).collect();
+        let files: Vec<PathBuf> = (0..n)
+            .map(|i| dir.join(&format!("web{}.env", i + 1)))
+            .collect();
         let ssh = fleet.ssh_config(&dir.join("ssh_config"), &files);
         let setup = Setup {
             fleet,
@@ -143,7 +145,10 @@ fn a_release_rolls_out_to_two_hosts_under_load_and_no_request_fails() {
         outcomes(&lines),
         [pair("web1", "deployed"), pair("web2", "deployed")]
     );
-    let digest = lines[0]["record"]["build"]["digest"].as_str().unwrap().to_string();
+    let digest = lines[0]["record"]["build"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line["exit_code"], 0);
         assert_eq!(line["record"]["swap"]["live"]["release"], "a", "{line}");
@@ -152,7 +157,10 @@ fn a_release_rolls_out_to_two_hosts_under_load_and_no_request_fails() {
         // Each host's own engine pulled the pushed image; the main engine runs none of it.
         assert!(s.images(i).contains(":a"), "{}", s.images(i));
     }
-    assert!(s.build.containers().is_empty(), "nothing runs on the build machine");
+    assert!(
+        s.build.containers().is_empty(),
+        "nothing runs on the build machine"
+    );
 
     let loads: Vec<Hey> = s
         .hosts
@@ -165,7 +173,10 @@ fn a_release_rolls_out_to_two_hosts_under_load_and_no_request_fails() {
         load.interrupt().assert_only(&[200], 20);
     }
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(outcomes_b, [pair("web1", "deployed"), pair("web2", "deployed")]);
+    assert_eq!(
+        outcomes_b,
+        [pair("web1", "deployed"), pair("web2", "deployed")]
+    );
     assert_eq!(s.serving(0), "demo b\n");
     assert_eq!(s.serving(1), "demo b\n");
     assert!(stderr.contains("b is live on every host"), "{stderr}");
@@ -177,7 +188,10 @@ fn a_release_failing_on_the_second_host_rolls_the_first_back_and_never_touches_t
     let (code, _, stderr) = s.rollout("web1,web2,web3", "a");
     assert_eq!(code, 0, "{stderr}");
     // web2 cannot pass the health check of release b (its health path answers 404 there).
-    s.configure(1, &[("MVK_HEALTH_PATH", "/nope"), ("MVK_HEALTH_TIMEOUT", "3s")]);
+    s.configure(
+        1,
+        &[("MVK_HEALTH_PATH", "/nope"), ("MVK_HEALTH_TIMEOUT", "3s")],
+    );
     let (code, lines, stderr) = s.rollout("web1,web2,web3", "b");
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(
@@ -226,7 +240,12 @@ fn an_unreachable_host_is_exit_4_and_nothing_is_built_or_changed() {
 #[test]
 fn host_names_that_ssh_would_read_as_options_are_refused() {
     let s = Setup::new("mh-names", 1);
-    for hosts in ["web1,-oProxyCommand=touch /tmp/x", "web1,,web1", "web1,web1", "a b"] {
+    for hosts in [
+        "web1,-oProxyCommand=touch /tmp/x",
+        "web1,,web1",
+        "web1,web1",
+        "a b",
+    ] {
         let (code, lines, stderr) = s.rollout(hosts, "a");
         assert_eq!(code, 2, "{hosts}: {stderr}");
         assert!(lines.is_empty(), "{hosts}");
