@@ -629,3 +629,112 @@ fn bad_configuration_is_exit_2_and_changes_nothing() {
         run.stderr
     );
 }
+
+/// What a failure before the new release took traffic must leave as it was.
+struct Untouched {
+    containers: Vec<String>,
+    state: Vec<u8>,
+    upstream: Vec<u8>,
+}
+
+impl Untouched {
+    fn take(app: &TestApp) -> Untouched {
+        Untouched {
+            containers: app.containers(),
+            state: std::fs::read(state_file(app)).unwrap(),
+            upstream: std::fs::read(&app.nginx.upstream_file).unwrap(),
+        }
+    }
+
+    /// The live release still serves, state and upstream file are byte for byte as before,
+    /// and nothing was rolled back.
+    fn check(&self, app: &TestApp, run: &mvk_e2e::Run, live: &str) {
+        assert!(
+            run.stderr.contains("before the new release took traffic")
+                && run.stderr.contains("nothing to roll back"),
+            "{}",
+            run.stderr
+        );
+        let r = run.record();
+        assert!(r.get("rollback").is_none(), "{r}");
+        assert_eq!(serving(app), format!("demo {live}\n"));
+        assert_eq!(std::fs::read(state_file(app)).unwrap(), self.state);
+        assert_eq!(
+            std::fs::read(&app.nginx.upstream_file).unwrap(),
+            self.upstream
+        );
+        let now = app.containers();
+        assert!(
+            self.containers.iter().all(|c| now.contains(c)),
+            "a container that was there is gone"
+        );
+        let live_container = format!("{}-blue", app.name);
+        assert_eq!(
+            docker(&["inspect", "-f", "{{.State.Status}}", &live_container]).unwrap(),
+            "running"
+        );
+        assert!(!files(log_dirs(app).last().unwrap())
+            .iter()
+            .any(|f| f.contains("rollback")));
+    }
+}
+
+#[test]
+fn a_failed_health_wait_touches_nothing_and_rolls_nothing_back() {
+    let app = TestApp::new("dep-health");
+    deploy_ok(&app, "a");
+    let before = Untouched::take(&app);
+    let ctx = context(&app, "b", &[("DEMO_CRASH", "no database")]);
+    let run = deploy(&app, ctx.path(), "b", &[("MVK_HEALTH_TIMEOUT", "30s")]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["error"]["tool"], "mvk-healthwait", "{r}");
+    assert_eq!(r["error"]["kind"], "crashed", "{r}");
+    assert!(r.get("swap").is_none(), "{r}");
+    before.check(&app, &run, "a");
+    assert_eq!(
+        app.containers(),
+        before.containers,
+        "the crashed candidate is removed"
+    );
+}
+
+#[test]
+fn mvk_swap_failing_inside_the_script_leaves_the_live_release_and_rolls_nothing_back() {
+    let app = TestApp::new("dep-swapfail");
+    deploy_ok(&app, "a");
+    let before = Untouched::take(&app);
+    // An nginx that rejects any configuration routing to the green slot, as a broken site
+    // configuration would: mvk-swap's check fails after it wrote the upstream file.
+    let dir = TempDir::new("nginx");
+    let wrapper = dir.join("nginx");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif grep -q ':{}' '{}'; then echo 'nginx: [emerg] refused by the test' >&2; exit 1; fi\nexec nginx \"$@\"\n",
+            app.green_port,
+            app.nginx.upstream_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let ctx = context(&app, "b", &[]);
+    let nginx = wrapper.display().to_string();
+    let run = deploy(&app, ctx.path(), "b", &[("MVK_NGINX", &nginx)]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["error"]["tool"], "mvk-swap", "{r}");
+    assert_eq!(r["error"]["kind"], "nginx-config", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused by the test"),
+        "{r}"
+    );
+    before.check(&app, &run, "a");
+}
