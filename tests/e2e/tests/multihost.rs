@@ -252,3 +252,58 @@ fn host_names_that_ssh_would_read_as_options_are_refused() {
     }
     assert!(s.images(0).is_empty());
 }
+
+/// Failed requests in a hey run: answers other than 200 and errors (`[N] Get …: EOF` lines).
+fn failed_requests(outcome: &mvk_e2e::hey::Outcome) -> u64 {
+    let errors: u64 = outcome
+        .errors
+        .iter()
+        .map(|e| {
+            e.trim()
+                .strip_prefix('[')
+                .and_then(|r| r.split(']').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(1)
+        })
+        .sum();
+    let statuses: u64 = outcome
+        .statuses
+        .iter()
+        .filter(|(s, _)| **s != 200)
+        .map(|(_, n)| n)
+        .sum();
+    errors + statuses
+}
+
+/// The three-host figures of `scripts/bench rollout` (which runs this ignored test): a rollout
+/// to web1..web3 while hey loads each host's nginx; prints failed requests and seconds per
+/// host. Figures, not targets: nothing here is asserted beyond the rollout succeeding.
+#[test]
+#[ignore = "a benchmark: scripts/bench rollout runs it and prints its figures"]
+fn bench_three_host_rollout_under_load() {
+    let s = Setup::new("mh-bench", 3);
+    let (code, _, stderr) = s.rollout("web1,web2,web3", "a");
+    assert_eq!(code, 0, "{stderr}");
+    let loads: Vec<Hey> = s
+        .hosts
+        .iter()
+        .map(|h| Hey::start(&h.nginx.url("/"), 300))
+        .collect();
+    let clock = std::time::Instant::now();
+    let (code, lines, stderr) = s.rollout("web1,web2,web3", "b");
+    let total = clock.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "{stderr}");
+    println!("bench rollout: three hosts (own dockerd, sshd, nginx each), build+push once, then host by host");
+    for (line, load) in lines.iter().zip(loads) {
+        let outcome = load.interrupt();
+        let requests: u64 = outcome.statuses.values().sum();
+        println!(
+            "bench rollout: {}  {:>7}s  {} requests through its nginx, {} failed",
+            line["host"].as_str().unwrap_or("?"),
+            line["seconds"],
+            requests,
+            failed_requests(&outcome)
+        );
+    }
+    println!("bench rollout: whole rollout (build, push, three hosts) {total:.2}s");
+}
