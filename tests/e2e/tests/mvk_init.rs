@@ -27,6 +27,11 @@ impl Setup {
     }
 
     fn init(&self, extra: &[&str]) -> mvk_e2e::Run {
+        self.init_under(self.root.path(), extra)
+    }
+
+    /// mvk-init of this app below `root` (another app's root: two sites side by side).
+    fn init_under(&self, root: &Path, extra: &[&str]) -> mvk_e2e::Run {
         let (http, blue, green, metrics) = (
             format!("127.0.0.1:{}", self.http),
             self.app.blue_port.to_string(),
@@ -38,7 +43,7 @@ impl Setup {
             "--server-name",
             "localhost",
             "--root",
-            self.root.path().to_str().unwrap(),
+            root.to_str().unwrap(),
             "--http-listen",
             &http,
             "--blue-port",
@@ -61,7 +66,8 @@ impl Setup {
 struct RootNginx(Child);
 
 impl RootNginx {
-    fn start(root: &Path, port: u16) -> RootNginx {
+    /// Debian's main file, below the root: http level includes every site in conf.d.
+    fn write_main(root: &Path) -> std::path::PathBuf {
         let d = root.display();
         std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
@@ -72,10 +78,16 @@ impl RootNginx {
              fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n    \
              include conf.d/*.conf;\n}}\n"
         );
-        std::fs::write(root.join("etc/nginx/nginx.conf"), conf).unwrap();
+        let main = root.join("etc/nginx/nginx.conf");
+        std::fs::write(&main, conf).unwrap();
+        main
+    }
+
+    fn start(root: &Path, port: u16) -> RootNginx {
+        let main = RootNginx::write_main(root);
         let child = Command::new("nginx")
             .arg("-c")
-            .arg(root.join("etc/nginx/nginx.conf"))
+            .arg(main)
             .args(["-e", "stderr"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -174,6 +186,11 @@ fn after_mvk_init_the_next_deploy_goes_live_through_nginx() {
     assert_eq!(deploy.status.code(), Some(0), "mvk-deploy: {stderr}");
     let (status, body) = get(&format!("http://127.0.0.1:{}/", s.http)).unwrap();
     assert_eq!((status, body.contains("init-v1")), (200, true), "{body}");
+    // The site forwards WebSocket upgrades: the demo app's /ws greets through nginx.
+    let (ws, greeting) = mvk_e2e::WsClient::connect(s.http, "/ws")
+        .unwrap_or_else(|e| panic!("WebSocket through the site: {e}"));
+    assert_eq!(greeting, "hello demo init-v1");
+    assert_eq!(ws.close(), mvk_e2e::websocket::Ending::Closed(1000));
     let (status, metrics) = get(&format!("http://127.0.0.1:{}/metrics", s.metrics)).unwrap();
     assert!(
         status == 200 && metrics.contains("http_requests_total"),
@@ -184,6 +201,36 @@ fn after_mvk_init_the_next_deploy_goes_live_through_nginx() {
     let after = s.init(&[]);
     assert_eq!(after.code, 0, "{}", after.stderr);
     assert!(!after.stderr.contains("updated"), "{}", after.stderr);
+}
+
+#[test]
+fn two_apps_sites_pass_nginx_t_together() {
+    let (a, b) = (Setup::new("inita"), Setup::new("initb"));
+    for s in [&a, &b] {
+        let run = s.init_under(a.root.path(), &[]);
+        assert_eq!(run.code, 0, "{}: {}", s.app.name, run.stderr);
+    }
+    for s in [&a, &b] {
+        let site = a.file(&format!("etc/nginx/conf.d/mvk-{}.conf", s.app.name));
+        for line in [
+            "proxy_set_header Upgrade $http_upgrade;",
+            "proxy_set_header Connection $mvk_upgrade_",
+            "map $http_upgrade $mvk_upgrade_",
+        ] {
+            assert!(site.contains(line), "{line}: {site}");
+        }
+    }
+    let main = RootNginx::write_main(a.root.path());
+    let out = Command::new("nginx")
+        .args(["-t", "-q", "-e", "stderr", "-c"])
+        .arg(main)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

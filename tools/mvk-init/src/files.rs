@@ -154,13 +154,32 @@ fn listen_lines(listen: &str, extra: &str) -> String {
     }
 }
 
+/// The site's own `$connection` variable for WebSocket upgrades. `map` lives at http level,
+/// shared by every site, so each app needs its own name; nginx variable names allow only
+/// letters, digits and `_`, so `_` becomes `__` and `-` becomes `_h` (no two apps collide).
+fn upgrade_variable(app: &str) -> String {
+    let mut name = String::from("mvk_upgrade_");
+    for c in app.chars() {
+        match c {
+            '_' => name.push_str("__"),
+            '-' => name.push_str("_h"),
+            c => name.push(c),
+        }
+    }
+    name
+}
+
 /// The proxy settings of a production site: the client's address and scheme passed on,
-/// bounded timeouts, HTTP/1.1 to the app, /health kept out of the access log.
+/// bounded timeouts, HTTP/1.1 to the app with WebSocket upgrades forwarded (other requests
+/// send no `Connection` header, as keepalive to an upstream needs), /health kept out of the
+/// access log.
 fn proxied(app: &str) -> String {
+    let upgrade = upgrade_variable(app);
     format!(
         "    client_max_body_size 16m;
     proxy_http_version 1.1;
-    proxy_set_header Connection \"\";
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection ${upgrade};
     proxy_set_header Host $host;
     proxy_set_header X-Real-IP $remote_addr;
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
@@ -192,10 +211,17 @@ fn site(args: &Args, tls: Option<&Tls>, metrics_port: u16) -> String {
 # mvk-swap points the upstream at the live slot on each deploy: keep the include.
 include mvk/{app}.upstream;
 
+# WebSockets: an Upgrade request is forwarded as one; others keep no Connection header.
+map $http_upgrade ${} {{
+    default upgrade;
+    '' \"\";
+}}
+
 server {{
 {}    server_name {names};
 ",
         env!("CARGO_PKG_VERSION"),
+        upgrade_variable(app),
         listen_lines(&args.http_listen, "")
     );
     match tls {
@@ -361,5 +387,15 @@ mod tests {
         for bad in ["127.0.0.1:9090", "http://u:p@h", "http://a b", "ftp://x"] {
             assert!(http_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn each_app_has_its_own_upgrade_variable() {
+        let names: std::collections::HashSet<_> = ["a-b", "a_b", "a_hb", "a__b", "ab"]
+            .iter()
+            .map(|app| upgrade_variable(app))
+            .collect();
+        assert_eq!(names.len(), 5, "{names:?}");
+        assert_eq!(upgrade_variable("shop-2"), "mvk_upgrade_shop_h2");
     }
 }
