@@ -738,3 +738,74 @@ fn mvk_swap_failing_inside_the_script_leaves_the_live_release_and_rolls_nothing_
     );
     before.check(&app, &run, "a");
 }
+
+/// Every file under `dir`, recursively, that contains `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default())
+            .contains(needle)
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn mvk_env_file_values_reach_the_app_and_no_record_state_or_output() {
+    let app = TestApp::new("dep-secret");
+    let dir = TempDir::new("dep-secret");
+    let file = dir.join("app.env");
+    let secret = format!("s3cret-{}", app.name);
+    // The app prints its version at start and in every answer: the secret, on purpose.
+    std::fs::write(
+        &file,
+        format!("DEMO_VERSION={secret}\nAPI_TOKEN={secret}\n"),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+
+    let ctx = context(&app, "a", &[]);
+    let run = deploy(&app, ctx.path(), "a", &[("MVK_ENV_FILE", file)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(serving(&app), format!("demo {secret}\n"), "the app got it");
+    let mut outputs = vec![run.stdout, run.stderr];
+
+    // A failing migration and a crash print the app's output: masked there too.
+    let ctx = context(&app, "b", &[]);
+    let run = deploy(
+        &app,
+        ctx.path(),
+        "b",
+        &[
+            ("MVK_ENV_FILE", file),
+            ("MVK_BEFORE", "migrate --fail oops"),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("demo-app ***: migrating"),
+        "{}",
+        run.stderr
+    );
+    outputs.extend([run.stdout, run.stderr]);
+    let ctx = context(&app, "c", &[("DEMO_CRASH", "gone")]);
+    let run = deploy(&app, ctx.path(), "c", &[("MVK_ENV_FILE", file)]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("demo-app ***: fatal"), "{}", run.stderr);
+    outputs.extend([run.stdout, run.stderr]);
+
+    for out in &outputs {
+        assert!(!out.contains(&secret), "the value was printed: {out}");
+    }
+    assert_eq!(log_dirs(&app).len(), 3, "every run kept its records");
+    assert_eq!(
+        files_containing(app.state.path(), &secret),
+        Vec::<PathBuf>::new(),
+        "records, state and logs under the state dir hold the value"
+    );
+}

@@ -922,3 +922,47 @@ fn of_two_deploys_at_once_the_later_wins_and_the_earlier_fails_cleanly() {
         "demo v2\n"
     );
 }
+
+#[test]
+fn a_before_command_sees_the_env_file_and_its_output_never_shows_a_value() {
+    let app = TestApp::new("hw-before-env");
+    let v1 = image(&app, "v1", &[]);
+    let dir = TempDir::new("hw-before-env");
+    let file = dir.join("app.env");
+    let secret = format!("s3cret-{}", app.name);
+    // The one-off prints its version, which the env file sets to the secret.
+    std::fs::write(&file, format!("DEMO_VERSION={secret}\n")).unwrap();
+    let file = file.to_str().unwrap();
+
+    let run = healthwait(
+        &app,
+        &["--env-file", file, "--before", "migrate"],
+        &record(&app, &v1),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stdout.contains(&secret) && !run.stderr.contains(&secret));
+    docker(&["rm", "-f", &format!("{}-blue", app.name)]).unwrap();
+
+    let run = healthwait(
+        &app,
+        &["--env-file", file, "--before", "migrate --fail disk full"],
+        &record(&app, &v1),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["error"]["kind"], "before-failed", "{r}");
+    // The env file reached the one-off (its version is the secret), masked where it shows.
+    assert!(
+        run.stdout
+            .contains("demo-app ***: migration failed: disk full"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(app.containers().is_empty(), "nothing started");
+}
