@@ -71,12 +71,25 @@ impl Setup {
     }
 
     fn rollout(&self, hosts: &str, release: &str) -> (i32, Vec<Value>, String) {
+        self.rollout_with(hosts, release, &[])
+    }
+
+    /// `mvk-rollout --hosts HOSTS OPTIONS… --release RELEASE --repo … CONTEXT`.
+    fn rollout_with(
+        &self,
+        hosts: &str,
+        release: &str,
+        options: &[&str],
+    ) -> (i32, Vec<Value>, String) {
         let ctx = context(&self.build, release, &[]);
         let repo = self.registry.repo(&self.build.name);
+        let mut args = vec!["--hosts", hosts];
+        args.extend_from_slice(options);
+        args.extend_from_slice(&["--release", release, "--repo", &repo]);
         let mut cmd: Command = script_command(
             &self.build,
             "mvk-rollout",
-            &["--hosts", hosts, "--release", release, "--repo", &repo],
+            &args,
             &[("MVK_SSH", self.ssh.as_str()), ("MVK_NO_CACHE", "true")],
         );
         cmd.arg(ctx.path());
@@ -167,7 +180,8 @@ fn a_release_rolls_out_to_two_hosts_under_load_and_no_request_fails() {
         .iter()
         .map(|h| Hey::start(&h.nginx.url("/"), 120))
         .collect();
-    let (code, lines, stderr) = s.rollout("web1,web2", "b");
+    // Both at once this time.
+    let (code, lines, stderr) = s.rollout_with("web1,web2", "b", &["--parallel", "2"]);
     let outcomes_b = outcomes(&lines);
     for load in loads {
         load.interrupt().assert_only(&[200], 20);
@@ -249,6 +263,11 @@ fn host_names_that_ssh_would_read_as_options_are_refused() {
         let (code, lines, stderr) = s.rollout(hosts, "a");
         assert_eq!(code, 2, "{hosts}: {stderr}");
         assert!(lines.is_empty(), "{hosts}");
+    }
+    for parallel in ["0", "x", "-1"] {
+        let (code, lines, stderr) = s.rollout_with("web1", "a", &["--parallel", parallel]);
+        assert_eq!(code, 2, "--parallel {parallel}: {stderr}");
+        assert!(lines.is_empty(), "--parallel {parallel}");
     }
     assert!(s.images(0).is_empty());
 }
