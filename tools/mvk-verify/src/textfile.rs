@@ -241,7 +241,17 @@ mod tests {
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
-            std::thread::sleep(Duration::from_millis(40 + 7 * (round % 10)));
+            // Kill only once this writer is writing (its first whole file is back): on a loaded
+            // machine a fixed delay may end before the process has even started.
+            let started = std::time::Instant::now();
+            while !path(&dir, "shop").exists() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the writer never wrote"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(round % 10));
             writer.kill().unwrap(); // SIGKILL: no chance to clean up
             writer.wait().unwrap();
             for entry in std::fs::read_dir(&dir).unwrap() {
@@ -253,6 +263,7 @@ mod tests {
                         "a partial file of {} bytes",
                         text.len()
                     );
+                    std::fs::remove_file(dir.join(&name)).unwrap();
                 } else {
                     // The collector reads only `*.prom`; a dot file it never sees.
                     assert!(name.starts_with('.') && !name.ends_with(".prom"), "{name}");
@@ -268,7 +279,6 @@ mod tests {
             cut_short > 0,
             "no kill landed inside a write, so this proved nothing"
         );
-        assert!(path(&dir, "shop").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
