@@ -875,3 +875,55 @@ fn pruning_keeps_the_right_images_and_never_another_apps() {
     assert_eq!(serving(&app), "demo v3");
     drop((claimed, next));
 }
+
+#[test]
+fn an_image_another_apps_state_names_is_not_pruned_when_both_share_a_state_dir() {
+    let app = TestApp::new("sw-share");
+    let other = TestApp::new("sw-share-other");
+    let v1 = app_image(&app, "v1", &[]);
+    // The other app (a worker of the same code) runs this app's v1, recorded in the state dir
+    // both apps share; then its container goes, so only its state still names v1.
+    let shared_dir = app.state.path().display().to_string();
+    let record = start_candidate(&other, "blue", &v1, &[]);
+    let run = other.run(
+        "mvk-swap",
+        &[],
+        &[("MVK_STATE_DIR", &shared_dir)],
+        &format!("{record}\n"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    docker(&["rm", "-f", &name(&other, "blue")]).unwrap();
+    // Built after the other app's swap, which prunes in the repository it deployed from.
+    let v0 = app_image(&app, "v0", &[]);
+    // Image creation times have one-second resolution: v2 and v3 are newer than v1 and v0.
+    std::thread::sleep(Duration::from_millis(1100));
+    let v2 = app_image(&app, "v2", &[]);
+    let v3 = app_image(&app, "v3", &[]);
+    let mut pruned = Vec::new();
+    for (slot, image) in [("blue", &v2), ("green", &v3)] {
+        let record = start_candidate(&app, slot, image, &[]);
+        let run = swap(&app, &record, &["--keep-images", "1"], &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let r = run.record();
+        pruned.extend(
+            r["swap"]["pruned_images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string()),
+        );
+    }
+    // v0, named by nothing, goes (pruning ran); v1 is named only by the other app's state.
+    assert_eq!(pruned, [v0.tag.clone()]);
+    assert!(!image_exists(&v0.tag));
+    assert!(image_exists(&v1.tag), "the other app's release was pruned");
+    let other_state: Value = serde_json::from_str(
+        &std::fs::read_to_string(app.state.path().join(&other.name).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        other_state["live"]["image"], v1.tag,
+        "the other app's state is intact"
+    );
+    assert_eq!(serving(&app), "demo v3");
+}
