@@ -23,7 +23,7 @@ _mvk__build() {
 
     case "${cmd}" in
         mvk__build)
-            opts="-f -q -h -V --app --context --file --build-arg --target --build-target --builder --no-cache --release --repo --max-size --container-port --strict --push --quiet --help --version"
+            opts="-f -q -h -V --app --context --file --build-arg --target --build-target --builder --no-cache --release --repo --max-size --container-port --strict --push --image --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -74,6 +74,10 @@ _mvk__build() {
                     return 0
                     ;;
                 --container-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --image)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -121,3 +121,15 @@ pub fn docker_config(json: &str) -> TempDir {
     std::fs::write(dir.join("config.json"), json).unwrap();
     dir
 }
+
+/// Removes, on drop, every image of a repository: tagged, or pulled by digest only.
+pub struct RemoveRepo(pub String);
+
+impl Drop for RemoveRepo {
+    fn drop(&mut self) {
+        let images = crate::docker(&["images", "-q", "--no-trunc", "--digests", &self.0]);
+        for id in images.unwrap_or_default().lines() {
+            let _ = crate::docker(&["rmi", "-f", id]);
+        }
+    }
+}

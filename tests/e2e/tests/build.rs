@@ -2,7 +2,7 @@
 //! build` itself), the image checks, --strict, build errors, pushes to a real registry (with
 //! and without credentials, and an unreachable one), bad input, and an interrupted upload.
 
-use mvk_e2e::registry::docker_config;
+use mvk_e2e::registry::{docker_config, RemoveRepo};
 use mvk_e2e::{demo_binary, docker, free_port, tool, Registry, Run, TempDir, TestApp};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -61,18 +61,6 @@ fn failed_checks(record: &Value) -> Vec<String> {
 }
 
 /// Removes, on drop, every image of a repository outside the app's own (a registry's).
-struct RemoveRepo(String);
-impl Drop for RemoveRepo {
-    fn drop(&mut self) {
-        for id in docker(&["images", "-q", "--no-trunc", &self.0])
-            .unwrap_or_default()
-            .lines()
-        {
-            let _ = docker(&["rmi", "-f", id]);
-        }
-    }
-}
-
 /// Removes, on drop, the untagged images labelled for the app: a builder stage's last image,
 /// and an image whose tag a later build of the same release took over.
 struct Leftovers(String);

@@ -8,6 +8,7 @@ mod checks;
 mod context;
 pub mod dockerignore;
 mod interrupt;
+mod prebuilt;
 mod push;
 mod release;
 mod tar;
@@ -45,6 +46,9 @@ use std::time::{Instant, SystemTime};
 /// UTC time. The image is checked for a non-root user, a HEALTHCHECK, a size under --max-size
 /// and an EXPOSEd --container-port; a failed check is a warning, or with --strict a failure.
 ///
+/// With --image, nothing is built: the image is pulled (credentials as for --push), pinned by
+/// digest, checked, and recorded the same way.
+///
 /// Exit codes: 0 built, 1 the build or (with --strict) a check failed, 2 bad input (context,
 /// Dockerfile, .dockerignore, build arg), 4 Docker or the registry unavailable or refusing
 /// credentials, 130 interrupted.
@@ -55,7 +59,8 @@ use std::time::{Instant, SystemTime};
     after_help = "Examples:
   mvk-build --app shop ./shop | mvk-healthwait | mvk-swap | mvk-verify
   mvk-build --app shop --build-arg VERSION=1.4 --build-target runtime --strict ./shop
-  mvk-build --app shop --repo registry.example.com/team/shop --push ./shop"
+  mvk-build --app shop --repo registry.example.com/team/shop --push ./shop
+  mvk-build --app shop --image registry.example.com/team/shop@sha256:... | mvk-healthwait | mvk-swap"
 )]
 pub struct Args {
     /// The app this release is for; also the image repository unless --repo is given
@@ -122,6 +127,13 @@ pub struct Args {
     /// Push the image to the registry named in --repo (credentials from the Docker config)
     #[arg(long, env = "MVK_PUSH", value_parser = BoolishValueParser::new())]
     pub push: bool,
+    /// Instead of building: pull this image built elsewhere (CI), by digest
+    /// (`repo@sha256:…`) or tag, with the Docker config's credentials, and record it pinned
+    /// by digest; the release is --release, else its mvk.release or
+    /// org.opencontainers.image.revision label, else the digest's first 12 hex digits
+    #[arg(long, env = "MVK_IMAGE", value_parser = mvk_core::validate::image, value_name = "REF",
+          conflicts_with_all = ["context_arg", "file", "build_args", "target", "no_cache", "repo", "push"])]
+    pub image: Option<String>,
     #[command(flatten)]
     pub output: Output,
 }
@@ -161,6 +173,9 @@ pub fn main() -> ExitCode {
 }
 
 pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
+    if let Some(reference) = &args.image {
+        return prebuilt::run(args, reference, record, progress);
+    }
     let dir = args.context_arg.as_ref().unwrap_or(&args.context);
     let context = context::prepare(dir, args.file.as_deref())?;
     for socket in &context.skipped {
@@ -189,23 +204,19 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     let clock = Instant::now();
     let inspect = build(&engine, args, context, &release, &image, started, progress)?;
     let seconds = round_ms(clock.elapsed().as_secs_f64());
-    let image_id = inspect.id.clone().unwrap_or_default();
-    let checks = checks::run(&inspect, args.max_size, args.container_port);
-    let mut build = section::Build {
+    progress.say(format!(
+        "built {image} ({}) in {seconds}s",
+        inspect.id.as_deref().unwrap_or_default()
+    ));
+    let mut build = record_image(
+        args,
+        record,
+        (&release.id, &image),
+        &inspect,
         seconds,
-        size_bytes: checks::image_size(&inspect),
-        user: checks::user(&inspect),
-        healthcheck: checks::healthcheck(&inspect).is_some(),
-        checks: checks.iter().map(checks::Check::to_json).collect(),
-        digest: None,
-        extra: Default::default(),
-    };
-    record.set("release", release.id.as_str());
-    record.set("image", image.as_str());
-    record.set("image_id", image_id.as_str());
-    record.put(&build);
-    progress.say(format!("built {image} ({image_id}) in {seconds}s"));
-    judge(args, &image, &checks, progress)?;
+        None,
+        progress,
+    )?;
 
     if args.push {
         signal::check()?;
@@ -292,6 +303,36 @@ fn build(
         .into());
     }
     Ok(inspect)
+}
+
+/// Writes the record's release, image and build section for `inspect`, after checking the
+/// image: what a build and a pulled image (--image) share. `named` is (release, image).
+fn record_image(
+    args: &Args,
+    record: &mut Record,
+    named: (&str, &str),
+    inspect: &ImageInspect,
+    seconds: f64,
+    digest: Option<String>,
+    progress: &Progress,
+) -> Result<section::Build> {
+    let (release, image) = named;
+    let checks = checks::run(inspect, args.max_size, args.container_port);
+    let build = section::Build {
+        seconds,
+        size_bytes: checks::image_size(inspect),
+        user: checks::user(inspect),
+        healthcheck: checks::healthcheck(inspect).is_some(),
+        checks: checks.iter().map(checks::Check::to_json).collect(),
+        digest,
+        extra: Default::default(),
+    };
+    record.set("release", release);
+    record.set("image", image);
+    record.set("image_id", inspect.id.as_deref().unwrap_or_default());
+    record.put(&build);
+    judge(args, image, &checks, progress)?;
+    Ok(build)
 }
 
 /// Failed checks are warnings, unless --strict makes them fail the build.

@@ -19,6 +19,14 @@ pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// The repository of a reference, without its tag or digest.
+pub fn repository(reference: &str) -> &str {
+    let name = reference
+        .split_once('@')
+        .map_or(reference, |(name, _)| name);
+    split_reference(name).0
+}
+
 /// Pulls `reference` (`repo:tag`, `repo` or `repo@digest`) with the registry's credentials.
 pub fn pull(engine: &Engine, reference: &str, auth: Auth) -> Result<()> {
     let (repo, tag) = split_reference(reference);
@@ -70,8 +78,10 @@ fn pull_error(e: DockerError, reference: &str, from: &str) -> anyhow::Error {
 
 /// Pulls `repo@digest` and tags it as `reference` (`repo:tag`): a release pushed once is the
 /// very same image on every host, whatever the tag says there. Returns the image id.
+/// A reference that is itself `repo@digest` (a release pulled with mvk-build --image) is
+/// pulled as it is, with no tag to set.
 pub fn pull_digest(engine: &Engine, reference: &str, digest: &str) -> Result<String> {
-    let (repo, tag) = split_reference(reference);
+    let (repo, tag) = (repository(reference), split_reference(reference).1);
     let pinned = format!("{repo}@{digest}");
     let auth = Auth::for_reference(reference).map_err(Fail::usage)?;
     pull(engine, &pinned, auth)?;
@@ -81,6 +91,9 @@ pub fn pull_digest(engine: &Engine, reference: &str, digest: &str) -> Result<Str
         .map_err(|e| api_error(e, &doing))?
         .id
         .unwrap_or_default();
+    if reference.contains('@') {
+        return Ok(id);
+    }
     let mut options = TagImageOptionsBuilder::default().repo(repo);
     if let Some(tag) = tag {
         options = options.tag(tag);
@@ -108,5 +121,10 @@ mod tests {
         );
         assert_eq!(split_reference("shop"), ("shop", None));
         assert_eq!(split_reference("shop@sha256:ab"), ("shop@sha256:ab", None));
+        assert_eq!(
+            repository("127.0.0.1:5000/shop@sha256:ab"),
+            "127.0.0.1:5000/shop"
+        );
+        assert_eq!(repository("127.0.0.1:5000/shop:v1"), "127.0.0.1:5000/shop");
     }
 }
