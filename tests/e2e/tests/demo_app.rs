@@ -1,6 +1,6 @@
 //! The demo app's image and each behaviour switch, run as a real container.
 
-use mvk_e2e::{docker, get, DemoContainer, DemoImage};
+use mvk_e2e::{docker, get, sleeping_requests, wait_until, DemoContainer, DemoImage};
 use std::time::{Duration, Instant};
 
 fn unique(label: &str) -> String {
@@ -167,7 +167,9 @@ fn sigterm_finishes_requests_in_flight_then_exits() {
     assert!(c.wait_answering(Duration::from_secs(10)));
     let url = c.url("/sleep?ms=1500");
     let inflight = std::thread::spawn(move || get(&url));
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until("the request to arrive", Duration::from_secs(20), || {
+        sleeping_requests(c.port) > 0
+    });
     let start = Instant::now();
     docker(&["stop", "-t", "10", &c.name]).unwrap();
     let stopped_after = start.elapsed();

@@ -394,7 +394,17 @@ fn a_lock_whose_holder_is_gone_says_so() {
         .args(["sleep", "30"])
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    mvk_e2e::wait_until(
+        "the child to hold the lock",
+        std::time::Duration::from_secs(20),
+        || {
+            !Command::new("flock")
+                .args(["-n", lock.to_str().unwrap(), "true"])
+                .status()
+                .unwrap()
+                .success()
+        },
+    );
     let run = run_script(&app, "mvk-undo", &[], &[], "");
     holder.kill().unwrap();
     holder.wait().unwrap();
