@@ -504,6 +504,16 @@ fn keep_failed_keeps_the_crashed_candidate_stopped() {
     assert!(run.stderr.contains("kept "), "{}", run.stderr);
 }
 
+/// Neither stdout (the record) nor stderr shows `secret`.
+fn assert_hidden(run: &Run, secret: &str) {
+    assert!(
+        !run.stdout.contains(secret) && !run.stderr.contains(secret),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+}
+
 #[test]
 fn env_file_values_reach_the_container_and_appear_nowhere_else() {
     let app = TestApp::new("hw-env");
@@ -531,12 +541,7 @@ fn env_file_values_reach_the_container_and_appear_nowhere_else() {
         "the file is named: {}",
         run.stderr
     );
-    assert!(
-        !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
-        "{}\n{}",
-        run.stdout,
-        run.stderr
-    );
+    assert_hidden(&run, &secret);
 
     // A failure prints and records the logs, where the app echoes its version: masked.
     docker(&["rm", "-f", &format!("{}-blue", app.name)]).unwrap();
@@ -557,12 +562,7 @@ fn env_file_values_reach_the_container_and_appear_nowhere_else() {
         "{}",
         run.stdout
     );
-    assert!(
-        !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
-        "{}\n{}",
-        run.stdout,
-        run.stderr
-    );
+    assert_hidden(&run, &secret);
 }
 
 #[test]
@@ -940,7 +940,7 @@ fn a_before_command_sees_the_env_file_and_its_output_never_shows_a_value() {
         &record(&app, &v1),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(!run.stdout.contains(&secret) && !run.stderr.contains(&secret));
+    assert_hidden(&run, &secret);
     docker(&["rm", "-f", &format!("{}-blue", app.name)]).unwrap();
 
     let run = healthwait(
@@ -958,11 +958,6 @@ fn a_before_command_sees_the_env_file_and_its_output_never_shows_a_value() {
         "{}",
         run.stdout
     );
-    assert!(
-        !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
-        "{}\n{}",
-        run.stdout,
-        run.stderr
-    );
+    assert_hidden(&run, &secret);
     assert!(app.containers().is_empty(), "nothing started");
 }
