@@ -1,12 +1,12 @@
 //! mvk-build --image: a release built and pushed elsewhere (as CI does, here with mvk-build
 //! --push), gone from this host, is pulled by digest (or tag) from a real local registry, with
 //! and without credentials, pinned by digest in a build's record, and deployed by the
-//! pipeline; bad references are exit 2, an unreachable or refusing registry exit 4 naming it
+//! pipeline and by `mvk-deploy --image` (the CI workflow's server side); bad references are exit 2, an unreachable or refusing registry exit 4 naming it
 //! and never the secret.
 
 use mvk_e2e::demo::app_context;
 use mvk_e2e::registry::RemoveRepo;
-use mvk_e2e::{docker, free_port, get, Registry, Run, TempDir, TestApp};
+use mvk_e2e::{docker, free_port, get, run_script, Registry, Run, TempDir, TestApp};
 
 /// Builds the demo app as `<repo>:<release>`, pushes it, removes it from this host, and
 /// returns its registry digest and image id.
@@ -74,6 +74,37 @@ fn an_image_built_elsewhere_is_pulled_by_digest_and_deployed() {
     assert_eq!(swap.record()["image"], pinned.as_str());
     let (status, body) = get(&app.nginx.url("/")).unwrap();
     assert_eq!((status, body.contains("demo ci1")), (200, true), "{body}");
+}
+
+#[test]
+fn mvk_deploy_image_deploys_a_pushed_release_by_digest_as_the_ci_workflow_does() {
+    let app = TestApp::new("build-image-deploy");
+    let registry = Registry::start();
+    let repo = registry.repo(&app.name);
+    let _images = RemoveRepo(repo.clone());
+    let no_config = TempDir::new("docker-config");
+    let (digest, _) = push_elsewhere(&app, &repo, "ci3", &no_config);
+    let pinned = format!("{repo}@{digest}");
+    let config = no_config.path().to_str().unwrap();
+    let run = run_script(
+        &app,
+        "mvk-deploy",
+        &["--image", &pinned],
+        &[
+            ("DOCKER_CONFIG", config),
+            ("MVK_WATCH", "3s"),
+            ("MVK_EVERY", "1s"),
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(
+        (r["image"].as_str(), r["release"].as_str()),
+        (Some(pinned.as_str()), Some("ci3"))
+    );
+    let (status, body) = get(&app.nginx.url("/")).unwrap();
+    assert_eq!((status, body.contains("demo ci3")), (200, true), "{body}");
 }
 
 #[test]
