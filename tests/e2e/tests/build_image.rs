@@ -1,8 +1,8 @@
 //! mvk-build --image: a release built and pushed elsewhere (as CI does, here with mvk-build
 //! --push), gone from this host, is pulled by digest (or tag) from a real local registry, with
-//! and without credentials, pinned by digest in a build's record, and deployed by the
-//! pipeline and by `mvk-deploy --image` (the CI workflow's server side); bad references are exit 2, an unreachable or refusing registry exit 4 naming it
-//! and never the secret.
+//! and without credentials, pinned by digest in a build's record, and deployed by the pipeline
+//! and by `mvk-deploy --image` (the CI workflow's server side); bad references are exit 2, an
+//! unreachable or refusing registry exit 4 naming it and never the secret.
 
 use mvk_e2e::demo::app_context;
 use mvk_e2e::registry::RemoveRepo;
