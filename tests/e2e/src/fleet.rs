@@ -8,7 +8,7 @@
 //! The engines and sshds are started once for all the tests of a binary that run at the same
 //! time ([`Fleet::get`] hands out a shared handle; the last handle dropped stops everything:
 //! the sshds, the engines by their pid files, their bridges and directories). A binary killed
-//! before that leaves its directory `/tmp/mvk-fleet-<pid>` behind: the next one sweeps such
+//! before that leaves its directory `/tmp/mvk-fleet-<pid>-<n>` behind: the next one sweeps such
 //! leftovers of dead processes first.
 
 use crate::cmd::tool;
@@ -16,6 +16,7 @@ use crate::demo::repo_root;
 use crate::net::{free_port, wait_for_port};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,9 @@ pub struct Host {
 }
 
 static SHARED: Mutex<Weak<Fleet>> = Mutex::new(Weak::new());
+/// Fleets this process has started: a fleet started while the last one is still being torn
+/// down (its last handle was just dropped) gets names of its own, not the dying one's.
+static STARTED: AtomicU32 = AtomicU32::new(0);
 
 impl Fleet {
     /// The running fleet, started if no test holds it now.
@@ -56,7 +60,11 @@ impl Fleet {
     }
 
     fn start() -> Fleet {
-        let dir = PathBuf::from(format!("/tmp/mvk-fleet-{}", std::process::id()));
+        let generation = STARTED.fetch_add(1, Ordering::SeqCst);
+        let dir = PathBuf::from(format!(
+            "/tmp/mvk-fleet-{}-{generation}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let key = dir.join("client_key");
@@ -83,7 +91,8 @@ impl Fleet {
     fn start_host(&self, i: usize, host_key: &Path) -> Host {
         let engine_dir = self.dir.join(format!("h{i}"));
         std::fs::create_dir_all(&engine_dir).unwrap();
-        let bridge = format!("mvkf{}h{i}", std::process::id() % 100_000);
+        let generation = STARTED.load(Ordering::SeqCst) % 100;
+        let bridge = format!("mvkf{}g{generation}h{i}", std::process::id() % 100_000);
         // Stops the engine again if what follows fails.
         let guard = EngineGuard(engine_dir.clone(), bridge.clone());
         let docker_host = start_engine(&engine_dir, &bridge);
@@ -218,6 +227,7 @@ fn keygen(path: &Path) {
     let ok = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "mvk-e2e", "-f"])
         .arg(path)
+        .stdin(Stdio::null())
         .status()
         .expect("ssh-keygen (scripts/setup installs openssh-client)")
         .success();
@@ -344,6 +354,7 @@ fn sweep() {
         let name = entry.file_name().to_string_lossy().to_string();
         let Some(pid) = name
             .strip_prefix("mvk-fleet-")
+            .and_then(|p| p.split('-').next())
             .and_then(|p| p.parse::<i32>().ok())
         else {
             continue;
