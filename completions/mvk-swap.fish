@@ -9,6 +9,7 @@ complete -c mvk-swap -l app -d 'The app, for --maintenance' -r
 complete -c mvk-swap -l max-fails -d 'Failed attempts within --fail-timeout after which nginx stops sending requests to the live release for --fail-timeout and uses the backups (0: never)' -r
 complete -c mvk-swap -l fail-timeout -d 'Window for --max-fails, and how long a failed release is left out' -r
 complete -c mvk-swap -l maintenance-page -d 'HTML page the maintenance server answers with (UTF-8, at most 1 MiB) [default: a plain built-in page]' -r -F
+complete -c mvk-swap -l keepalive -d 'Idle connections each nginx worker keeps open to the app (`keepalive N` in the upstream; the site must proxy with HTTP/1.1 and `Connection ""`), 0: a new connection per request' -r
 complete -c mvk-swap -l retry-after -d 'The maintenance page\'s Retry-After' -r
 complete -c mvk-swap -l env-file -d 'KEY=VALUE lines for the app\'s environment, read as systemd\'s EnvironmentFile= reads them (quotes, `\\` continuations, `#` comments); the values are secrets: they never appear in the record, on stderr or in printed logs (shown as ***)' -r -F
 complete -c mvk-swap -l upstream-file -d 'Upstream file owned by mvk-swap [default: /etc/nginx/mvk/<app>.upstream]' -r -F

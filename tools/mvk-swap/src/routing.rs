@@ -46,6 +46,11 @@ pub struct RoutingArgs {
     /// [default: a plain built-in page]
     #[arg(long, env = "MVK_MAINTENANCE_PAGE", value_name = "FILE")]
     pub maintenance_page: Option<std::path::PathBuf>,
+    /// Idle connections each nginx worker keeps open to the app (`keepalive N` in the upstream;
+    /// the site must proxy with HTTP/1.1 and `Connection ""`), 0: a new connection per request
+    #[arg(long, env = "MVK_KEEPALIVE", default_value_t = 0, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(0..=10000))]
+    pub keepalive: u16,
     /// The maintenance page's Retry-After
     #[arg(long, env = "MVK_RETRY_AFTER", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub retry_after: Duration,
@@ -117,6 +122,10 @@ impl Routing {
                 None => &fallback.socket,
             };
             let _ = writeln!(out, "    server unix:{} backup;", backup.display());
+        }
+        // After the servers: nginx wants a balancing method (`hash`) before `keepalive`.
+        if args.keepalive > 0 {
+            let _ = writeln!(out, "    keepalive {};", args.keepalive);
         }
         out.push_str("}\n");
         if let Some(port) = warm {
@@ -223,10 +232,15 @@ mod tests {
             ]
         );
         assert!(conf.contains("Retry-After 2"), "{conf}");
-        let conf = r.conf("shop", &args(&["--sticky"]), &fallback());
+        let conf = r.conf(
+            "shop",
+            &args(&["--sticky", "--keepalive", "16"]),
+            &fallback(),
+        );
         let lines = upstream_lines(&conf);
         assert_eq!(lines[0], "hash $remote_addr consistent;");
         assert!(lines.iter().all(|l| !l.contains("backup")), "{conf}");
+        assert_eq!(lines.last(), Some(&"keepalive 16;"), "{conf}");
         assert_eq!(mvk_core::nginx::upstream_port(&conf), Some(8001));
     }
 
