@@ -186,6 +186,9 @@ fn after_mvk_init_the_next_deploy_goes_live_through_nginx() {
     assert_eq!(deploy.status.code(), Some(0), "mvk-deploy: {stderr}");
     let (status, body) = get(&format!("http://127.0.0.1:{}/", s.http)).unwrap();
     assert_eq!((status, body.contains("init-v1")), (200, true), "{body}");
+    // The env file's MVK_KEEPALIVE: nginx keeps connections to the release open.
+    let upstream = s.file(&format!("etc/nginx/mvk/{app}.upstream"));
+    assert!(upstream.contains("    keepalive 16;\n}"), "{upstream}");
     // The site forwards WebSocket upgrades: the demo app's /ws greets through nginx.
     let (ws, greeting) = mvk_e2e::WsClient::connect(s.http, "/ws")
         .unwrap_or_else(|e| panic!("WebSocket through the site: {e}"));

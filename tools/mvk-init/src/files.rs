@@ -132,6 +132,9 @@ MVK_URL={}
 # The Prometheus that mvk-alerts@{app}.timer asks; /etc/prometheus/mvk/{app}.scrape.yml is
 # its scrape job for the app.
 MVK_PROMETHEUS={}
+# nginx keeps up to 16 idle connections per worker open to the live release (the site
+# proxies with HTTP/1.1 and no Connection header, as that needs); 0: one per request.
+MVK_KEEPALIVE=16
 # What mvk-deploy builds (a checkout of the app), and the app container's own variables
 # (their values never appear in records or logs):
 #MVK_CONTEXT=/srv/{app}
