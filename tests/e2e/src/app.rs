@@ -19,6 +19,11 @@ pub struct TestApp {
 impl TestApp {
     /// A fresh app named `e2e-<label>-<unique>`, its nginx routed to the (empty) blue slot.
     pub fn new(label: &str) -> TestApp {
+        TestApp::with_nginx(label, Nginx::start)
+    }
+
+    /// Like [`TestApp::new`], with the nginx `start(app, blue_port)` starts.
+    pub fn with_nginx(label: &str, start: impl FnOnce(&str, u16) -> Nginx) -> TestApp {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -27,7 +32,7 @@ impl TestApp {
         let blue_port = free_port();
         let green_port = free_port();
         TestApp {
-            nginx: Nginx::start(&name, blue_port),
+            nginx: start(&name, blue_port),
             state: TempDir::new("state"),
             name,
             blue_port,

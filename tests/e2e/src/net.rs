@@ -49,6 +49,19 @@ pub fn sleeping_requests(port: u16) -> usize {
         .unwrap_or(0)
 }
 
+/// Requests the demo app on `127.0.0.1:port` has answered (the sum of its
+/// `http_requests_total`; 0 when it does not answer): shows that traffic reaches it.
+pub fn requests_answered(port: u16) -> u64 {
+    get(&format!("http://127.0.0.1:{port}/metrics"))
+        .map(|(_, body)| {
+            body.lines()
+                .filter(|l| l.starts_with("http_requests_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// A GET over HTTP/1.0: `(status, body)`, or `Err` when nothing answered.
 pub fn get(url: &str) -> Result<(u16, String), String> {
     let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;

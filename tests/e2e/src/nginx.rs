@@ -22,15 +22,29 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx for `app`, its upstream pointing at `127.0.0.1:<upstream_port>`.
     pub fn start(app: &str, upstream_port: u16) -> Nginx {
-        Nginx::launch(app, upstream_port, None)
+        Nginx::launch(app, upstream_port, None, "close")
+    }
+
+    /// Like [`Nginx::start`], but proxying as a site with upstream keepalive must: HTTP/1.1
+    /// with no `Connection` header (mvk-swap's `--keepalive` adds `keepalive N` to the
+    /// upstream), as mvk-init's site does.
+    pub fn start_keepalive(app: &str, upstream_port: u16) -> Nginx {
+        Nginx::launch(app, upstream_port, None, "\"\"")
     }
 
     /// Like [`Nginx::start`], but serving https with this certificate (chain) and key.
     pub fn start_tls(app: &str, upstream_port: u16, cert: &Path, key: &Path) -> Nginx {
-        Nginx::launch(app, upstream_port, Some((cert, key)))
+        Nginx::launch(app, upstream_port, Some((cert, key)), "close")
     }
 
-    fn launch(app: &str, upstream_port: u16, tls: Option<(&Path, &Path)>) -> Nginx {
+    /// `plain_connection`: the `Connection` header sent upstream with requests that are no
+    /// WebSocket upgrade.
+    fn launch(
+        app: &str,
+        upstream_port: u16,
+        tls: Option<(&Path, &Path)>,
+        plain_connection: &str,
+    ) -> Nginx {
         let dir = TempDir::new("nginx");
         // Workers run as nobody when nginx starts as root: let them reach their temp paths.
         std::fs::set_permissions(
@@ -72,7 +86,7 @@ http {{
     scgi_temp_path {d}/scgi;
     include {upstream};
     # WebSockets: forward the upgrade, keep other requests as they were.
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' {plain_connection}; }}
     server {{
         {listen}
         location / {{
