@@ -3,19 +3,17 @@
 
 use crate::app::TestApp;
 use crate::cmd::docker;
-use crate::demo::DemoImage;
+use crate::demo::{app_context, label_context, DemoImage};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// A demo-app image for `app`, `<app>:<version>`, that answers `demo <version>`. It is unique
-/// to the app, so no other test's build shares its image id.
+/// A demo-app image for `app`, `<app>:<version>`, that answers `demo <version>`, labelled as
+/// mvk-build labels the app's images. It is unique to the app, so no other test's build shares
+/// its image id.
 pub fn app_image(app: &TestApp, version: &str, env: &[(&str, &str)]) -> DemoImage {
-    let mut all = vec![
-        ("DEMO_VERSION", version),
-        ("MVK_E2E_APP", app.name.as_str()),
-    ];
-    all.extend_from_slice(env);
-    DemoImage::build(&app.tag(version), &all)
+    let ctx = app_context(app, version, env);
+    label_context(ctx.path(), &app.name);
+    DemoImage::build_context(&app.tag(version), ctx.path())
 }
 
 /// Starts `<app>-<slot>` from `image` as mvk-healthwait does (labels `mvk.app`, `mvk.release`,

@@ -42,6 +42,15 @@ pub fn write_context(dir: &Path, env: &[(&str, &str)]) {
     std::fs::copy(demo_binary(), dir.join("demo-app")).unwrap();
 }
 
+/// Labels the image a build context makes as Maverick's for `app` (`mvk.app`), as mvk-build
+/// labels what it builds.
+pub fn label_context(dir: &Path, app: &str) {
+    let dockerfile = dir.join("Dockerfile");
+    let mut text = std::fs::read_to_string(&dockerfile).unwrap();
+    text.push_str(&format!("LABEL mvk.app=\"{app}\"\n"));
+    std::fs::write(&dockerfile, text).unwrap();
+}
+
 /// A demo-app build context for `app` answering `demo <version>`, unique to the app (so no
 /// other test shares its image id), with extra `ENV` lines.
 pub fn app_context(app: &crate::TestApp, version: &str, env: &[(&str, &str)]) -> TempDir {
@@ -65,6 +74,11 @@ impl DemoImage {
     pub fn build(tag: &str, env: &[(&str, &str)]) -> DemoImage {
         let ctx = TempDir::new("ctx");
         write_context(ctx.path(), env);
+        DemoImage::build_context(tag, ctx.path())
+    }
+
+    /// Builds the context in `dir` (see [`write_context`]) as `tag`.
+    pub fn build_context(tag: &str, dir: &Path) -> DemoImage {
         // No cache: parallel tests build alike images, and one test removing its image must not
         // pull a cached layer from under another test's build.
         docker(&[
@@ -73,7 +87,7 @@ impl DemoImage {
             "--no-cache",
             "-t",
             tag,
-            ctx.path().to_str().unwrap(),
+            dir.to_str().unwrap(),
         ])
         .unwrap_or_else(|e| panic!("docker build {tag}: {e}"));
         let id = docker(&["image", "inspect", "-f", "{{.Id}}", tag]).unwrap();

@@ -1,7 +1,7 @@
 //! mvk-healthwait on a real Docker engine with the demo app: slot choice, fail-fast crash
 //! detection, --before, --env-file secrecy, the reuse fast path, and every refusal.
 
-use mvk_e2e::{docker, get, DemoImage, Run, TempDir, TestApp};
+use mvk_e2e::{app_image, docker, get, DemoImage, Run, TempDir, TestApp};
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
@@ -10,17 +10,6 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 const TOOL: &str = "mvk-healthwait";
-
-/// A demo image `<app>:<version>` whose id is unique to the app (so no other test's cleanup
-/// can remove it), with `env` baked in.
-fn image(app: &TestApp, version: &str, env: &[(&str, &str)]) -> DemoImage {
-    let mut all = vec![
-        ("DEMO_VERSION", version),
-        ("MVK_E2E_APP", app.name.as_str()),
-    ];
-    all.extend_from_slice(env);
-    DemoImage::build(&app.tag(version), &all)
-}
 
 /// The record mvk-build writes for `image`.
 fn record(app: &TestApp, image: &DemoImage) -> String {
@@ -88,7 +77,7 @@ fn deploy(app: &TestApp, image: &DemoImage, args: &[&str]) -> Value {
 #[test]
 fn first_deploy_picks_blue_and_the_candidate_answers() {
     let app = TestApp::new("hw-first");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let r = deploy(&app, &v1, &[]);
     let name = format!("{}-blue", app.name);
     let id = inspect(&name, "{{.Id}}");
@@ -146,8 +135,8 @@ fn first_deploy_picks_blue_and_the_candidate_answers() {
 #[test]
 fn second_deploy_picks_green_and_never_touches_blue() {
     let app = TestApp::new("hw-second");
-    let v1 = image(&app, "v1", &[]);
-    let v2 = image(&app, "v2", &[]);
+    let v1 = app_image(&app, "v1", &[]);
+    let v2 = app_image(&app, "v2", &[]);
     deploy(&app, &v1, &[]);
     set_live(&app, "blue", "v1", &v1.tag);
     let blue = format!("{}-blue", app.name);
@@ -180,7 +169,7 @@ fn second_deploy_picks_green_and_never_touches_blue() {
 #[test]
 fn a_release_that_crashes_at_start_fails_fast_with_its_logs() {
     let app = TestApp::new("hw-crash");
-    let bad = image(&app, "bad", &[("DEMO_CRASH", "database is gone")]);
+    let bad = app_image(&app, "bad", &[("DEMO_CRASH", "database is gone")]);
     let start = Instant::now();
     let run = healthwait(&app, &[], &record(&app, &bad));
     let took = start.elapsed();
@@ -238,7 +227,7 @@ fn fails_within(app: &TestApp, args: &[&str], stdin: &str) -> (Value, Duration) 
 #[test]
 fn a_release_docker_calls_unhealthy_fails_at_once_not_at_the_timeout() {
     let app = TestApp::new("hw-unhealthy");
-    let sick = image(&app, "sick", &[("DEMO_UNHEALTHY", "1")]);
+    let sick = app_image(&app, "sick", &[("DEMO_UNHEALTHY", "1")]);
     let (r, took) = fails_within(&app, &[], &record(&app, &sick));
     println!("unhealthy detected after {took:?}");
     assert_eq!(r["error"]["kind"], "unhealthy", "{r}");
@@ -284,7 +273,7 @@ fn hand_made_candidate(app: &TestApp, image: &DemoImage, docker_args: &[&str]) -
 #[test]
 fn a_release_killed_for_running_out_of_memory_fails_at_once_not_at_the_timeout() {
     let app = TestApp::new("hw-oom");
-    let greedy = image(&app, "greedy", &[("DEMO_ALLOC_MB", "256")]);
+    let greedy = app_image(&app, "greedy", &[("DEMO_ALLOC_MB", "256")]);
     let (_, named) =
         hand_made_candidate(&app, &greedy, &["--memory", "32m", "--memory-swap", "32m"]);
     let (r, took) = fails_within(&app, &[], &named.to_string());
@@ -308,7 +297,7 @@ fn a_release_killed_for_running_out_of_memory_fails_at_once_not_at_the_timeout()
 #[test]
 fn a_release_that_crashes_and_is_restarted_by_docker_fails_at_once_not_at_the_timeout() {
     let app = TestApp::new("hw-restart");
-    let flaky = image(&app, "flaky", &[("DEMO_CRASH_AFTER_MS", "1500")]);
+    let flaky = app_image(&app, "flaky", &[("DEMO_CRASH_AFTER_MS", "1500")]);
     // Restarted by Docker whenever it exits, and already running when the wait begins (a
     // reused candidate keeps its restart policy), so no exit code is ever seen as `exited`.
     let (name, named) = hand_made_candidate(&app, &flaky, &["--restart", "always"]);
@@ -328,7 +317,7 @@ fn a_release_that_crashes_and_is_restarted_by_docker_fails_at_once_not_at_the_ti
 #[test]
 fn a_timeout_names_the_last_probe() {
     let app = TestApp::new("hw-timeout");
-    let slow = image(&app, "slow", &[("DEMO_START_DELAY_MS", "60000")]);
+    let slow = app_image(&app, "slow", &[("DEMO_START_DELAY_MS", "60000")]);
     // Docker's HEALTHCHECK (every 1 s, 2 retries) cannot call it unhealthy within 1 s.
     let run = healthwait(&app, &["--timeout", "1s"], &record(&app, &slow));
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -346,7 +335,7 @@ fn a_timeout_names_the_last_probe() {
 #[test]
 fn a_release_slow_to_start_within_the_timeout_succeeds() {
     let app = TestApp::new("hw-slow");
-    let slow = image(&app, "slow", &[("DEMO_START_DELAY_MS", "2000")]);
+    let slow = app_image(&app, "slow", &[("DEMO_START_DELAY_MS", "2000")]);
     let r = deploy(&app, &slow, &["--timeout", "30s"]);
     assert_eq!(r["health"]["healthy"], true);
     // It cannot answer before it listens.
@@ -362,7 +351,7 @@ fn a_release_slow_to_start_within_the_timeout_succeeds() {
 #[test]
 fn once_a_probe_succeeds_the_streak_is_confirmed_without_waiting_a_whole_interval() {
     let app = TestApp::new("hw-confirm");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let r = deploy(&app, &v1, &["--interval", "3s", "--successes", "3"]);
     let polls = r["health"]["polls"].as_u64().unwrap();
     let seconds = r["health"]["seconds"].as_f64().unwrap();
@@ -375,7 +364,7 @@ fn once_a_probe_succeeds_the_streak_is_confirmed_without_waiting_a_whole_interva
 #[test]
 fn a_failing_before_command_starts_nothing() {
     let app = TestApp::new("hw-before-fail");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let run = healthwait(
         &app,
         &["--before", "migrate --fail column exists"],
@@ -402,7 +391,7 @@ fn a_failing_before_command_starts_nothing() {
 #[test]
 fn a_succeeding_before_command_runs_first_and_is_removed() {
     let app = TestApp::new("hw-before-ok");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let run = healthwait(&app, &["--before", r#"["migrate"]"#], &record(&app, &v1));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let migrated = run
@@ -423,7 +412,7 @@ fn a_succeeding_before_command_runs_first_and_is_removed() {
 #[test]
 fn a_port_taken_by_another_program_is_refused() {
     let app = TestApp::new("hw-port");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let _squatter = TcpListener::bind(("127.0.0.1", app.blue_port)).unwrap();
     let run = healthwait(&app, &[], &record(&app, &v1));
     assert_eq!(run.code, 4, "{}", run.stderr);
@@ -442,8 +431,8 @@ fn a_port_taken_by_another_program_is_refused() {
 #[test]
 fn a_leftover_in_the_idle_slot_is_replaced() {
     let app = TestApp::new("hw-leftover");
-    let v1 = image(&app, "v1", &[]);
-    let v2 = image(&app, "v2", &[]);
+    let v1 = app_image(&app, "v1", &[]);
+    let v2 = app_image(&app, "v2", &[]);
     deploy(&app, &v1, &[]);
     set_live(&app, "blue", "v1", &v1.tag);
     let blue_id = inspect(&format!("{}-blue", app.name), "{{.Id}}");
@@ -473,7 +462,7 @@ fn a_leftover_in_the_idle_slot_is_replaced() {
 #[test]
 fn a_container_under_the_slot_name_that_is_not_ours_is_left_alone() {
     let app = TestApp::new("hw-foreign");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let name = format!("{}-blue", app.name);
     let foreign = docker(&["create", "--name", &name, &v1.tag]).unwrap();
     let run = healthwait(&app, &[], &record(&app, &v1));
@@ -485,7 +474,7 @@ fn a_container_under_the_slot_name_that_is_not_ours_is_left_alone() {
 #[test]
 fn keep_failed_keeps_the_crashed_candidate_stopped() {
     let app = TestApp::new("hw-keep");
-    let bad = image(&app, "bad", &[("DEMO_CRASH", "boom")]);
+    let bad = app_image(&app, "bad", &[("DEMO_CRASH", "boom")]);
     let run = healthwait(&app, &["--keep-failed"], &record(&app, &bad));
     assert_eq!(run.code, 1, "{}", run.stderr);
     let r = run.record();
@@ -517,7 +506,7 @@ fn assert_hidden(run: &Run, secret: &str) {
 #[test]
 fn env_file_values_reach_the_container_and_appear_nowhere_else() {
     let app = TestApp::new("hw-env");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let dir = TempDir::new("hw-env");
     let file = dir.join("app.env");
     let secret = format!("s3cret-{}", app.name);
@@ -568,7 +557,7 @@ fn env_file_values_reach_the_container_and_appear_nowhere_else() {
 #[test]
 fn a_bad_env_file_is_exit_2_and_changes_nothing() {
     let app = TestApp::new("hw-badenv");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let dir = TempDir::new("hw-badenv");
     let file = dir.join("app.env");
     std::fs::write(&file, "GOOD=1\nhunter2-not-a-line\n").unwrap();
@@ -596,7 +585,7 @@ fn a_bad_env_file_is_exit_2_and_changes_nothing() {
 #[test]
 fn a_stopped_candidate_named_by_the_record_is_started_again() {
     let app = TestApp::new("hw-reuse");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let first = deploy(&app, &v1, &[]);
     // v1 was live in blue; green went live since; mvk-swap stopped blue.
     set_live(&app, "green", "v2", "other:v2");
@@ -642,7 +631,7 @@ fn a_stopped_candidate_named_by_the_record_is_started_again() {
 #[test]
 fn a_named_candidate_that_is_gone_or_live_is_refused() {
     let app = TestApp::new("hw-reuse-bad");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let first = deploy(&app, &v1, &[]);
     let mut named: Value = serde_json::from_str(&record(&app, &v1)).unwrap();
 
@@ -704,7 +693,7 @@ fn interrupt(app: &TestApp, args: &[&str], stdin: &str, ready: impl Fn() -> bool
 #[test]
 fn sigterm_during_the_wait_removes_the_candidate() {
     let app = TestApp::new("hw-sigterm");
-    let slow = image(&app, "slow", &[("DEMO_START_DELAY_MS", "60000")]);
+    let slow = app_image(&app, "slow", &[("DEMO_START_DELAY_MS", "60000")]);
     let blue = format!("{}-blue", app.name);
     let run = interrupt(&app, &[], &record(&app, &slow), || {
         inspect(&blue, "{{.State.Status}}") == "running"
@@ -725,7 +714,7 @@ fn sigterm_during_the_wait_removes_the_candidate() {
 #[test]
 fn sigterm_during_before_removes_the_one_off_and_starts_nothing() {
     let app = TestApp::new("hw-sigterm-before");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let one_off = format!("{}-before", app.name);
     // Any argument but `migrate` or `healthcheck` runs the demo's server: it never exits.
     let run = interrupt(&app, &["--before", "serve"], &record(&app, &v1), || {
@@ -754,7 +743,7 @@ fn an_unreachable_docker_engine_is_exit_4() {
 #[test]
 fn a_lock_held_by_another_process_is_exit_4() {
     let app = TestApp::new("hw-locked");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let dir = app.state.join(&app.name);
     std::fs::create_dir_all(&dir).unwrap();
     let file = std::fs::OpenOptions::new()
@@ -782,8 +771,8 @@ fn a_lock_held_by_another_process_is_exit_4() {
 #[test]
 fn an_upstream_routing_to_the_idle_slot_is_refused() {
     let app = TestApp::new("hw-disagree");
-    let v1 = image(&app, "v1", &[]);
-    let v2 = image(&app, "v2", &[]);
+    let v1 = app_image(&app, "v1", &[]);
+    let v2 = app_image(&app, "v2", &[]);
     // The state says blue is live, but nginx routes to green, where a container serves.
     set_live(&app, "blue", "v1", &v1.tag);
     set_upstream(&app, app.green_port);
@@ -866,8 +855,8 @@ fn bad_input_is_exit_2_and_touches_nothing() {
 #[test]
 fn a_running_first_candidate_behind_nginx_is_not_replaced_without_a_state() {
     let app = TestApp::new("hw-nostate");
-    let v1 = image(&app, "v1", &[]);
-    let v2 = image(&app, "v2", &[]);
+    let v1 = app_image(&app, "v1", &[]);
+    let v2 = app_image(&app, "v2", &[]);
     // Blue runs and the site's upstream (a placeholder at first) routes to it, but no swap
     // ever recorded it: it may be serving, so it is not replaced.
     deploy(&app, &v1, &[]);
@@ -890,8 +879,8 @@ fn a_running_first_candidate_behind_nginx_is_not_replaced_without_a_state() {
 #[test]
 fn of_two_deploys_at_once_the_later_wins_and_the_earlier_fails_cleanly() {
     let app = TestApp::new("hw-race");
-    let slow = image(&app, "slow", &[("DEMO_START_DELAY_MS", "60000")]);
-    let v2 = image(&app, "v2", &[]);
+    let slow = app_image(&app, "slow", &[("DEMO_START_DELAY_MS", "60000")]);
+    let v2 = app_image(&app, "v2", &[]);
     set_live(&app, "green", "v0", "other:v0");
     set_upstream(&app, app.green_port);
     let blue = format!("{}-blue", app.name);
@@ -926,7 +915,7 @@ fn of_two_deploys_at_once_the_later_wins_and_the_earlier_fails_cleanly() {
 #[test]
 fn a_before_command_sees_the_env_file_and_its_output_never_shows_a_value() {
     let app = TestApp::new("hw-before-env");
-    let v1 = image(&app, "v1", &[]);
+    let v1 = app_image(&app, "v1", &[]);
     let dir = TempDir::new("hw-before-env");
     let file = dir.join("app.env");
     let secret = format!("s3cret-{}", app.name);

@@ -782,10 +782,7 @@ fn labelled_image(app_label: &str, version: &str, tag: Option<&str>) -> ImageId 
         ctx.path(),
         &[("DEMO_VERSION", version), ("MVK_E2E_APP", app_label)],
     );
-    let dockerfile = ctx.join("Dockerfile");
-    let mut text = std::fs::read_to_string(&dockerfile).unwrap();
-    text.push_str(&format!("LABEL mvk.app=\"{app_label}\"\n"));
-    std::fs::write(&dockerfile, text).unwrap();
+    mvk_e2e::demo::label_context(ctx.path(), app_label);
     let mut args = vec!["build", "-q"];
     if let Some(tag) = tag {
         args.extend(["-t", tag]);
@@ -807,6 +804,11 @@ fn pruning_keeps_the_right_images_and_never_another_apps() {
     let used = app_image(&app, "used", &[]);
     let dangling = labelled_image(&app.name, "dangling", None);
     let claimed = labelled_image(&other.name, "claimed", Some(&app.tag("claimed")));
+    // Tagged in the app's repository by hand, without Maverick's label: not Maverick's to prune.
+    let handmade = DemoImage::build(
+        &app.tag("handmade"),
+        &[("DEMO_VERSION", "handmade"), ("MVK_E2E_APP", &app.name)],
+    );
     let other_v1 = app_image(&other, "v1", &[]);
     // Some container, of no app, uses an old image of this app.
     docker(&[
@@ -855,13 +857,14 @@ fn pruning_keeps_the_right_images_and_never_another_apps() {
     for gone in [&old1.tag, &old2.tag, &v1.tag, &dangling.0] {
         assert!(!image_exists(gone), "{gone} should be pruned");
     }
-    // Live, in the history window, used by a container, newer than live, another app's.
+    // Live, in the window, used by a container, newer than live, unlabelled, another app's.
     for kept in [
         &v3.tag,
         &v2.tag,
         &used.tag,
         &app.tag("next"),
         &app.tag("claimed"),
+        &handmade.tag,
         &other_v1.tag,
         &shared,
     ] {

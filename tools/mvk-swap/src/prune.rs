@@ -1,11 +1,12 @@
 //! Pruning this app's old images once a release is live.
 //!
-//! Only images that belong to the app (labelled `mvk.app=<app>`, or tagged in one of the app's
-//! repositories and labelled for no other app) are candidates, and of those none is removed
-//! that is live, in the newest `--keep-images` history entries, referenced by another app's
-//! state, used by any container at all (running or stopped), or at least as new as the live
-//! image (it may be the next deploy's build, made while this one ran). Only the app's own
-//! tags are removed, so an image another repository also tags survives under that tag.
+//! Only images Maverick made for the app (labelled `mvk.app=<app>`, as mvk-build labels them)
+//! are candidates: an image merely tagged in the app's repository may be anyone's. Of those,
+//! none is removed that is live, in the newest `--keep-images` history entries, referenced by
+//! another app's state, used by any container at all (running or stopped), or at least as new
+//! as the live image (it may be the next deploy's build, made while this one ran). Only the
+//! app's own tags are removed, so an image another repository also tags survives under that
+//! tag.
 
 use anyhow::Result;
 use bollard::query_parameters::{
@@ -100,13 +101,12 @@ impl Policy {
             .map(|i| i.created);
         let mut remove = Vec::new();
         for image in images {
-            let labelled_ours = image.app.as_deref() == Some(self.app.as_str());
+            let ours = image.app.as_deref() == Some(self.app.as_str());
             let our_tags: Vec<&String> = image
                 .tags
                 .iter()
                 .filter(|t| self.repos.contains(repo(t)))
                 .collect();
-            let ours = labelled_ours || (image.app.is_none() && !our_tags.is_empty());
             let kept = image.id == self.live_id
                 || self.keep_ids.contains(&image.id)
                 || image.tags.iter().any(|t| self.keep_refs.contains(t))
@@ -220,19 +220,22 @@ mod tests {
         let mut policy = Policy::new("shop", &live, &history, 2);
         policy.keep_refs.insert("shop:pinned".into());
         let images = vec![
-            image("id4", &["shop:v4"], None, 40),
-            image("id3", &["shop:v3"], None, 30),
-            image("id2", &["shop:v2"], None, 20),
-            image("id1", &["shop:v1", "mirror/shop:v1"], None, 10),
+            image("id4", &["shop:v4"], Some("shop"), 40),
+            image("id3", &["shop:v3"], Some("shop"), 30),
+            image("id2", &["shop:v2"], Some("shop"), 20),
+            image("id1", &["shop:v1", "mirror/shop:v1"], Some("shop"), 10),
             image("old", &["shop:old"], Some("shop"), 5),
             image("dangling", &[], Some("shop"), 5),
-            image("used", &["shop:used"], None, 5),
-            image("next", &["shop:next"], None, 41),
-            image("sametime", &["shop:same"], None, 40),
-            image("pinned", &["shop:pinned"], None, 5),
+            image("used", &["shop:used"], Some("shop"), 5),
+            image("next", &["shop:next"], Some("shop"), 41),
+            image("sametime", &["shop:same"], Some("shop"), 40),
+            image("pinned", &["shop:pinned"], Some("shop"), 5),
             image("other", &["other:v1"], Some("other"), 1),
             image("claimed", &["shop:claimed"], Some("other"), 1),
-            image("unrelated", &["shopping:v1"], None, 1),
+            image("unrelated", &["shopping:v1"], Some("shop"), 1),
+            // Tagged in the app's repository, but not made by Maverick: not the app's.
+            image("unlabelled", &["shop:handmade"], None, 1),
+            image("unlabelled-dangling", &[], None, 1),
         ];
         let in_use: HashSet<String> = ["used".to_string()].into();
         assert_eq!(
@@ -255,8 +258,8 @@ mod tests {
         let live = deployed("shop:v9", "id9");
         let mut policy = Policy::new("shop", &live, std::slice::from_ref(&live), 1);
         let images = vec![
-            image("id9", &["shop:v9"], None, 90),
-            image(&id1, &["shop:v1"], None, 10),
+            image("id9", &["shop:v9"], Some("shop"), 90),
+            image(&id1, &["shop:v1"], Some("shop"), 10),
         ];
         assert_eq!(policy.plan(&images, &HashSet::new()), ["shop:v1"]);
         policy.keep_other_apps(&dir);
@@ -268,7 +271,7 @@ mod tests {
     fn without_the_live_image_nothing_is_removed() {
         let live = deployed("shop:v9", "id9");
         let policy = Policy::new("shop", &live, std::slice::from_ref(&live), 1);
-        let images = vec![image("id1", &["shop:v1"], None, 10)];
+        let images = vec![image("id1", &["shop:v1"], Some("shop"), 10)];
         assert!(policy.plan(&images, &HashSet::new()).is_empty());
     }
 }
