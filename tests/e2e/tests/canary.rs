@@ -65,6 +65,8 @@ fn a_weighted_canary_takes_its_share_moves_and_ends_without_a_failed_request() {
     assert_eq!(r["swap"]["weight"], 10, "{r}");
     assert_eq!(r["swap"]["canary"]["release"], "v2");
     assert_eq!(r["swap"]["live"]["release"], "v1");
+    assert_eq!(r["swap"]["live"]["container"], format!("{}-blue", app.name));
+    assert!(r["swap"].get("candidate_removed").is_none(), "{r}");
     let s = state(&app);
     assert_eq!(s["live"]["release"], "v1", "the live release stays live");
     assert_eq!(s["traffic"]["canary"]["weight"], 10);

@@ -155,6 +155,7 @@ fn maintenance_on_and_off_lose_no_request() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.record();
     assert_eq!(r["swap"]["maintenance"], "on", "{r}");
+    assert_eq!(r["swap"]["live"]["container"], format!("{}-blue", app.name));
     assert_eq!(r["app"], app.name);
     assert_eq!(state(&app)["traffic"]["maintenance"], true);
     let (status, head, body) = fetch(&app, "GET");

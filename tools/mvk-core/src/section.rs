@@ -87,6 +87,7 @@ impl Section for Swap {
     const KEY: &'static str = "swap";
 }
 
+/// A release nginx routes to: `swap.live`, and a canary step's `swap.canary`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SwapLive {
     pub slot: Slot,
@@ -105,6 +106,64 @@ pub struct SwapPrevious {
     pub release: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// `swap` as a canary step (`mvk-swap --weight`) writes it: the live release stays live and
+/// the candidate takes `weight` % of the requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwapCanary {
+    pub live: SwapLive,
+    pub canary: SwapLive,
+    /// 1 to 99, or 0 when the canary was taken out.
+    pub weight: u8,
+    /// Each client stays on one side, by its address (`--sticky`).
+    pub sticky: bool,
+    pub upstream_file: String,
+    pub drained_seconds: f64,
+    pub drained: bool,
+    pub warnings: Vec<String>,
+    /// At weight 0: whether the candidate's container was stopped and removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_removed: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Section for SwapCanary {
+    const KEY: &'static str = "swap";
+}
+
+/// `swap` as `mvk-swap --maintenance on|off` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwapMaintenance {
+    pub maintenance: Switch,
+    pub live: SwapLive,
+    pub upstream_file: String,
+    pub drained_seconds: f64,
+    pub drained: bool,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Section for SwapMaintenance {
+    const KEY: &'static str = "swap";
+}
+
+/// Maintenance on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Switch::On => "on",
+            Switch::Off => "off",
+        }
+    }
 }
 
 /// `verify`: the checks of the live release (or of `--url`).
@@ -230,6 +289,55 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&cause_only).unwrap(),
             json!({"cause": null})
+        );
+    }
+
+    #[test]
+    fn the_swap_modes_write_their_own_fields() {
+        let side = |slot, port, release: &str| SwapLive {
+            slot,
+            port,
+            release: release.into(),
+            container: format!("shop-{slot}"),
+            extra: Extra::new(),
+        };
+        let canary = SwapCanary {
+            live: side(Slot::Blue, 8000, "a"),
+            canary: side(Slot::Green, 8001, "b"),
+            weight: 0,
+            sticky: false,
+            upstream_file: "/u".into(),
+            drained_seconds: 0.5,
+            drained: true,
+            warnings: vec![],
+            candidate_removed: Some(true),
+            extra: Extra::new(),
+        };
+        assert_eq!(
+            serde_json::to_string(&canary).unwrap(),
+            r#"{"live":{"slot":"blue","port":8000,"release":"a","container":"shop-blue"},"canary":{"slot":"green","port":8001,"release":"b","container":"shop-green"},"weight":0,"sticky":false,"upstream_file":"/u","drained_seconds":0.5,"drained":true,"warnings":[],"candidate_removed":true}"#
+        );
+        let step = SwapCanary {
+            weight: 10,
+            candidate_removed: None,
+            ..canary
+        };
+        assert!(serde_json::to_value(&step)
+            .unwrap()
+            .get("candidate_removed")
+            .is_none());
+        let maintenance = SwapMaintenance {
+            maintenance: Switch::On,
+            live: side(Slot::Blue, 8000, "a"),
+            upstream_file: "/u".into(),
+            drained_seconds: 0.0,
+            drained: true,
+            extra: Extra::new(),
+        };
+        assert_eq!(
+            serde_json::to_value(&maintenance).unwrap(),
+            json!({"maintenance": "on", "live": {"slot": "blue", "port": 8000, "release": "a", "container": "shop-blue"},
+                   "upstream_file": "/u", "drained_seconds": 0.0, "drained": true})
         );
     }
 

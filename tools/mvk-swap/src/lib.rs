@@ -61,7 +61,7 @@ pub struct Args {
     /// Send every request to the maintenance page (on) or back to the live release (off);
     /// needs --app and no record
     #[arg(long, value_name = "on|off", requires = "app")]
-    pub maintenance: Option<maintenance::Switch>,
+    pub maintenance: Option<mvk_core::section::Switch>,
     /// The app, for --maintenance
     #[arg(long, env = "MVK_APP", value_parser = mvk_core::config::app_name)]
     pub app: Option<String>,

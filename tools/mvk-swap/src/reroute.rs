@@ -9,8 +9,11 @@ use crate::swap::{interrupted, route, seconds, unroute};
 use crate::upstream::UpstreamFile;
 use crate::Args;
 use anyhow::Result;
-use mvk_core::state::{Deployed, Lock, State};
-use mvk_core::{Exit, Fail, Progress};
+use mvk_core::live;
+use mvk_core::section::SwapLive;
+use mvk_core::state::{Deployed, Lock, State, Store};
+use mvk_core::{Exit, Fail, Progress, Slot};
+use serde_json::Map;
 
 /// Routes nginx to `conf`, saves `state`, and waits for the old workers (at most --drain).
 /// `what` says what the new routing does, for the messages.
@@ -55,12 +58,42 @@ pub fn reroute(
     })
 }
 
-/// The live release, which re-routing needs (exit 1 `nothing-live` saying `why` without one).
-pub fn live_release(state: &State, why: &str) -> Result<Deployed, Fail> {
-    state.live.clone().ok_or_else(|| {
-        Fail::failed(
-            "nothing-live",
-            format!("no release of {} is live: {why}", state.app),
-        )
-    })
+/// The live release, which re-routing keeps live.
+pub struct LiveRelease {
+    pub deployed: Deployed,
+    pub slot: Slot,
+}
+
+impl LiveRelease {
+    /// The live release, which re-routing needs (exit 1 `nothing-live` saying `why` without
+    /// one).
+    pub fn of(state: &State, store: &Store, why: &str) -> Result<LiveRelease, Fail> {
+        let deployed = state.live.clone().ok_or_else(|| {
+            Fail::failed(
+                "nothing-live",
+                format!("no release of {} is live: {why}", state.app),
+            )
+        })?;
+        let slot = live::state_slot(state, &store.path())?.expect("a live release has a slot");
+        Ok(LiveRelease { deployed, slot })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.deployed.port
+    }
+
+    pub fn release(&self) -> &str {
+        &self.deployed.release
+    }
+
+    /// `swap.live`.
+    pub fn section(&self, app: &str) -> SwapLive {
+        SwapLive {
+            slot: self.slot,
+            port: self.deployed.port,
+            release: self.deployed.release.clone(),
+            container: self.slot.container(app),
+            extra: Map::new(),
+        }
+    }
 }
