@@ -90,17 +90,10 @@ fn panel(i: usize, name: &str, expr: &str, threshold: Option<f64>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct T {
-        #[command(flatten)]
-        rules: RuleArgs,
-    }
 
     #[test]
     fn panels_graph_the_rules_own_expressions() {
-        let args = T::try_parse_from(["t"]).unwrap().rules;
+        let args = RuleArgs::try_parse_from(["t"]).unwrap();
         let model = model(&args, "shop").unwrap();
         let exprs: Vec<&str> = model["panels"]
             .as_array()

@@ -114,15 +114,10 @@ pub fn main() -> ExitCode {
 /// The rule file `mvk-alerts rules --app APP` prints: the default thresholds, or those the
 /// `MVK_*` variables of the environment set, as for the tool (mvk-init installs it).
 pub fn rule_file(app: &str) -> Result<String, Fail> {
-    #[derive(Parser)]
-    struct Settings {
-        #[command(flatten)]
-        rules: RuleArgs,
-    }
-    let mut settings = Settings::try_parse_from([TOOL])
+    let mut rules = RuleArgs::try_parse_from([TOOL])
         .map_err(|e| Fail::usage(e.to_string().trim().to_string()))?;
-    settings.rules.app = Some(app.to_string());
-    rules_file(&settings.rules)
+    rules.app = Some(app.to_string());
+    rules_file(&rules)
 }
 
 /// The scrape job `mvk-alerts scrape-config --app APP --target TARGET` prints, with its

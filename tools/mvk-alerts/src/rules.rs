@@ -4,7 +4,7 @@
 use crate::alerting::Rule;
 use crate::promql::{duration, Expr, Matcher, Op, RangeFn, Selector, Version};
 use crate::template::{self, go_g4, text, Piece};
-use clap::Args;
+use clap::{Args, FromArgMatches};
 use mvk_core::config::app_name;
 use mvk_core::time::parse_duration;
 use std::fmt::Write;
@@ -60,6 +60,20 @@ pub struct RuleArgs {
     pub error_status: String,
 }
 
+impl RuleArgs {
+    /// The options from `args` (the tool's name first) and the environment's `MVK_*`
+    /// variables, as the tool reads them.
+    pub fn try_parse_from<I, T>(args: I) -> Result<RuleArgs, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches =
+            RuleArgs::augment_args(clap::Command::new(crate::TOOL)).try_get_matches_from(args)?;
+        RuleArgs::from_arg_matches(&matches)
+    }
+}
+
 /// What the rules are built from: the options, or the options as a deploy gate adjusts them.
 pub struct Params<'a> {
     pub args: &'a RuleArgs,
@@ -89,9 +103,7 @@ pub fn ms(d: Duration) -> i64 {
 
 /// HighErrorRate, HighLatency and ServiceDown.
 pub fn build(p: &Params, version: Version) -> Result<Vec<Rule>, String> {
-    let failed = Matcher::regex(&p.args.status_label, &p.args.error_status, version)
-        .map_err(|e| format!("--error-status: {e}"))?;
-    let x = Exprs { p, failed };
+    let x = Exprs::new(p, version)?;
     Ok(vec![
         x.high_error_rate(),
         x.high_latency(),
@@ -103,9 +115,7 @@ pub fn build(p: &Params, version: Version) -> Result<Vec<Rule>, String> {
 /// rules report as their values (error share, latency quantile, `up`).
 pub fn graphed(p: &Params, version: Version) -> Result<Vec<(&'static str, Expr)>, String> {
     let rules = build(p, version)?;
-    let failed = Matcher::regex(&p.args.status_label, &p.args.error_status, version)
-        .map_err(|e| format!("--error-status: {e}"))?;
-    let rate = Exprs { p, failed }.rate(false);
+    let rate = Exprs::new(p, version)?.rate(false);
     let mut values = rules.into_iter().map(|r| r.value_expr);
     let mut next = || values.next().expect("three rules");
     Ok(vec![
@@ -123,7 +133,13 @@ struct Exprs<'a> {
     failed: Matcher,
 }
 
-impl Exprs<'_> {
+impl<'a> Exprs<'a> {
+    fn new(p: &'a Params<'a>, version: Version) -> Result<Exprs<'a>, String> {
+        let failed = Matcher::regex(&p.args.status_label, &p.args.error_status, version)
+            .map_err(|e| format!("--error-status: {e}"))?;
+        Ok(Exprs { p, failed })
+    }
+
     fn job(&self) -> Matcher {
         Matcher::equal("job", self.p.job)
     }
@@ -405,16 +421,9 @@ pub fn target(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct T {
-        #[command(flatten)]
-        rules: RuleArgs,
-    }
 
     fn args(extra: &[&str]) -> RuleArgs {
-        T::try_parse_from([&["t"], extra].concat()).unwrap().rules
+        RuleArgs::try_parse_from([&["t"], extra].concat()).unwrap()
     }
 
     #[test]
@@ -484,7 +493,7 @@ mod tests {
             &["--app", "Shop"],
         ] {
             assert!(
-                T::try_parse_from([&["t"], bad].concat()).is_err(),
+                RuleArgs::try_parse_from([&["t"], bad].concat()).is_err(),
                 "{bad:?}"
             );
         }
