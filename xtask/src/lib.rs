@@ -1,8 +1,9 @@
 //! Generated docs: `man/<tool>.1` and `completions/` (bash, zsh, fish), rendered from each
-//! tool's clap `Command`, so the docs cannot drift from the flags; and `man/mvk.7`, rendered
-//! from the contract, docs/DESIGN.md.
+//! tool's clap `Command` (and each deploy script's, described in `scripts`), so the docs
+//! cannot drift from the flags; and `man/mvk.7`, rendered from the contract, docs/DESIGN.md.
 
 mod contract;
+pub mod scripts;
 
 use clap_complete::Shell;
 use std::path::PathBuf;
@@ -20,6 +21,14 @@ pub fn tools() -> Vec<clap::Command> {
     ]
 }
 
+/// Every command line with generated docs: the tools', then the deploy scripts'.
+pub fn commands() -> Vec<clap::Command> {
+    tools()
+        .into_iter()
+        .chain(scripts::all().iter().map(scripts::Script::command))
+        .collect()
+}
+
 /// Each generated file: its path relative to the repository root, and its content.
 pub fn render() -> Vec<(PathBuf, Vec<u8>)> {
     let design = std::fs::read_to_string(root().join("docs/DESIGN.md"))
@@ -28,7 +37,7 @@ pub fn render() -> Vec<(PathBuf, Vec<u8>)> {
         PathBuf::from("man/mvk.7"),
         contract::man_page(&design, env!("CARGO_PKG_VERSION")),
     )];
-    for cmd in tools() {
+    for cmd in commands() {
         let name = cmd.get_name().to_string();
         files.push((
             PathBuf::from(format!("man/{name}.1")),

@@ -8,13 +8,19 @@ fn committed_man_pages_and_completions_are_current() {
 }
 
 #[test]
-fn every_tool_has_a_man_page_and_three_completions() {
+fn every_tool_and_script_has_a_man_page_and_three_completions() {
     let files: Vec<String> = xtask::render()
         .into_iter()
         .map(|(p, _)| p.display().to_string())
         .collect();
-    for tool in xtask::tools() {
-        let name = tool.get_name();
+    let names: Vec<String> = xtask::commands()
+        .iter()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for script in ["mvk-deploy", "mvk-undo", "mvk-canary", "mvk-rollout"] {
+        assert!(names.iter().any(|n| n == script), "{script} has no Command");
+    }
+    for name in &names {
         for expected in [
             format!("man/{name}.1"),
             format!("completions/{name}.bash"),

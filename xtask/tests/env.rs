@@ -129,7 +129,7 @@ fn clashes(commands: &[clap::Command]) -> Vec<String> {
 
 #[test]
 fn every_env_var_means_one_thing() {
-    let tools = xtask::tools();
+    let tools = xtask::commands();
     let shared = readings(&tools)
         .values()
         .filter(|uses| uses.len() > 1)
@@ -204,7 +204,7 @@ fn parse_flag(long: &str) -> Result<bool, clap::Error> {
             .cloned()
             .or_else(|| cmd.get_subcommands().find_map(|s| find(s, long)))
     }
-    let arg = xtask::tools()
+    let arg = xtask::commands()
         .iter()
         .find_map(|t| find(t, long))
         .expect("the flag exists");
@@ -217,7 +217,7 @@ fn parse_flag(long: &str) -> Result<bool, clap::Error> {
 #[test]
 fn every_flag_reads_1_yes_on_from_its_variable() {
     let mut all = Vec::new();
-    for tool in xtask::tools() {
+    for tool in xtask::commands() {
         flags(&tool, &mut all);
     }
     all.sort();

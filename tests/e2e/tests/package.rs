@@ -53,6 +53,12 @@ fn the_package_installs_runs_and_purges_cleanly() {
         lint.stdout,
         lint.stderr
     );
+    // Every program in /usr/bin, the scripts too, has its man page.
+    assert!(
+        !lint.stdout.contains("binary-without-manpage"),
+        "lintian: {}",
+        lint.stdout
+    );
     let info = run(Command::new("dpkg-deb").args([
         "--field",
         deb.to_str().unwrap(),
@@ -121,12 +127,25 @@ fn the_package_installs_runs_and_purges_cleanly() {
         version.stdout.trim(),
         format!("mvk-swap {}", env!("CARGO_PKG_VERSION"))
     );
-    let man = run(Command::new("man")
-        .args(["-P", "cat", "mvk-swap"])
-        .env("MANPATH", root.join("usr/share/man"))
-        .env("MANWIDTH", "80"));
-    assert_eq!(man.code, 0, "man mvk-swap: {}", man.stderr);
-    assert!(man.stdout.contains("mvk-swap"), "{}", man.stdout);
+    // A tool's page, and a script's (its options are mvk-build's and its own).
+    for (page, expected) in [("mvk-swap", "--textfile-dir"), ("mvk-deploy", "--built")] {
+        let man = run(Command::new("man")
+            .args(["-P", "cat", page])
+            .env("MANPATH", root.join("usr/share/man"))
+            .env("MANWIDTH", "80"));
+        assert_eq!(man.code, 0, "man {page}: {}", man.stderr);
+        assert!(
+            man.stdout.contains(page) && man.stdout.contains(expected),
+            "{}",
+            man.stdout
+        );
+    }
+    assert!(
+        std::fs::read_to_string(root.join("usr/share/bash-completion/completions/mvk-deploy"))
+            .unwrap()
+            .contains("--built"),
+        "mvk-deploy's bash completion"
+    );
 
     // An app's state survives the purge; everything the package made goes.
     std::fs::create_dir_all(root.join("var/lib/mvk/shop")).unwrap();

@@ -1,8 +1,8 @@
 //! The package on a clean server: a Debian bookworm container with systemd as PID 1 (the
 //! suite's fixture) gets the .deb scripts/package builds. `dpkg -i` stops at the missing
 //! dependencies, `apt-get -f install` pulls them from Debian, every file lands where it should,
-//! `man mvk-swap` and the completions work, systemd knows the units and runs the installed
-//! tools, and a purge removes the package but leaves the app's state alone.
+//! `man mvk-swap`, `man mvk-deploy` and the completions work, systemd knows the units and runs
+//! the installed tools, and a purge removes the package but leaves the app's state alone.
 
 use mvk_e2e::debian::{Image, DPKG_EXCLUDES};
 use mvk_e2e::package::{build_package, expected};
@@ -72,11 +72,10 @@ fn the_package_installs_on_a_clean_debian_server_and_purges_leaving_the_apps_sta
     assert!(server.sh("mvk-swap --version").starts_with("mvk-swap "));
     assert!(server.sh("getent group mvk").starts_with("mvk:"));
 
-    let man = server.sh("MANWIDTH=80 man -P cat mvk-swap");
-    assert!(
-        man.contains("mvk-swap") && man.contains("SYNOPSIS"),
-        "{man}"
-    );
+    for page in ["mvk-swap", "mvk-deploy"] {
+        let man = server.sh(&format!("MANWIDTH=80 man -P cat {page}"));
+        assert!(man.contains(page) && man.contains("SYNOPSIS"), "{man}");
+    }
     // bash's completion for mvk-swap offers its options.
     let words = server.sh("source /usr/share/bash-completion/completions/mvk-swap \
          && f=$(complete -p mvk-swap | grep -o -- '-F [^ ]*' | cut -c4-) \

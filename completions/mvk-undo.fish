@@ -1,0 +1,11 @@
+complete -c mvk-undo -l app -d 'The app to roll back' -r
+complete -c mvk-undo -l to -d 'Roll back to this release (from the history) instead of the one before the live one' -r
+complete -c mvk-undo -l state-dir -d 'Directory holding <app>/state.json and <app>/lock' -r -F
+complete -c mvk-undo -l blue-port -d 'Host port of the blue slot' -r
+complete -c mvk-undo -l green-port -d 'Host port of the green slot' -r
+complete -c mvk-undo -l container-port -d 'Port the app listens on inside the container' -r
+complete -c mvk-undo -l cause -d 'The failed deploy\'s release record that made this rollback necessary; its `error` is kept as `rollback.cause` (mvk-deploy passes it)' -r -F
+complete -c mvk-undo -l pull -d 'Pull the image by its recorded repo:tag when it is no longer on this host (credentials from the Docker config, as for mvk-build --push)'
+complete -c mvk-undo -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
+complete -c mvk-undo -l list -d 'Print the release history as JSON Lines, newest first, and change nothing'
+complete -c mvk-undo -l live -d 'Print the live release (nothing before the first deploy) and change nothing: how the deploy scripts ask, instead of reading JSON themselves'
