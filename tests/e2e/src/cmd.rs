@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The path of a built tool binary (`cargo build --workspace` builds them).
 pub fn tool(name: &str) -> PathBuf {
@@ -110,4 +110,21 @@ pub fn docker(args: &[&str]) -> Result<String, String> {
     } else {
         Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
+}
+
+/// Tries `flock -n LOCK true` as the user nobody: the tests run as root, and whoever else can
+/// open a lock file could take the lock and stall every deploy.
+pub fn flock_as_nobody(lock: &Path) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "flock",
+            "-n",
+        ])
+        .arg(lock)
+        .arg("true")
+        .output()
+        .unwrap()
 }

@@ -28,7 +28,7 @@ pub mod websocket;
 
 pub use app::TestApp;
 pub use candidate::{app_image, container_status, start_candidate};
-pub use cmd::{docker, finish, run_tool, signal, spawn_tool, tool, Run};
+pub use cmd::{docker, finish, flock_as_nobody, run_tool, signal, spawn_tool, tool, Run};
 pub use demo::{demo_binary, DemoContainer, DemoImage};
 pub use hey::Hey;
 pub use net::{free_port, get, sleeping_requests, wait_for_port};

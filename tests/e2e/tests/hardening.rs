@@ -1,7 +1,7 @@
 //! The defects a hostile local user or hostile input found (issue 11), one test each: planted
 //! symlinks, injected names, control characters, records that lie, outputs that fail, secrets.
 
-use mvk_e2e::{run_script, run_tool, tool, Run, TempDir, TestApp};
+use mvk_e2e::{flock_as_nobody, run_script, run_tool, tool, Run, TempDir, TestApp};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
@@ -337,18 +337,7 @@ fn the_deploy_lock_and_records_are_private_and_no_other_user_can_lock() {
     }
     // Even with every directory open, nobody cannot open the lock, so cannot flock it.
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "flock",
-            "-n",
-        ])
-        .arg(&lock)
-        .arg("true")
-        .output()
-        .unwrap();
+    let out = flock_as_nobody(&lock);
     assert!(!out.status.success(), "nobody took the deploy lock");
 }
 

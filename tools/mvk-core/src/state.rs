@@ -511,18 +511,7 @@ mod tests {
         for d in [&dir, &dir.join("shop")] {
             fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let out = std::process::Command::new("setpriv")
-            .args([
-                "--reuid=nobody",
-                "--regid=nogroup",
-                "--clear-groups",
-                "flock",
-                "-n",
-            ])
-            .arg(store.lock_path())
-            .args(["sleep", "5"])
-            .output()
-            .unwrap();
+        let out = mvk_e2e::flock_as_nobody(&store.lock_path());
         assert!(!out.status.success(), "nobody took the lock");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
