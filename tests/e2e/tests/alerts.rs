@@ -637,6 +637,14 @@ fn bad_replays_and_missing_sources_are_exit_2_with_the_place() {
         "{\"ts\": 5, \"metrics\": null}\n{\"ts\": 5, \"metrics\": null}\n",
     );
     let empty = write("empty.jsonl", "\n");
+    // One line past the bound (32 MiB), after a good one.
+    let long = write(
+        "long.jsonl",
+        &format!(
+            "{{\"ts\": 0, \"metrics\": null}}\n{{\"ts\": 5, \"metrics\": \"# {}\"}}\n",
+            "x".repeat(32 << 20)
+        ),
+    );
     let cases: Vec<(Vec<&str>, String)> = vec![
         (
             vec!["--replay", &malformed],
@@ -651,6 +659,10 @@ fn bad_replays_and_missing_sources_are_exit_2_with_the_place() {
             format!("{backwards}:2: ts 5 is not after the line before (5)"),
         ),
         (vec!["--replay", &empty], "holds no scrapes".into()),
+        (
+            vec!["--replay", &long],
+            format!("{long}:2: the line is longer than 32 MiB"),
+        ),
         (
             vec!["--replay", "/nonexistent/history.jsonl"],
             "cannot read the replay file /nonexistent/history.jsonl".into(),

@@ -39,8 +39,8 @@ pub struct CheckArgs {
     /// Have this Prometheus evaluate the same expressions (HTTP API) [needs --app]
     #[arg(long, env = "MVK_PROMETHEUS", value_name = "URL", group = "source", value_parser = mvk_core::validate::Quiet(mvk_core::validate::url))]
     pub prometheus: Option<String>,
-    /// Evaluate a recorded scrape history, JSON Lines: {"ts": SECONDS, "metrics": TEXT or null}
-    /// [needs --app]
+    /// Evaluate a recorded scrape history, JSON Lines: {"ts": SECONDS, "metrics": TEXT or null},
+    /// each line at most 32 MiB [needs --app]
     #[arg(long, env = "MVK_REPLAY", value_name = "FILE", group = "source")]
     pub replay: Option<PathBuf>,
     /// How long to scrape (or query) before answering; stops early when an alert fires

@@ -7,8 +7,13 @@ use crate::exposition;
 use anyhow::Result;
 use mvk_core::{signal, Fail};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+
+/// The longest line read: one scrape, which a live scrape bounds at `http::MAX_BODY`, twice
+/// over for JSON's escapes (a newline is `\n`). Beyond it the replay fails instead of filling
+/// memory.
+pub const MAX_LINE_BYTES: u64 = 2 * mvk_core::http::MAX_BODY;
 
 pub fn run(path: &Path, engine: &mut Engine) -> Result<()> {
     let file = std::fs::File::open(path).map_err(|e| {
@@ -17,10 +22,15 @@ pub fn run(path: &Path, engine: &mut Engine) -> Result<()> {
             path.display()
         ))
     })?;
+    let mut reader = BufReader::new(file);
     let mut previous: Option<i64> = None;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    for i in 0u64.. {
         let at = || format!("{}:{}", path.display(), i + 1);
-        let line = line.map_err(|e| Fail::usage(format!("{}: cannot read: {e}", at())))?;
+        let Some(line) = next_line(&mut reader, MAX_LINE_BYTES)
+            .map_err(|e| Fail::usage(format!("{}: {e}", at())))?
+        else {
+            break;
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -50,6 +60,33 @@ pub fn run(path: &Path, engine: &mut Engine) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The next line without its line ending, `None` at the end of the file; a line longer than
+/// `max` bytes is refused as soon as that many have been read.
+fn next_line(reader: &mut impl BufRead, max: u64) -> Result<Option<String>, String> {
+    let mut line = Vec::new();
+    let read = reader
+        .take(max + 1)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    } else if line.len() as u64 > max {
+        return Err(format!(
+            "the line is longer than {} MiB, the most one replay line (one scrape) may hold",
+            max >> 20
+        ));
+    }
+    String::from_utf8(line)
+        .map(Some)
+        .map_err(|_| "the line is not UTF-8".to_string())
 }
 
 /// The latest `ts` a replay line may carry: far beyond any real scrape, and far from where
@@ -90,6 +127,24 @@ pub fn parse_line(line: &str) -> Result<(i64, Scrape), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_bounded() {
+        let max = 8;
+        let mut r = std::io::Cursor::new(b"12345678\nabc\r\n\nlast".to_vec());
+        let mut lines = Vec::new();
+        while let Some(line) = next_line(&mut r, max).unwrap() {
+            lines.push(line);
+        }
+        assert_eq!(lines, ["12345678", "abc", "", "last"]);
+        for long in [&b"123456789\nok\n"[..], b"123456789"] {
+            assert!(next_line(&mut std::io::Cursor::new(long), max + 1).is_ok());
+            let err = next_line(&mut std::io::Cursor::new(long), max).unwrap_err();
+            assert!(err.contains("longer than"), "{err}");
+        }
+        let err = next_line(&mut std::io::Cursor::new(b"\xff\n"), max).unwrap_err();
+        assert!(err.contains("not UTF-8"), "{err}");
+    }
 
     #[test]
     fn lines() {
