@@ -26,7 +26,7 @@ end
 
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l metrics-url -d 'Scrape this metrics endpoint every --every for --watch [needs --app]' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l prometheus -d 'Have this Prometheus evaluate the same expressions (HTTP API) [needs --app]' -r
-complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l replay -d 'Evaluate a recorded scrape history, JSON Lines: {"ts": SECONDS, "metrics": TEXT or null} [needs --app]' -r -F
+complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l replay -d 'Evaluate a recorded scrape history, JSON Lines: {"ts": SECONDS, "metrics": TEXT or null}, each line at most 32 MiB [needs --app]' -r -F
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l watch -d 'How long to scrape (or query) before answering; stops early when an alert fires [default: 60s, or one query with --prometheus]' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l every -d 'Time between two scrapes (or queries), each followed by an evaluation' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l metrics-path -d 'Path of the metrics endpoint on the record\'s live slot' -r
@@ -60,7 +60,7 @@ complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "dashboard" -d
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l metrics-url -d 'Scrape this metrics endpoint every --every for --watch [needs --app]' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l prometheus -d 'Have this Prometheus evaluate the same expressions (HTTP API) [needs --app]' -r
-complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l replay -d 'Evaluate a recorded scrape history, JSON Lines: {"ts": SECONDS, "metrics": TEXT or null} [needs --app]' -r -F
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l replay -d 'Evaluate a recorded scrape history, JSON Lines: {"ts": SECONDS, "metrics": TEXT or null}, each line at most 32 MiB [needs --app]' -r -F
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l watch -d 'How long to scrape (or query) before answering; stops early when an alert fires [default: 60s, or one query with --prometheus]' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l every -d 'Time between two scrapes (or queries), each followed by an evaluation' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l metrics-path -d 'Path of the metrics endpoint on the record\'s live slot' -r
