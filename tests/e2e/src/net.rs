@@ -62,6 +62,29 @@ pub fn requests_answered(port: u16) -> u64 {
         .unwrap_or(0)
 }
 
+/// Waits until the demo apps on `ports` have answered `n` more requests between them than
+/// now: the load reaches them.
+pub fn wait_for_requests(ports: &[u16], n: u64) {
+    let answered = || ports.iter().map(|p| requests_answered(*p)).sum::<u64>();
+    let before = answered();
+    crate::wait_until(
+        &format!("{n} more requests to :{ports:?}"),
+        Duration::from_secs(60),
+        || answered() >= before + n,
+    );
+}
+
+/// Established TCP connections to `127.0.0.1:port`, as `ss` lists them.
+pub fn established_to(port: u16) -> usize {
+    let out = std::process::Command::new("ss")
+        .args(["-Htn", "state", "established"])
+        .arg(format!("( dport = :{port} )"))
+        .output()
+        .expect("run ss (iproute2)");
+    assert!(out.status.success(), "ss failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
 /// A GET over HTTP/1.0: `(status, body)`, or `Err` when nothing answered.
 pub fn get(url: &str) -> Result<(u16, String), String> {
     let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;

@@ -366,9 +366,12 @@ fn gate_does_not_judge_a_quiet_release_on_a_few_requests() {
     let image = DemoImage::build(&format!("{name}:v1"), &[]);
     let c = DemoContainer::run(&image.tag, &name, &[("DEMO_ERROR_RATE", "0.3")]);
     assert!(c.wait_answering(Duration::from_secs(15)), "{}", c.logs());
+    // The gates scrape the release through this stub, which shows when they started.
+    let metrics = c.url("/metrics");
+    let scrapes = StubServer::start(move |_| mvk_e2e::get(&metrics).unwrap_or_else(|e| (502, e)));
     // Two gates watch the same release: the default one, and one without a minimum.
     let gate = |extra: &'static [&'static str]| {
-        let stdin = record(&name, c.port);
+        let stdin = record(&name, scrapes.port);
         std::thread::spawn(move || {
             let mut args = vec!["--watch", "5s", "--every", "1s"];
             args.extend(extra);
@@ -378,10 +381,13 @@ fn gate_does_not_judge_a_quiet_release_on_a_few_requests() {
     let (guarded, unguarded) = (gate(&[]), gate(&["--min-requests", "0"]));
     // Eight requests once the watch is on, the 4th and 7th failing: a high share of very
     // little. (Like Prometheus, rate() misses the first failure: it creates the series.)
-    std::thread::sleep(Duration::from_millis(500));
+    mvk_e2e::wait_until("both gates' first scrape", Duration::from_secs(20), || {
+        scrapes.requests().len() >= 2
+    });
     let mut failed = 0;
     for _ in 0..8 {
         failed += usize::from(mvk_e2e::get(&c.url("/")).unwrap().0 == 500);
+        // Spread over the watch, so the failures fall into different scrapes.
         std::thread::sleep(Duration::from_millis(400));
     }
     assert_eq!(failed, 2);
@@ -763,7 +769,9 @@ fn sigterm_during_the_watch_is_exit_130_with_the_record() {
         "1s",
     ];
     let child = spawn_tool("mvk-alerts", &args, &[], "");
-    std::thread::sleep(Duration::from_millis(1500));
+    mvk_e2e::wait_until("the first scrape", Duration::from_secs(20), || {
+        !stub.requests().is_empty()
+    });
     mvk_e2e::signal(&child, nix::sys::signal::Signal::SIGTERM);
     let run = mvk_e2e::finish(child);
     assert_eq!(run.code, 130, "{}", run.stderr);

@@ -917,7 +917,16 @@ fn an_interrupted_upload_stops_and_tags_nothing() {
     while !seen.contains("mvk-build: building") {
         assert_ne!(stderr.read_line(&mut seen).unwrap(), 0, "{seen}");
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // The upload is under way: mvk-build has read 64 MB of the context.
+    let io = format!("/proc/{}/io", child.id());
+    mvk_e2e::wait_until("the upload to start", Duration::from_secs(60), || {
+        std::fs::read_to_string(&io)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("rchar: "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n > 64 << 20)
+    });
     mvk_e2e::signal(&child, nix::sys::signal::Signal::SIGINT);
     let out = child.wait_with_output().unwrap();
     mvk_e2e::schema::check_output(

@@ -79,7 +79,7 @@ fn a_weighted_canary_takes_its_share_moves_and_ends_without_a_failed_request() {
         upstream.contains(&format!("server 127.0.0.1:{} weight=10 ", app.green_port)),
         "{upstream}"
     );
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    mvk_e2e::net::wait_for_requests(&[app.green_port], 10);
     let r = swap(&app, &candidate, &["--weight", "50"]);
     assert_eq!(r["swap"]["weight"], 50);
     let r = swap(&app, &candidate, &["--weight", "10"]);
@@ -102,7 +102,7 @@ fn a_weighted_canary_takes_its_share_moves_and_ends_without_a_failed_request() {
 
     // Ended: every request to the live release, the candidate removed, nothing failed.
     let load = Hey::start(&app.nginx.url("/"), 4);
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    mvk_e2e::net::wait_for_requests(&[app.blue_port, app.green_port], 20);
     let r = swap(&app, &candidate, &["--weight", "0"]);
     assert_eq!(r["swap"]["weight"], 0);
     assert_eq!(r["swap"]["candidate_removed"], true, "{r}");

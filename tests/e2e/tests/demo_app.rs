@@ -212,12 +212,21 @@ fn websocket_and_events_end_properly_on_sigterm() {
     let mut sse = std::net::TcpStream::connect(("127.0.0.1", c.port)).unwrap();
     sse.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     std::io::Write::write_all(&mut sse, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let (first_event, seen) = std::sync::mpsc::channel();
     let events = std::thread::spawn(move || {
         let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut sse, &mut text);
+        let mut buf = [0; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut sse, &mut buf) {
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if text.contains("data: demo v1\n\n") {
+                let _ = first_event.send(());
+            }
+        }
         text
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    // The stream is open and has sent its first event before the stop.
+    seen.recv_timeout(Duration::from_secs(20))
+        .expect("the event stream sent nothing");
     let stopping = std::thread::spawn({
         let name = c.name.clone();
         move || docker(&["stop", "-t", "10", &name])

@@ -252,10 +252,12 @@ fn the_alert_gate_firing_rolls_back_and_no_request_fails_but_the_bad_releases_50
         "b",
         &[("MVK_WATCH", "20s"), ("MVK_CHECK", "/health")],
     );
-    std::thread::sleep(Duration::from_millis(500));
+    let r = run.record();
+    // The load goes on to the release put back.
+    let live = r["swap"]["live"]["port"].as_u64().unwrap();
+    mvk_e2e::net::wait_for_requests(&[live as u16], 5);
     let (ok, errors, other) = load.finish();
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let r = run.record();
     assert_eq!(r["rollback"]["cause"]["tool"], "mvk-alerts", "{r}");
     assert_eq!(r["rollback"]["to"], "a");
     assert_eq!(r["swap"]["live"]["release"], "a");
@@ -477,6 +479,34 @@ fn a_rollback_that_fails_too_is_reported_and_leaves_the_new_release_serving() {
     assert_eq!(state["live"]["release"], "b");
 }
 
+/// True once an `mvk-alerts` in the process group `pgid` has installed its SIGINT handler:
+/// it runs, and a Ctrl-C now lands in it.
+fn alerts_catching_sigint(pgid: u32) -> bool {
+    let field = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(str::trim)
+            .map(str::to_string)
+    };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // After the command name's last `)`: state, ppid, process group.
+            let group = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok());
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let caught = field(&status, "SigCgt:")
+                .and_then(|m| u64::from_str_radix(&m, 16).ok())
+                .unwrap_or(0);
+            group == Some(pgid)
+                && field(&status, "Name:").as_deref() == Some("mvk-alerts")
+                && caught & (1 << (nix::sys::signal::Signal::SIGINT as u64 - 1)) != 0
+        })
+}
+
 #[test]
 fn interrupted_during_the_alert_gate_it_stops_without_rolling_back() {
     use std::os::unix::process::CommandExt;
@@ -515,7 +545,9 @@ fn interrupted_during_the_alert_gate_it_stops_without_rolling_back() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    std::thread::sleep(Duration::from_millis(500));
+    mvk_e2e::wait_until("mvk-alerts to watch", Duration::from_secs(60), || {
+        alerts_catching_sigint(child.id())
+    });
     // Ctrl-C: the terminal sends SIGINT to the whole process group.
     let pgid = nix::unistd::Pid::from_raw(-(child.id() as i32));
     nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGINT).unwrap();

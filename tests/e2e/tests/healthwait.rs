@@ -481,6 +481,7 @@ fn keep_failed_keeps_the_crashed_candidate_stopped() {
     assert_eq!(r["error"]["kind"], "crashed");
     let id = r["candidate"]["container_id"].as_str().unwrap();
     assert_eq!(app.containers(), [id.to_string()]);
+    // Time for a restart policy to act, were there one: what is tested is that none does.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         inspect(

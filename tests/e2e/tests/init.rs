@@ -85,7 +85,9 @@ fn a_sigterm_aware_app_under_the_init_finishes_its_requests_in_flight() {
     // only the app's own SIGTERM handling can finish it.
     let url = format!("http://127.0.0.1:{}/sleep?ms=4000", app.blue_port);
     let request = std::thread::spawn(move || get(&url));
-    std::thread::sleep(Duration::from_millis(500));
+    mvk_e2e::wait_until("the request to reach v1", Duration::from_secs(20), || {
+        mvk_e2e::sleeping_requests(app.blue_port) > 0
+    });
 
     let r = deploy(&app, &v2, &[], &[]);
     assert_eq!(r["swap"]["previous_stopped"], true, "{r}");

@@ -4,22 +4,10 @@
 //! connections to the old release neither hold the drain up nor outlive it.
 
 use mvk_e2e::demo::app_context as context;
-use mvk_e2e::net::requests_answered;
+use mvk_e2e::net::{established_to as connections_to, requests_answered};
 use mvk_e2e::{container_status, run_script, wait_until, Hey, Nginx, TestApp};
 use serde_json::Value;
-use std::process::Command;
 use std::time::Duration;
-
-/// Established TCP connections to `127.0.0.1:port` (nginx's to a slot), as `ss` lists them.
-fn connections_to(port: u16) -> usize {
-    let out = Command::new("ss")
-        .args(["-Htn", "state", "established"])
-        .arg(format!("( dport = :{port} )"))
-        .output()
-        .expect("run ss (iproute2)");
-    assert!(out.status.success(), "ss failed: {out:?}");
-    String::from_utf8_lossy(&out.stdout).lines().count()
-}
 
 /// scripts/mvk-deploy (build, health, swap, verify, a short alert gate) with upstream
 /// keepalive.

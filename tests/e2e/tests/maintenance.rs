@@ -74,7 +74,7 @@ fn the_warm_previous_release_answers_when_the_live_one_dies() {
     assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v2\n".into())));
 
     let load = Hey::start(&app.nginx.url("/"), 6);
-    std::thread::sleep(Duration::from_millis(1500));
+    mvk_e2e::net::wait_for_requests(&[app.green_port], 20);
     docker(&["stop", "-t", "2", &format!("{}-green", app.name)]).unwrap();
     Hey::finish(load).assert_only(&[200], 200);
     assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v1\n".into())));
@@ -87,7 +87,7 @@ fn the_maintenance_page_answers_when_the_live_release_dies() {
     let r = deploy(&app, "blue", &v1, &[]);
     assert_eq!(r["swap"]["kept_warm"], false);
     let load = Hey::start(&app.nginx.url("/"), 5);
-    std::thread::sleep(Duration::from_millis(1500));
+    mvk_e2e::net::wait_for_requests(&[app.blue_port], 20);
     docker(&["stop", "-t", "2", &format!("{}-blue", app.name)]).unwrap();
     Hey::finish(load).assert_only(&[503, 200], 10);
     for method in ["GET", "POST", "HEAD"] {
@@ -171,7 +171,11 @@ fn maintenance_on_and_off_lose_no_request() {
     assert!(again.stderr.contains("already on"), "{}", again.stderr);
 
     let load = Hey::start(&app.nginx.url("/"), 4);
-    std::thread::sleep(Duration::from_millis(1500));
+    // The app gets none of it under maintenance: hey's kept-alive connections to nginx show
+    // that the load runs.
+    mvk_e2e::wait_until("hey to connect", Duration::from_secs(30), || {
+        mvk_e2e::net::established_to(app.nginx.port) > 0
+    });
     let run = switch("off", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.record()["swap"]["maintenance"], "off");

@@ -818,6 +818,7 @@ fn pruning_keeps_the_right_images_and_never_another_apps() {
         &used.tag,
     ])
     .unwrap();
+    // Image creation times have one-second resolution: v1 and later are newer than `used`.
     std::thread::sleep(Duration::from_millis(1100));
     let v1 = app_image(&app, "v1", &[]);
     let v2 = app_image(&app, "v2", &[]);

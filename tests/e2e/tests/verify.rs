@@ -755,7 +755,11 @@ fn sigterm_mid_check_is_exit_130_and_writes_no_textfile() {
         &textfile_dir,
     ];
     let child = mvk_e2e::spawn_tool("mvk-verify", &args, &[], &live_record(&app, demo.port()));
-    std::thread::sleep(Duration::from_millis(500));
+    mvk_e2e::wait_until(
+        "the check to reach the app",
+        Duration::from_secs(20),
+        || mvk_e2e::sleeping_requests(demo.port()) > 0,
+    );
     mvk_e2e::signal(&child, nix::sys::signal::Signal::SIGTERM);
     let run = mvk_e2e::finish(child);
     assert_eq!(run.code, 130, "{}", run.stderr);
