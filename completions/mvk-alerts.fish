@@ -56,7 +56,7 @@ complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -s V -l version -d '
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "check" -d 'Evaluate the alerts (what a bare `mvk-alerts` does)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "rules" -d 'Print the alerts as a Prometheus rule file'
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "scrape-config" -d 'Print the Prometheus scrape job the rules expect'
-complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "dashboard" -d 'Print a Grafana dashboard (JSON model) graphing the rules\' own expressions'
+complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "dashboard" -d 'Print a Grafana dashboard (JSON model) graphing the rules\' own expressions, with the live release and deploys (mvk-swap --textfile-dir metrics)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l metrics-url -d 'Scrape this metrics endpoint every --every for --watch [needs --app]' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l prometheus -d 'Have this Prometheus evaluate the same expressions (HTTP API) [needs --app]' -r
@@ -122,5 +122,5 @@ complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand dashboard" -s h -l
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config dashboard help" -f -a "check" -d 'Evaluate the alerts (what a bare `mvk-alerts` does)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config dashboard help" -f -a "rules" -d 'Print the alerts as a Prometheus rule file'
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config dashboard help" -f -a "scrape-config" -d 'Print the Prometheus scrape job the rules expect'
-complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config dashboard help" -f -a "dashboard" -d 'Print a Grafana dashboard (JSON model) graphing the rules\' own expressions'
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config dashboard help" -f -a "dashboard" -d 'Print a Grafana dashboard (JSON model) graphing the rules\' own expressions, with the live release and deploys (mvk-swap --textfile-dir metrics)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand help; and not __fish_seen_subcommand_from check rules scrape-config dashboard help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

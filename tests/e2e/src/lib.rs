@@ -33,7 +33,7 @@ pub use demo::{demo_binary, DemoContainer, DemoImage};
 pub use hey::Hey;
 pub use net::{free_port, get, sleeping_requests, wait_for_port};
 pub use nginx::Nginx;
-pub use prometheus::Prometheus;
+pub use prometheus::{textfile_exporter, Prometheus};
 pub use registry::Registry;
 pub use script::{run_script, script, script_command};
 pub use server::Server;

@@ -129,3 +129,22 @@ impl Drop for Prometheus {
         let _ = self.child.wait();
     }
 }
+
+/// node_exporter's textfile collector, as far as Prometheus sees it: a loopback server whose
+/// `/metrics` is the `*.prom` files of `dir` (what the tools write there), read afresh at
+/// every scrape and served as they are.
+pub fn textfile_exporter(dir: &std::path::Path) -> crate::StubServer {
+    let dir = dir.to_path_buf();
+    crate::StubServer::start(move |_| {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "prom"));
+        files.sort();
+        let text: String = files
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect();
+        (200, text)
+    })
+}

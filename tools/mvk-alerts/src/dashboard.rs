@@ -1,6 +1,7 @@
 //! `mvk-alerts dashboard`: a Grafana dashboard (JSON model, importable) graphing the app with
 //! the very expressions its alert rules evaluate, over a Prometheus chosen by a datasource
-//! variable.
+//! variable; and, from mvk-swap's textfile metrics, the live release and deploys and
+//! rollbacks as annotations.
 
 use crate::promql::Version;
 use crate::rules::{self, Params, RuleArgs};
@@ -15,20 +16,23 @@ pub fn model(args: &RuleArgs, app: &str) -> Result<Value, String> {
         "latency" => Some(args.latency_threshold.as_secs_f64()),
         _ => None,
     };
-    let panels: Vec<Value> = graphed
+    let mut panels: Vec<Value> = graphed
         .iter()
         .enumerate()
         .map(|(i, (name, expr))| panel(i, name, &expr.to_string(), threshold(name)))
         .collect();
     // mvk-swap --textfile-dir's metrics, through node_exporter (whose job is not the app's).
     let app_label = format!("app={}", Value::from(app));
+    panels.push(release_panel(panels.len(), &app_label));
+    // The two minutes after each deploy (rollback): the time itself, not its `changes()`, so
+    // that the first one, whose series only just appeared, is marked too.
     let annotation = |name: &str, metric: &str, color: &str| {
         json!({
             "name": name,
             "enable": true,
             "iconColor": color,
             "datasource": {"type": "prometheus", "uid": "${datasource}"},
-            "expr": format!("changes({metric}{{{app_label}}}[2m]) > 0"),
+            "expr": format!("time() - {metric}{{{app_label}}} < 120"),
             "step": "1m",
             "titleFormat": name
         })
@@ -87,6 +91,23 @@ fn panel(i: usize, name: &str, expr: &str, threshold: Option<f64>) -> Value {
     })
 }
 
+/// The release live now, its slot and image: mvk_release_info's labels, as of the last scrape.
+fn release_panel(i: usize, app_label: &str) -> Value {
+    let datasource = json!({"type": "prometheus", "uid": "${datasource}"});
+    json!({
+        "id": i + 1,
+        "type": "stat",
+        "title": "Live release",
+        "datasource": datasource,
+        "gridPos": {"h": 4, "w": 24, "x": 0, "y": i.div_ceil(2) * 8},
+        "options": {"textMode": "name", "colorMode": "none", "graphMode": "none",
+                    "reduceOptions": {"calcs": ["lastNotNull"], "values": false}},
+        "targets": [{"refId": "A", "datasource": datasource, "instant": true, "range": false,
+                     "expr": format!("mvk_release_info{{{app_label}}}"),
+                     "legendFormat": "{{release}} (slot {{slot}}, {{image}})"}]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +122,8 @@ mod tests {
             .iter()
             .map(|p| p["targets"][0]["expr"].as_str().unwrap())
             .collect();
+        assert_eq!(exprs.len(), 5);
+        assert_eq!(exprs[4], r#"mvk_release_info{app="shop"}"#);
         let built = rules::build(&Params::standing(&args, "shop"), Version::V3).unwrap();
         assert_eq!(
             exprs[0],

@@ -65,7 +65,8 @@ enum Command {
     Rules(RuleArgs),
     /// Print the Prometheus scrape job the rules expect
     ScrapeConfig(ScrapeArgs),
-    /// Print a Grafana dashboard (JSON model) graphing the rules' own expressions
+    /// Print a Grafana dashboard (JSON model) graphing the rules' own expressions, with the live
+    /// release and deploys (mvk-swap --textfile-dir metrics)
     Dashboard(RuleArgs),
 }
 
