@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# What mvk-deploy and mvk-undo share: finding the app and its env file, the app's deploy
-# lock, the run's log directory, and reading a pipeline's PIPESTATUS. Sourced, never run.
+# What the scripts share: finding the app and its env file, the app's deploy lock, the run's
+# log directory, reading a pipeline's PIPESTATUS, hooks, and the host loop of mvk-rollout and
+# mvk-undo --hosts. Sourced, never run.
 
 # A progress line on stderr, prefixed with the script's name (as the tools do).
 mvk_say() {
@@ -15,7 +16,7 @@ mvk_die() {
   exit "$code"
 }
 
-# mvk_init LABEL ARGS...: reads the configuration, takes the deploy lock and makes the log dir.
+# mvk_init [--fleet] LABEL ARGS...: reads the configuration, takes the deploy lock, makes the log dir.
 #
 # The app is `--app NAME` among ARGS, else $MVK_APP; it is checked before any path is built
 # from it. Its env file ($MVK_CONFIG, else /etc/mvk/<app>.env when it exists) is parsed, never
@@ -33,10 +34,48 @@ mvk_die() {
 # here would make the tools wait on us. A busy lock fails at once with exit 4, or after
 # $MVK_LOCK_WAIT seconds of waiting.
 #
+# With --fleet first (mvk-rollout, mvk-undo --hosts, which change other hosts over SSH) the lock
+# is `<state-dir>/<app>/fleet.lock` instead: two such runs from one machine exclude each other,
+# and the machine may be one of the hosts, whose own mvk-deploy/mvk-undo then takes deploy.lock.
+#
 # Sets MVK_APP (exported), MVK_STATE, MVK_LOG (the run's log dir).
 mvk_init() {
+  local lock=deploy.lock
+  if [ "$1" = --fleet ]; then
+    lock=fleet.lock
+    shift
+  fi
   local label=$1
   shift
+  mvk_configure "$@"
+  [[ ${MVK_LOCK_WAIT:-0} =~ ^[0-9]+([.][0-9]+)?$ ]] ||
+    mvk_die 2 "MVK_LOCK_WAIT is \`$MVK_LOCK_WAIT\`, not a number of seconds"
+
+  MVK_STATE=${MVK_STATE_DIR:-/var/lib/mvk}/$MVK_APP
+  mvk_private_dir "$MVK_STATE"
+  mvk_lock "$MVK_STATE/$lock"
+
+  if [ -n "${MVK_LOG_DIR:-}" ]; then
+    MVK_LOG=$MVK_LOG_DIR
+    mkdir -p "$MVK_LOG" || mvk_die 4 "cannot create the log directory $MVK_LOG (MVK_LOG_DIR)"
+  else
+    local base n=1
+    base=$MVK_STATE/deploys/$(date -u +%Y%m%dT%H%M%SZ)-$label
+    mvk_private_dir "$MVK_STATE/deploys"
+    # Records written by older versions were world-readable.
+    chmod 0700 "$MVK_STATE/deploys" || mvk_die 4 "cannot make $MVK_STATE/deploys private"
+    MVK_LOG=$base
+    until mkdir "$MVK_LOG" 2>/dev/null; do
+      n=$((n + 1))
+      [ "$n" -le 100 ] || mvk_die 4 "cannot create a log directory under $MVK_STATE/deploys"
+      MVK_LOG=$base.$n
+    done
+  fi
+}
+
+# mvk_configure ARGS...: the first half of mvk_init, for what changes nothing (a listing):
+# the app (checked) and its env file, with umask 077. Sets MVK_APP (exported).
+mvk_configure() {
   umask 077
   local arg want_app='' app=''
   for arg in "$@"; do
@@ -63,29 +102,6 @@ mvk_init() {
   [ -n "$app" ] || mvk_die 2 "which app? set MVK_APP (or pass --app NAME, or MVK_CONFIG naming an env file that sets it)"
   mvk_check_app "$app"
   export MVK_APP=$app
-  [[ ${MVK_LOCK_WAIT:-0} =~ ^[0-9]+([.][0-9]+)?$ ]] ||
-    mvk_die 2 "MVK_LOCK_WAIT is \`$MVK_LOCK_WAIT\`, not a number of seconds"
-
-  MVK_STATE=${MVK_STATE_DIR:-/var/lib/mvk}/$app
-  mvk_private_dir "$MVK_STATE"
-  mvk_lock "$MVK_STATE/deploy.lock"
-
-  if [ -n "${MVK_LOG_DIR:-}" ]; then
-    MVK_LOG=$MVK_LOG_DIR
-    mkdir -p "$MVK_LOG" || mvk_die 4 "cannot create the log directory $MVK_LOG (MVK_LOG_DIR)"
-  else
-    local base n=1
-    base=$MVK_STATE/deploys/$(date -u +%Y%m%dT%H%M%SZ)-$label
-    mvk_private_dir "$MVK_STATE/deploys"
-    # Records written by older versions were world-readable.
-    chmod 0700 "$MVK_STATE/deploys" || mvk_die 4 "cannot make $MVK_STATE/deploys private"
-    MVK_LOG=$base
-    until mkdir "$MVK_LOG" 2>/dev/null; do
-      n=$((n + 1))
-      [ "$n" -le 100 ] || mvk_die 4 "cannot create a log directory under $MVK_STATE/deploys"
-      MVK_LOG=$base.$n
-    done
-  fi
 }
 
 # mvk_check_app NAME: exit 2 unless NAME is an app name (as the tools check it).
@@ -271,4 +287,187 @@ mvk_hook_trusted() {
     mvk_say "warning: $1 is writable by group or others (mode $mode): hooks there are not run"
     return 1
   fi
+}
+
+# Several hosts over SSH (mvk-rollout, mvk-undo --hosts). Each host keeps its own env file,
+# state, deploy lock, nginx and hooks: these functions only run the one-host scripts there and
+# gather what they print. The hosts are checked first (mvk_fleet_check), then changed in waves
+# (mvk_fleet_run); after the first failure the hosts already changed are put back, newest first
+# (mvk_fleet_revert). What became of each host is in MVK_OUTCOME, MVK_CODE and MVK_TOOK;
+# mvk_fleet_finish prints it.
+declare -gA MVK_OUTCOME=() MVK_CODE=() MVK_TOOK=()
+
+# mvk_hosts LIST: the comma-separated LIST into MVK_HOSTS_LIST, exit 2 on a bad one. A name is
+# one ssh takes (an ssh_config alias, user@host) that cannot be read as an option: it starts
+# with a letter, digit or _ and holds only A-Z a-z 0-9 . _ @ -; none is listed twice. Also
+# splits $MVK_SSH (default `ssh`) into MVK_SSH_CMD.
+mvk_hosts() {
+  local list=$1 host shown
+  local -A seen=()
+  [[ $list != *$'\n'* ]] || mvk_die 2 "--hosts holds a line break: give one comma-separated line"
+  IFS=, read -r -a MVK_HOSTS_LIST <<<"$list"
+  [ ${#MVK_HOSTS_LIST[@]} -gt 0 ] || mvk_die 2 "--hosts names no host"
+  for host in "${MVK_HOSTS_LIST[@]}"; do
+    shown=${host//[^[:print:]]/?}
+    [ -n "$host" ] || mvk_die 2 "--hosts has an empty name: \`${list//[^[:print:]]/?}\`"
+    [[ $host != -* ]] || mvk_die 2 "the host \`$shown\` starts with \`-\`: refused (ssh would read it as an option)"
+    [[ $host =~ ^[A-Za-z0-9_][A-Za-z0-9._@-]{0,252}$ ]] ||
+      mvk_die 2 "\`$shown\` is not a host name: use A-Z a-z 0-9 . _ @ -, starting with a letter, digit or _"
+    [ -z "${seen[$host]:-}" ] || mvk_die 2 "the host $host is listed twice"
+    seen[$host]=1
+  done
+  read -r -a MVK_SSH_CMD <<<"${MVK_SSH:-ssh}"
+  [ ${#MVK_SSH_CMD[@]} -gt 0 ] || mvk_die 2 "MVK_SSH is empty"
+}
+
+# mvk_parallel N: how many hosts change at once (MVK_PARALLEL_N), exit 2 unless 1 to 999.
+mvk_parallel() {
+  [[ $1 =~ ^[1-9][0-9]{0,2}$ ]] ||
+    mvk_die 2 "--parallel is \`${1//[^[:print:]]/?}\`: give how many hosts change at once (1 or more)"
+  MVK_PARALLEL_N=$1
+}
+
+# mvk_on HOST COMMAND...: COMMAND on HOST over $MVK_SSH; ssh exits 255 when it cannot reach
+# it. BatchMode is always on: stdin may be a record, there is no one to ask for a password.
+# The remote shell reads COMMAND: only checked names may go into it.
+mvk_on() {
+  local host=$1
+  shift
+  "${MVK_SSH_CMD[@]}" -o BatchMode=yes -- "$host" "$@"
+}
+
+# mvk_elapsed START: seconds since START (from `date +%s.%N`), to the millisecond.
+mvk_elapsed() {
+  local now
+  now=$(date +%s.%N)
+  awk -v a="$1" -v b="$now" 'BEGIN { printf "%.3f", b - a }'
+}
+
+# mvk_fleet_line HOST: the host's JSON line; its record the last one it printed (HOST.json, or
+# HOST-revert.json once it was put back), null if none.
+mvk_fleet_line() {
+  local host=$1 file=$MVK_LOG/$1.json record=null
+  [ ! -s "$MVK_LOG/$host-revert.json" ] || file=$MVK_LOG/$host-revert.json
+  if [ -s "$file" ] && jq -e '.' "$file" >/dev/null 2>&1; then
+    record=$(jq -c '.' "$file")
+  fi
+  jq -cn --arg host "$host" --arg outcome "${MVK_OUTCOME[$host]:-not-reached}" \
+    --argjson code "${MVK_CODE[$host]:-null}" --argjson seconds "${MVK_TOOK[$host]:-null}" \
+    --argjson record "$record" \
+    '{host: $host, outcome: $outcome, exit_code: $code, seconds: $seconds, record: $record}'
+}
+
+# mvk_fleet_finish CODE: every host's line on stdout, a summary titled $MVK_FLEET_WHAT on
+# stderr, and exit CODE.
+mvk_fleet_finish() {
+  local host
+  for host in "${MVK_HOSTS_LIST[@]}"; do
+    mvk_fleet_line "$host"
+  done
+  mvk_say "summary of $MVK_FLEET_WHAT:"
+  for host in "${MVK_HOSTS_LIST[@]}"; do
+    printf '%s:   %-24s %-16s exit %-4s %ss\n' "$MVK_SCRIPT" "$host" "${MVK_OUTCOME[$host]:-not-reached}" \
+      "${MVK_CODE[$host]:--}" "${MVK_TOOK[$host]:--}" >&2
+  done
+  exit "$1"
+}
+
+# mvk_fleet_check CHECK: `CHECK HOST` for every host, in order, before anything changes. CHECK
+# returns 0 when the host is ready, 255 when ssh could not reach it, else an exit code of
+# DESIGN.md §2 after saying why. The first host not ready ends the script with that code (4 for
+# 255; outcome unreachable for 4, failed otherwise); nothing was changed on any host.
+mvk_fleet_check() {
+  local check=$1 host status
+  for host in "${MVK_HOSTS_LIST[@]}"; do
+    status=0
+    "$check" "$host" || status=$?
+    [ "$status" -ne 0 ] || continue
+    if [ "$status" -eq 255 ]; then
+      mvk_say "error: cannot reach $host over SSH (${MVK_SSH_CMD[*]})"
+      status=4
+    fi
+    MVK_CODE[$host]=$(mvk_exit_code "$status")
+    if [ "${MVK_CODE[$host]}" -eq 4 ]; then
+      MVK_OUTCOME[$host]=unreachable
+    else
+      MVK_OUTCOME[$host]=failed
+    fi
+    mvk_say "$host is not ready: nothing was changed on any host"
+    mvk_fleet_finish "${MVK_CODE[$host]}"
+  done
+}
+
+# mvk_fleet_run STEP OUTCOME: `STEP HOST` for every host, in waves of $MVK_PARALLEL_N (a wave
+# always runs to its end); its stdout, the host's record, into $MVK_LOG/HOST.json. A host whose
+# STEP succeeded gets OUTCOME and joins MVK_SWITCHED; one that failed (its own script put it
+# back as it was) is failed, or unreachable (exit 4) when ssh lost it; a wave with a failure is
+# the last. MVK_FLEET_FAILED: the exit code of the first host that failed, 0 if none.
+mvk_fleet_run() {
+  local step=$1 ok=$2 w host pid status secs
+  local -a wave pids
+  MVK_SWITCHED=()
+  MVK_FLEET_FAILED=0
+  for ((w = 0; w < ${#MVK_HOSTS_LIST[@]}; w += MVK_PARALLEL_N)); do
+    wave=("${MVK_HOSTS_LIST[@]:w:MVK_PARALLEL_N}")
+    pids=()
+    for host in "${wave[@]}"; do
+      mvk_fleet_timed "$step" "$host" &
+      pids+=("$!")
+    done
+    for pid in "${pids[@]}"; do
+      wait "$pid" || true
+    done
+    for host in "${wave[@]}"; do
+      status='' secs=''
+      read -r status secs <"$MVK_LOG/$host.status" || true
+      rm -f "$MVK_LOG/$host.status"
+      status=${status:-255}
+      MVK_TOOK[$host]=${secs:-0}
+      if [ "$status" -eq 0 ]; then
+        MVK_OUTCOME[$host]=$ok
+        MVK_CODE[$host]=0
+        MVK_SWITCHED+=("$host")
+        continue
+      fi
+      if [ "$status" -eq 255 ]; then
+        MVK_OUTCOME[$host]=unreachable
+        MVK_CODE[$host]=4
+        mvk_say "error: lost $host over SSH (exit 255)"
+      else
+        MVK_OUTCOME[$host]=failed
+        MVK_CODE[$host]=$(mvk_exit_code "$status")
+        mvk_say "error: $host failed (exit $status); see its record and its own log there"
+      fi
+      [ "$MVK_FLEET_FAILED" -ne 0 ] || MVK_FLEET_FAILED=${MVK_CODE[$host]}
+    done
+    [ "$MVK_FLEET_FAILED" -eq 0 ] || break
+  done
+}
+
+# mvk_fleet_timed STEP HOST: `STEP HOST >HOST.json`; "EXIT SECONDS" into $MVK_LOG/HOST.status.
+mvk_fleet_timed() {
+  local step=$1 host=$2 start status=0
+  start=$(date +%s.%N)
+  "$step" "$host" >"$MVK_LOG/$host.json" || status=$?
+  echo "$status $(mvk_elapsed "$start")" >"$MVK_LOG/$host.status"
+}
+
+# mvk_fleet_revert STEP OUTCOME FAILED: puts the hosts of MVK_SWITCHED back, newest first,
+# with `STEP HOST` (its record into $MVK_LOG/HOST-revert.json); each gets OUTCOME, or FAILED
+# (STEP says loudly that this host may be left on what the run gave it), and STEP's exit code.
+mvk_fleet_revert() {
+  local step=$1 ok=$2 bad=$3 i host start status
+  for ((i = ${#MVK_SWITCHED[@]} - 1; i >= 0; i--)); do
+    host=${MVK_SWITCHED[$i]}
+    start=$(date +%s.%N)
+    status=0
+    "$step" "$host" </dev/null >"$MVK_LOG/$host-revert.json" || status=$?
+    MVK_TOOK[$host]=$(awk -v a="${MVK_TOOK[$host]}" -v b="$(mvk_elapsed "$start")" 'BEGIN { printf "%.3f", a + b }')
+    if [ "$status" -eq 0 ]; then
+      MVK_OUTCOME[$host]=$ok
+    else
+      MVK_OUTCOME[$host]=$bad
+    fi
+    MVK_CODE[$host]=$status
+  done
 }

@@ -1,7 +1,9 @@
 //! scripts/mvk-rollout: one release built and pushed once, deployed host by host over a real
 //! sshd to hosts that each have their own Docker engine (pulling from a real registry by
 //! digest), state and nginx; a host failing rolls the earlier ones back and leaves the later
-//! ones alone; an unreachable host is exit 4 with nothing changed.
+//! ones alone; an unreachable host is exit 4 with nothing changed. mvk-undo --hosts puts every
+//! host back (or, when one fails, gives the ones already rolled back their release back), and
+//! --list shows what each host runs and can go back to.
 
 use mvk_e2e::demo::app_context as context;
 use mvk_e2e::fleet::Fleet;
@@ -101,6 +103,36 @@ impl Setup {
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{stderr}")))
             .collect();
         (out.status.code().unwrap_or(-1), lines, stderr)
+    }
+
+    /// `mvk-undo ARGS…` from the build machine, over the same ssh_config; `extra` on top of the
+    /// build app's environment. Every host's record is checked against the schema.
+    fn undo(&self, args: &[&str], extra: &[(&str, &str)]) -> (i32, Vec<Value>, String) {
+        let mut env = vec![("MVK_SSH", self.ssh.as_str())];
+        env.extend_from_slice(extra);
+        let out = script_command(&self.build, "mvk-undo", args, &env)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let code = out.status.code().unwrap_or(-1);
+        let lines: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{stderr}")))
+            .collect();
+        for line in &lines {
+            if let Some(record) = line.get("record").filter(|r| !r.is_null()) {
+                mvk_e2e::schema::check_output(&record.to_string(), code);
+            }
+        }
+        (code, lines, stderr)
+    }
+
+    /// Host `i`'s live release by its own state (`mvk-rollback --live` there).
+    fn live(&self, i: usize) -> String {
+        let run = self.hosts[i].run("mvk-rollback", &["--live"], &[], "");
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout.trim().to_string()
     }
 
     fn serving(&self, i: usize) -> String {
@@ -269,6 +301,182 @@ fn host_names_that_ssh_would_read_as_options_are_refused() {
         assert_eq!(code, 2, "--parallel {parallel}: {stderr}");
         assert!(lines.is_empty(), "--parallel {parallel}");
     }
+    assert!(s.images(0).is_empty());
+}
+
+/// `(host, live, candidates)` of each line of `mvk-undo --hosts … --list`.
+fn listed(lines: &[Value]) -> Vec<(String, Value, Value)> {
+    lines
+        .iter()
+        .map(|l| {
+            (
+                l["host"].as_str().unwrap().to_string(),
+                l["live"].clone(),
+                l["candidates"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn undo_across_hosts_puts_each_host_back_and_the_listing_shows_it() {
+    let s = Setup::new("mh-undo", 2);
+    for release in ["a", "b"] {
+        let (code, _, stderr) = s.rollout("web1,web2", release);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let (code, lines, stderr) = s.undo(&["--hosts", "web1,web2", "--list"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        listed(&lines),
+        [
+            ("web1".into(), "b".into(), serde_json::json!(["a"])),
+            ("web2".into(), "b".into(), serde_json::json!(["a"]))
+        ],
+        "{stderr}"
+    );
+    assert_eq!(lines[0]["outcome"], "listed");
+    assert_eq!(lines[0]["history"][0]["release"], "b");
+    assert!(stderr.contains("live: b  can go back to: a"), "{stderr}");
+
+    // Run from a machine that is itself web1 (its state dir): the run's own lock is
+    // fleet.lock, so web1's mvk-undo still gets web1's deploy.lock.
+    let web1_state = s.hosts[0].state.path().display().to_string();
+    let (code, lines, stderr) = s.undo(
+        &["--hosts", "web1,web2"],
+        &[("MVK_STATE_DIR", web1_state.as_str())],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        outcomes(&lines),
+        [pair("web1", "rolled-back"), pair("web2", "rolled-back")]
+    );
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["exit_code"], 0);
+        assert_eq!(line["record"]["rollback"]["from"], "b", "{line}");
+        assert_eq!(line["record"]["swap"]["live"]["release"], "a", "{line}");
+        assert_eq!(s.serving(i), "demo a\n", "host {i}");
+        assert_eq!(s.live(i), "a", "host {i}");
+    }
+    assert!(stderr.contains("every host was rolled back"), "{stderr}");
+
+    let (code, lines, stderr) = s.undo(&["--hosts", "web2,web1", "--list"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        listed(&lines),
+        [
+            ("web2".into(), "a".into(), serde_json::json!(["b"])),
+            ("web1".into(), "a".into(), serde_json::json!(["b"]))
+        ]
+    );
+}
+
+#[test]
+fn an_undo_failing_on_the_second_host_gives_the_first_its_release_back() {
+    let s = Setup::new("mh-undo-fail", 2);
+    for release in ["a", "b"] {
+        let (code, _, stderr) = s.rollout("web1,web2", release);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    // web2 cannot bring a back: its health path answers 404.
+    s.configure(
+        1,
+        &[("MVK_HEALTH_PATH", "/nope"), ("MVK_HEALTH_TIMEOUT", "3s")],
+    );
+    let (code, lines, stderr) = s.undo(&["--hosts", "web1,web2"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        outcomes(&lines),
+        [pair("web1", "restored"), pair("web2", "failed")],
+        "{stderr}"
+    );
+    // web1's last record is the restore: from a back to b.
+    assert_eq!(lines[0]["record"]["rollback"]["to"], "b", "{}", lines[0]);
+    assert_eq!(lines[0]["exit_code"], 0);
+    assert_eq!(lines[1]["record"]["error"]["tool"], "mvk-healthwait");
+    for i in 0..2 {
+        assert_eq!(s.serving(i), "demo b\n", "host {i}");
+        assert_eq!(s.live(i), "b", "host {i}");
+    }
+    assert!(stderr.contains("putting b back on web1"), "{stderr}");
+}
+
+#[test]
+fn a_host_not_ready_stops_the_undo_before_any_host_changes() {
+    let s = Setup::new("mh-undo-down", 2);
+    let (code, _, stderr) = s.rollout("web1,web2", "a");
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = s.rollout("web1", "b");
+    assert_eq!(code, 0, "{stderr}");
+
+    // Unreachable: exit 4, web1 (checked first and ready) untouched.
+    let (code, lines, stderr) = s.undo(&["--hosts", "web1,down"], &[]);
+    assert_eq!(code, 4, "{stderr}");
+    assert_eq!(
+        outcomes(&lines),
+        [pair("web1", "not-reached"), pair("down", "unreachable")]
+    );
+    assert!(lines[0]["record"].is_null());
+    assert!(stderr.contains("cannot reach down"), "{stderr}");
+    // web2 ran only a: nothing to go back to there, exit 1, web1 untouched.
+    let (code, lines, stderr) = s.undo(&["--hosts", "web1,web2"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        outcomes(&lines),
+        [pair("web1", "not-reached"), pair("web2", "failed")]
+    );
+    assert_eq!(lines[1]["record"]["error"]["tool"], "mvk-rollback", "{}", lines[1]);
+    // A release web1 never ran: refused by the check on web1.
+    let (code, lines, stderr) = s.undo(&["--hosts", "web1", "--to", "zz"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(outcomes(&lines), [pair("web1", "failed")]);
+    assert_eq!((s.serving(0), s.live(0)), ("demo b\n".into(), "b".into()));
+    assert_eq!((s.serving(1), s.live(1)), ("demo a\n".into(), "a".into()));
+
+    // The listing goes on past an unreachable host, and says which one it was.
+    let (code, lines, stderr) = s.undo(&["--hosts", "down,web2,web1", "--list"], &[]);
+    assert_eq!(code, 4, "{stderr}");
+    assert_eq!(
+        listed(&lines),
+        [
+            ("down".into(), Value::Null, serde_json::json!([])),
+            ("web2".into(), "a".into(), serde_json::json!([])),
+            ("web1".into(), "b".into(), serde_json::json!(["a"]))
+        ]
+    );
+    assert_eq!(lines[0]["outcome"], "unreachable");
+    assert_eq!(lines[0]["exit_code"], 4);
+}
+
+#[test]
+fn bad_host_names_and_options_for_undo_are_exit_2_and_change_nothing() {
+    let s = Setup::new("mh-undo-names", 1);
+    let refused: &[&[&str]] = &[
+        &["--hosts", "web1,-oProxyCommand=touch /tmp/x"],
+        &["--hosts", "web1,-oProxyCommand=touch /tmp/x", "--list"],
+        &["--hosts", "web1,,web1"],
+        &["--hosts", "web1,web1", "--list"],
+        &["--hosts", "a b"],
+        &["--hosts", "web1\n-oProxyCommand=x"],
+        &["--hosts", ""],
+        &["--hosts", "web1", "--to", "a;touch /tmp/mvk-undo-x"],
+        &["--hosts", "web1", "--to", "-x"],
+        &["--hosts", "web1", "--parallel", "0"],
+        &["--hosts", "web1", "--state-dir", "/tmp"],
+        &["--hosts", "web1", "--list", "--to", "a"],
+        &["--list", "--to", "a"],
+        &["--parallel", "2"],
+    ];
+    for args in refused {
+        let (code, lines, stderr) = s.undo(args, &[]);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(lines.is_empty(), "{args:?}");
+    }
+    assert!(!std::path::Path::new("/tmp/mvk-undo-x").exists());
+    // Nothing was made here (no log dir, no lock) nor on the host.
+    let made = |dir: &std::path::Path| std::fs::read_dir(dir).unwrap().count();
+    assert_eq!(made(s.build.state.path()), 0);
+    assert_eq!(made(s.hosts[0].state.path()), 0);
     assert!(s.images(0).is_empty());
 }
 
