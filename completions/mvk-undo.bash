@@ -23,7 +23,7 @@ _mvk__undo() {
 
     case "${cmd}" in
         mvk__undo)
-            opts="-q --app --to --pull --state-dir --blue-port --green-port --container-port --quiet --list --live --cause"
+            opts="-q --app --to --list --pull --state-dir --blue-port --green-port --container-port --quiet --dry-run --hosts --parallel --live --cause"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -50,6 +50,14 @@ _mvk__undo() {
                     return 0
                     ;;
                 --container-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

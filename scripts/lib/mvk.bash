@@ -16,7 +16,7 @@ mvk_die() {
   exit "$code"
 }
 
-# mvk_init [--fleet] LABEL ARGS...: reads the configuration, takes the deploy lock, makes the log dir.
+# mvk_init LABEL ARGS...: reads the configuration, takes the deploy lock and makes the log dir.
 #
 # The app is `--app NAME` among ARGS, else $MVK_APP; it is checked before any path is built
 # from it. Its env file ($MVK_CONFIG, else /etc/mvk/<app>.env when it exists) is parsed, never
@@ -34,19 +34,24 @@ mvk_die() {
 # here would make the tools wait on us. A busy lock fails at once with exit 4, or after
 # $MVK_LOCK_WAIT seconds of waiting.
 #
-# With --fleet first (mvk-rollout, mvk-undo --hosts, which change other hosts over SSH) the lock
-# is `<state-dir>/<app>/fleet.lock` instead: two such runs from one machine exclude each other,
+# mvk_init_fleet (mvk-rollout, mvk-undo --hosts, which change other hosts over SSH) takes
+# `<state-dir>/<app>/fleet.lock` instead: two such runs from one machine exclude each other,
 # and the machine may be one of the hosts, whose own mvk-deploy/mvk-undo then takes deploy.lock.
 #
 # Sets MVK_APP (exported), MVK_STATE, MVK_LOG (the run's log dir).
 mvk_init() {
-  local lock=deploy.lock
-  if [ "$1" = --fleet ]; then
-    lock=fleet.lock
-    shift
-  fi
-  local label=$1
-  shift
+  mvk_start deploy.lock "$@"
+}
+
+# mvk_init_fleet LABEL ARGS...: mvk_init holding fleet.lock.
+mvk_init_fleet() {
+  mvk_start fleet.lock "$@"
+}
+
+# mvk_start LOCK LABEL ARGS...: mvk_init with the lock file named LOCK.
+mvk_start() {
+  local lock=$1 label=$2
+  shift 2
   mvk_configure "$@"
   [[ ${MVK_LOCK_WAIT:-0} =~ ^[0-9]+([.][0-9]+)?$ ]] ||
     mvk_die 2 "MVK_LOCK_WAIT is \`$MVK_LOCK_WAIT\`, not a number of seconds"

@@ -115,24 +115,64 @@ fn undo() -> Script {
         name: "mvk-undo",
         forwards: r#"mvk-rollback "$@""#,
         tool: mvk_rollback::command,
-        // The script's own pipeline needs a record: not the listings, and it is no deploy's
-        // automatic rollback.
-        withheld: &["list", "live", "cause"],
-        own: Vec::new,
-        about: "Put back the release that was live before the live one: the manual rollback",
+        // The script's own pipeline needs a record, and it is no deploy's automatic rollback.
+        withheld: &["live", "cause"],
+        own: || {
+            vec![
+                Arg::new("dry-run")
+                    .long("dry-run")
+                    .action(ArgAction::SetTrue)
+                    .help(
+                        "Print the record of where the undo would go (mvk-rollback alone) and \
+                         change nothing; exit 1 when there is nothing to go back to",
+                    ),
+                Arg::new("hosts").long("hosts").value_name("HOST,...").help(
+                    "Roll back (or with --list: list) these hosts over SSH instead, \
+                         comma-separated as ssh takes them: A-Z a-z 0-9 . _ @ -, never \
+                         starting with -; then only --app, --to, --pull, --parallel and --list \
+                         are taken",
+                ),
+                Arg::new("parallel")
+                    .long("parallel")
+                    .env("MVK_PARALLEL")
+                    .value_name("N")
+                    .default_value("1")
+                    .value_parser(clap::value_parser!(u16).range(1..=999))
+                    .requires("hosts")
+                    .help("With --hosts: how many hosts roll back at once, in waves"),
+            ]
+        },
+        about: "Put back the release that was live before the live one: the manual rollback, \
+                here or on several hosts",
         long_about: "The manual rollback in one command:
 
   mvk-rollback | mvk-healthwait | mvk-swap
 
 Puts back the release that was live before the live one (or --to RELEASE; --pull pulls its \
 image again when it was pruned). A second mvk-undo undoes the first. Every option goes to \
-mvk-rollback. Prints the final record.
+mvk-rollback. Prints the final record. --list (the history) and --dry-run (where it would go) \
+read the app's env file like the rollback, take no lock and change nothing.
 
-Exit codes: 0 the earlier release is live again; otherwise the exit code of the step that \
-failed (1: nothing to roll back to, unknown release, image gone).",
+With --hosts, on several hosts over SSH ($MVK_SSH), by mvk-rollout's rules: every host is \
+checked first (ssh HOST mvk-undo --dry-run; unreachable: exit 4, nothing to go back to: exit \
+1, and nothing changes anywhere), then each runs mvk-undo --to the release its check found \
+(its own env file, state, deploy lock, nginx, hooks). When a host fails, the hosts already \
+rolled back get their release back, newest first, and the hosts after it are never touched. \
+Output: one JSON line per host, {host, outcome, exit_code, seconds, record}, outcome one of \
+rolled-back, failed, restored, restore-failed, unreachable, not-reached; a summary on stderr. \
+With --hosts and --list: one line per host, {host, outcome, exit_code, live, candidates, \
+history}, every reachable host listed; candidates are the releases --to takes there, newest \
+first.
+
+Exit codes: 0 the earlier release is live again (on every host); otherwise the exit code of the \
+step (or the first host) that failed (1: nothing to roll back to, unknown release, image gone; \
+4: a host unreachable).",
         after_help: "Hooks (see mvk-deploy(1)): post-rollback when the earlier release is live \
-again, failed when the rollback failed.\n\nExamples:\n  mvk-undo --app shop\n  \
-mvk-undo --app shop --to 9ab12cd --pull\n\nSee also: mvk-deploy(1), mvk-rollback(1), mvk(7)",
+again, failed when the rollback failed.\n\nWith --hosts the run holds STATE-DIR/APP/fleet.lock \
+here instead of the deploy lock, so this machine may be one of the hosts.\n\nExamples:\n  \
+mvk-undo --app shop\n  mvk-undo --app shop --to 9ab12cd --pull\n  \
+mvk-undo --app shop --hosts web1,web2 --list\n  mvk-undo --app shop --hosts web1,web2\n\n\
+See also: mvk-deploy(1), mvk-rollout(1), mvk-rollback(1), mvk(7)",
     }
 }
 

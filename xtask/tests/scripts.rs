@@ -8,7 +8,7 @@ use xtask::scripts::{all, parsed_options, Script};
 fn source(name: &str) -> String {
     let root = xtask::root().join("scripts");
     let script = std::fs::read_to_string(root.join(name)).unwrap();
-    let lib = if script.contains("\nmvk_init ") {
+    let lib = if script.contains("mvk_init") {
         std::fs::read_to_string(root.join("lib/mvk.bash")).unwrap()
     } else {
         String::new()

@@ -425,7 +425,11 @@ fn a_host_not_ready_stops_the_undo_before_any_host_changes() {
         outcomes(&lines),
         [pair("web1", "not-reached"), pair("web2", "failed")]
     );
-    assert_eq!(lines[1]["record"]["error"]["tool"], "mvk-rollback", "{}", lines[1]);
+    assert_eq!(
+        lines[1]["record"]["error"]["tool"], "mvk-rollback",
+        "{}",
+        lines[1]
+    );
     // A release web1 never ran: refused by the check on web1.
     let (code, lines, stderr) = s.undo(&["--hosts", "web1", "--to", "zz"], &[]);
     assert_eq!(code, 1, "{stderr}");
