@@ -10,7 +10,7 @@ complete -c mvk-build -l release -d 'The release id and image tag [default: git 
 complete -c mvk-build -l repo -d 'The image repository, with the registry to push to [default: the app name]' -r
 complete -c mvk-build -l max-size -d 'Largest acceptable image size (100MB, 50MiB, bytes)' -r
 complete -c mvk-build -l container-port -d 'Port the app listens on inside the container; the image must EXPOSE it' -r
-complete -c mvk-build -l image -d 'Instead of building: pull this image built elsewhere (CI), by digest (`repo@sha256:…`) or tag, with the Docker config\'s credentials, and record it pinned by digest; the release is --release, else its mvk.release or org.opencontainers.image.revision label, else the digest\'s first 12 hex digits' -r
+complete -c mvk-build -l image -d 'Instead of building: pull this image built elsewhere (CI), by digest (`repo@sha256:…`) or tag, with the Docker config\'s credentials, and record it pinned by digest; the release is --release, else its mvk.release or org.opencontainers.image.revision label, else the digest\'s first 12 hex digits. The options of a build here (context, --file, --build-arg, --build-target, --no-cache, --repo, --push) conflict with it on the command line; set in the environment (an env file that also configures builds here) they are left unused' -r
 complete -c mvk-build -l no-cache -d 'Build every step afresh, without the build cache'
 complete -c mvk-build -l strict -d 'Fail (exit 1) when an image check fails, instead of warning'
 complete -c mvk-build -l push -d 'Push the image to the registry named in --repo (credentials from the Docker config)'

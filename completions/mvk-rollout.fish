@@ -12,7 +12,7 @@ complete -c mvk-rollout -l max-size -d 'Largest acceptable image size (100MB, 50
 complete -c mvk-rollout -l container-port -d 'Port the app listens on inside the container; the image must EXPOSE it' -r
 complete -c mvk-rollout -l hosts -d 'The hosts, comma-separated, as ssh takes them (ssh_config aliases, user@host): A-Z a-z 0-9 . _ @ -, never starting with -' -r
 complete -c mvk-rollout -l parallel -d 'How many hosts deploy at once, in waves' -r
-complete -c mvk-rollout -l image -d 'Instead of building: pull this image built elsewhere (CI), by digest (`repo@sha256:…`) or tag, with the Docker config\'s credentials, and record it pinned by digest; the release is --release, else its mvk.release or org.opencontainers.image.revision label, else the digest\'s first 12 hex digits' -r
+complete -c mvk-rollout -l image -d 'Instead of building: pull this image built elsewhere (CI), by digest (`repo@sha256:…`) or tag, with the Docker config\'s credentials, and record it pinned by digest; the release is --release, else its mvk.release or org.opencontainers.image.revision label, else the digest\'s first 12 hex digits. The options of a build here (context, --file, --build-arg, --build-target, --no-cache, --repo, --push) conflict with it on the command line; set in the environment (an env file that also configures builds here) they are left unused' -r
 complete -c mvk-rollout -l no-cache -d 'Build every step afresh, without the build cache'
 complete -c mvk-rollout -l strict -d 'Fail (exit 1) when an image check fails, instead of warning'
 complete -c mvk-rollout -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'

@@ -86,18 +86,38 @@ fn mvk_deploy_image_deploys_a_pushed_release_by_digest_as_the_ci_workflow_does()
     let (digest, _) = push_elsewhere(&app, &repo, "ci3", &no_config);
     let pinned = format!("{repo}@{digest}");
     let config = no_config.path().to_str().unwrap();
+    // The app's env file also configures builds on the server (the workflow's other flow):
+    // those settings are left unused, not a conflict.
+    let etc = TempDir::new("etc-mvk");
+    let env_file = etc.join("app.env");
+    std::fs::write(
+        &env_file,
+        format!(
+            "MVK_CONTEXT=/srv/{0}\nMVK_REPO={repo}\nMVK_PUSH=true\nMVK_NO_CACHE=1\n",
+            app.name
+        ),
+    )
+    .unwrap();
     let run = run_script(
         &app,
         "mvk-deploy",
         &["--image", &pinned],
         &[
             ("DOCKER_CONFIG", config),
+            ("MVK_CONFIG", env_file.to_str().unwrap()),
             ("MVK_WATCH", "3s"),
             ("MVK_EVERY", "1s"),
         ],
         "",
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "--image: MVK_CONTEXT, MVK_NO_CACHE, MVK_REPO, MVK_PUSH from the environment left unused"
+        ),
+        "{}",
+        run.stderr
+    );
     let r = run.record();
     assert_eq!(
         (r["image"].as_str(), r["release"].as_str()),
@@ -170,6 +190,40 @@ fn bad_references_are_exit_2_and_an_unreachable_registry_exit_4() {
     ] {
         let run = image(&app, args, &none);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+    }
+    // Where they truly conflict: a build asked for on the command line beside an image to
+    // deploy, on the command line or from the environment.
+    let pinned = format!("{}@sha256:{}", app.name, "a".repeat(64));
+    let env_image = [
+        ("DOCKER_CONFIG", none.path().to_str().unwrap()),
+        ("MVK_IMAGE", pinned.as_str()),
+    ];
+    for (args, env, says) in [
+        (
+            &["--image", &pinned, "--push"][..],
+            &env_image[..1],
+            "--push cannot be used with --image",
+        ),
+        (
+            &["--image", &pinned, "--repo", "shop"],
+            &env_image[..1],
+            "--repo cannot be used with --image",
+        ),
+        (
+            &["--push"],
+            &env_image[..],
+            "--push asks for a build here, but MVK_IMAGE (from the environment)",
+        ),
+        (
+            &["/tmp"],
+            &env_image[..],
+            "a context directory asks for a build here, but MVK_IMAGE",
+        ),
+    ] {
+        let run = app.run("mvk-build", args, env, "");
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert_eq!(run.record()["error"]["kind"], "bad-input");
     }
     let host = format!("127.0.0.1:{}", free_port());
     let run = image(

@@ -23,7 +23,7 @@ pub use dockerignore::{read_patterns as read_dockerignore, Matcher as Dockerigno
 use anyhow::Result;
 use bollard::models::ImageInspect;
 use clap::builder::BoolishValueParser;
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser};
 use mvk_core::config::{app_name, Output};
 use mvk_core::containers;
 use mvk_core::docker::{api_error, Engine};
@@ -130,9 +130,11 @@ pub struct Args {
     /// Instead of building: pull this image built elsewhere (CI), by digest
     /// (`repo@sha256:…`) or tag, with the Docker config's credentials, and record it pinned
     /// by digest; the release is --release, else its mvk.release or
-    /// org.opencontainers.image.revision label, else the digest's first 12 hex digits
-    #[arg(long, env = "MVK_IMAGE", value_parser = mvk_core::validate::image, value_name = "REF",
-          conflicts_with_all = ["context_arg", "file", "build_args", "target", "no_cache", "repo", "push"])]
+    /// org.opencontainers.image.revision label, else the digest's first 12 hex digits. The
+    /// options of a build here (context, --file, --build-arg, --build-target, --no-cache,
+    /// --repo, --push) conflict with it on the command line; set in the environment (an env
+    /// file that also configures builds here) they are left unused
+    #[arg(long, env = "MVK_IMAGE", value_parser = mvk_core::validate::image, value_name = "REF")]
     pub image: Option<String>,
     #[command(flatten)]
     pub output: Output,
@@ -163,12 +165,16 @@ pub fn command() -> clap::Command {
 }
 
 pub fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let progress = Progress::new("mvk-build", args.output.quiet);
     step::run(
         &progress,
         Input::Fresh(args.app.clone()),
-        |record, progress| run(&args, record, progress),
+        |record, progress| {
+            prebuilt::build_options(&matches, progress)?;
+            run(&args, record, progress)
+        },
     )
 }
 

@@ -5,12 +5,73 @@
 use crate::Args;
 use anyhow::Result;
 use bollard::models::ImageInspect;
+use clap::parser::ValueSource;
+use clap::ArgMatches;
 use mvk_core::containers::LABEL_RELEASE;
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::registry::Auth;
 use mvk_core::time::round_ms;
 use mvk_core::{signal, Fail, Progress, Record};
 use std::time::Instant;
+
+/// The options only a build here uses (Args' ids).
+const BUILD_ONLY: &[&str] = &[
+    "context",
+    "context_arg",
+    "file",
+    "build_args",
+    "target",
+    "no_cache",
+    "repo",
+    "push",
+];
+
+/// With --image, the options of a build here: given on the command line they contradict it
+/// (exit 2); from the environment they are what an env file shared with builds on the server
+/// (MVK_REPO, MVK_PUSH=true) sets for those, and are left unused, said once.
+pub fn build_options(matches: &ArgMatches, progress: &Progress) -> Result<()> {
+    let Some(image) = matches.value_source("image") else {
+        return Ok(());
+    };
+    let cmd = crate::command();
+    let mut unused = Vec::new();
+    for arg in cmd
+        .get_arguments()
+        .filter(|a| BUILD_ONLY.contains(&a.get_id().as_str()))
+    {
+        let name = match arg.get_long() {
+            Some(long) => format!("--{long}"),
+            None => "a context directory".to_string(),
+        };
+        match matches.value_source(arg.get_id().as_str()) {
+            Some(ValueSource::CommandLine) if image == ValueSource::CommandLine => {
+                return Err(Fail::usage(format!(
+                    "{name} cannot be used with --image: --image deploys an image built \
+                     elsewhere, so nothing is built or pushed here"
+                ))
+                .into());
+            }
+            Some(ValueSource::CommandLine) => {
+                return Err(Fail::usage(format!(
+                    "{name} asks for a build here, but MVK_IMAGE (from the environment) names \
+                     an image built elsewhere to deploy instead: unset MVK_IMAGE to build"
+                ))
+                .into());
+            }
+            Some(ValueSource::EnvVariable) => {
+                unused.extend(arg.get_env().map(|e| e.to_string_lossy().into_owned()));
+            }
+            _ => {}
+        }
+    }
+    if !unused.is_empty() {
+        progress.say(format!(
+            "--image: {} from the environment left unused (they configure builds here)",
+            unused.join(", ")
+        ));
+    }
+    Ok(())
+}
 
 /// The label CI sets to the commit it built; the release when the image has no `mvk.release`.
 const LABEL_REVISION: &str = "org.opencontainers.image.revision";
