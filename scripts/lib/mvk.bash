@@ -23,8 +23,8 @@ mvk_die() {
 # executed: `mvk-healthwait --print-env` reads it with the grammar of systemd's
 # EnvironmentFile= (what the units see) and prints the pairs NUL-separated, which are exported
 # one by one, so a value is only ever a value. MVK_* variables already in the environment (not
-# empty) win over the file. (Not $MVK_ENV_FILE: that is mvk-healthwait's --env-file, the app
-# container's own variables.)
+# empty) win over the file. (Not $MVK_ENV_FILE: that is the tools' --env-file, the app container's
+# own variables.)
 #
 # Everything the script creates is private (umask 077): the app's state directory and its
 # deploys/ records (which may quote the app's output) are rwx------/rw-------.

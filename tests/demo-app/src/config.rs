@@ -31,6 +31,9 @@ pub struct Config {
     /// `DEMO_CRASH_AFTER_MS`: exit 3 this long after it starts listening (a release that
     /// crashes while serving, for Docker's restart policy to bring back).
     pub crash_after: Option<Duration>,
+    /// `DEMO_METRICS_LINE`: a line appended to `/metrics` as it is (an app that echoes a value
+    /// there, or whose exposition is malformed).
+    pub metrics_line: Option<String>,
 }
 
 impl Config {
@@ -49,6 +52,7 @@ impl Config {
             crash_after: var("DEMO_CRASH_AFTER_MS")
                 .map(|_| parse("DEMO_CRASH_AFTER_MS", 0).map(Duration::from_millis))
                 .transpose()?,
+            metrics_line: var("DEMO_METRICS_LINE"),
         })
     }
 }

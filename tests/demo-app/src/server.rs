@@ -209,9 +209,12 @@ fn respond(app: &App, req: &Request) -> (u16, &'static str, String) {
             200,
             "text/plain; version=0.0.4",
             format!(
-                "{}# TYPE demo_sleeping_requests gauge\ndemo_sleeping_requests {}\n",
+                "{}# TYPE demo_sleeping_requests gauge\ndemo_sleeping_requests {}\n{}",
                 app.metrics.render(),
-                app.sleeping.load(Ordering::SeqCst)
+                app.sleeping.load(Ordering::SeqCst),
+                c.metrics_line
+                    .as_ref()
+                    .map_or(String::new(), |l| format!("{l}\n"))
             ),
         ),
         path => {

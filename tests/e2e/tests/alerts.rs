@@ -686,6 +686,10 @@ fn bad_replays_and_missing_sources_are_exit_2_with_the_place() {
             vec!["--textfile-dir", "/nonexistent", "--replay", &empty],
             "is not a directory".into(),
         ),
+        (
+            vec!["--env-file", "/nonexistent/app.env", "--replay", &malformed],
+            "cannot read the env file /nonexistent/app.env".into(),
+        ),
     ];
     for (args, why) in cases {
         let mut all = vec!["check", "--app", "shop"];

@@ -459,6 +459,61 @@ fn mvk_swap_masks_the_env_file_in_a_dead_candidates_logs() {
 }
 
 #[test]
+fn mvk_verify_and_mvk_alerts_mask_the_env_file_in_what_the_app_answers() {
+    let app = TestApp::new("hard-answermask");
+    let image = mvk_e2e::app_image(&app, "v1", &[]);
+    // Longer than a quoted line is shortened to, so a mask applied after shortening would miss.
+    let secret = format!("s3cret-{}-{}", app.name, "k".repeat(150));
+    // The app echoes it on `/` and in a malformed line of /metrics (its `}` is missing).
+    let line = format!("demo_build_info{{token=\"{secret}\" 1");
+    let dir = TempDir::new("hard-answermask");
+    let file = dir.join("app.env");
+    std::fs::write(
+        &file,
+        format!("DEMO_VERSION=\"{secret}\"\nDEMO_METRICS_LINE='{line}'\n"),
+    )
+    .unwrap();
+    let env = [("MVK_ENV_FILE", file.to_str().unwrap())];
+    let record = mvk_e2e::start_candidate(
+        &app,
+        "blue",
+        &image,
+        &[("DEMO_VERSION", &secret), ("DEMO_METRICS_LINE", &line)],
+    );
+    let swapped = app.run("mvk-swap", &[], &env, &format!("{record}\n"));
+    assert_eq!(swapped.code, 0, "{}", swapped.stderr);
+    // A failing body check on `demo <secret>` says so without quoting the body.
+    let verify = app.run(
+        "mvk-verify",
+        &["--check", "/~nothing like this"],
+        &env,
+        &swapped.stdout,
+    );
+    assert_eq!(verify.code, 1, "{}", verify.stderr);
+    assert!(
+        verify.stderr.contains("the body does not match"),
+        "{}",
+        verify.stderr
+    );
+    // The deploy gate's scrape fails on the malformed line, which it quotes, masked.
+    let alerts = app.run("mvk-alerts", &["--watch", "0s"], &env, &swapped.stdout);
+    assert_eq!(alerts.code, 1, "{}", alerts.stderr);
+    assert!(
+        alerts.stderr.contains("after label token: ***"),
+        "{}",
+        alerts.stderr
+    );
+    for run in [&swapped, &verify, &alerts] {
+        assert!(
+            !run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"),
+            "{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+#[test]
 fn urls_with_credentials_are_refused_alike_and_never_shown() {
     let app = TestApp::new("hard-userinfo");
     let url = "http://ops:s3cret-pw@127.0.0.1:9/metrics";

@@ -250,7 +250,9 @@ fn each_timed_service_exec_start_runs_against_the_demo_app() {
     std::fs::write(
         &env_file,
         format!(
-            "# the app's front, as the timers check it\nMVK_URL=\"{}\"\nMVK_METRICS_URL={}\n",
+            "# the app's front, as the timers check it\nMVK_URL=\"{}\"\nMVK_METRICS_URL={}\n\
+             # the app's own variables, which the timers' throwaway user cannot read\n\
+             MVK_ENV_FILE=/nonexistent/{app}.app.env\n",
             demo.url(""),
             demo.url("/metrics")
         ),
@@ -272,6 +274,13 @@ fn each_timed_service_exec_start_runs_against_the_demo_app() {
             }
         }
         env.extend(read_env_file(&env_file));
+        for name in s
+            .values("Service", "UnsetEnvironment")
+            .iter()
+            .flat_map(|v| v.split_whitespace())
+        {
+            env.remove(name);
+        }
         // Each path it may write is a fresh directory here.
         let writable: Vec<(String, TempDir)> = s
             .values("Service", "ReadWritePaths")

@@ -16,6 +16,7 @@ use crate::scrape::Scraper;
 use crate::tsdb::Labels;
 use anyhow::Result;
 use clap::builder::BoolishValueParser;
+use mvk_core::envfile::EnvFile;
 use mvk_core::{Fail, Progress, Record};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -196,13 +197,18 @@ fn judge(c: &Figures, b: &Figures, args: &CheckArgs, min: u64) -> (Vec<String>, 
     (why, data)
 }
 
-pub fn run(args: &CheckArgs, record: &mut Record, progress: &Progress) -> Result<()> {
+pub fn run(
+    args: &CheckArgs,
+    secrets: &EnvFile,
+    record: &mut Record,
+    progress: &Progress,
+) -> Result<()> {
     let weight = weight(record)?;
     let url = |port: u16| format!("http://127.0.0.1:{port}{}", args.metrics_path);
     let every = args.every.min(Duration::from_secs(10));
     let sides = [
-        Scraper::new(&url(record.port("swap.canary.port")?), every),
-        Scraper::new(&url(record.port("swap.live.port")?), every),
+        Scraper::new(&url(record.port("swap.canary.port")?), every, secrets),
+        Scraper::new(&url(record.port("swap.live.port")?), every, secrets),
     ];
     let failed = Matcher::regex(
         &args.rules.status_label,

@@ -19,7 +19,7 @@ use crate::textfile;
 use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
-use mvk_core::config::Output;
+use mvk_core::config::{EnvFileArgs, Output};
 use mvk_core::step::{self, Input};
 use mvk_core::time::parse_duration;
 use mvk_core::{section, signal, Fail, Progress, Record};
@@ -73,6 +73,9 @@ pub struct CheckArgs {
     pub rules: RuleArgs,
     #[command(flatten)]
     pub canary: crate::canary::CanaryArgs,
+    // The app's env file: its values are masked where a scrape's failure quotes the app.
+    #[command(flatten)]
+    pub env: EnvFileArgs,
     #[command(flatten)]
     pub output: Output,
 }
@@ -99,6 +102,7 @@ enum Source {
 
 fn check(args: &CheckArgs, explicit: bool, record: &mut Record, progress: &Progress) -> Result<()> {
     let app = app(args, record)?;
+    let secrets = args.env.load()?;
     if args.canary.canary {
         if explicit {
             return Err(Fail::usage(
@@ -106,7 +110,7 @@ fn check(args: &CheckArgs, explicit: bool, record: &mut Record, progress: &Progr
             )
             .into());
         }
-        return crate::canary::run(args, record, progress);
+        return crate::canary::run(args, &secrets, record, progress);
     }
     let source = source(args, explicit, record)?;
     if let Some(dir) = args.textfile_dir.as_ref().filter(|d| !d.is_dir()) {
@@ -143,7 +147,7 @@ fn check(args: &CheckArgs, explicit: bool, record: &mut Record, progress: &Progr
             finish(args, &app, record, progress, &evaluated, None)
         }
         Source::Url(url) | Source::Live(url) => {
-            let scraper = Scraper::new(url, args.every.min(Duration::from_secs(10)));
+            let scraper = Scraper::new(url, args.every.min(Duration::from_secs(10)), &secrets);
             let mut engine = engine(built, &scraper.instance());
             let gate = matches!(source, Source::Live(_)).then_some(&params);
             scrape(args, &scraper, url, &mut engine, gate, watch, progress)?;

@@ -22,11 +22,26 @@ pub struct Sample {
 pub struct Malformed {
     pub line: usize,
     pub why: String,
+    /// The sample line itself, quoted (shortened) after `why`.
+    pub text: Option<String>,
+}
+
+impl Malformed {
+    /// As shown, with `mask` hiding what must not show (the app's secrets) in the whole line
+    /// before it is shortened, so that no part of a hidden value remains.
+    pub fn show(&self, mask: impl Fn(&str) -> String) -> String {
+        let mut shown = format!("line {}: {}", self.line, mask(&self.why));
+        if let Some(text) = &self.text {
+            shown.push_str(": ");
+            shown.push_str(&shorten(&mask(text)));
+        }
+        shown
+    }
 }
 
 impl std::fmt::Display for Malformed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.why)
+        f.write_str(&self.show(str::to_string))
     }
 }
 
@@ -36,7 +51,16 @@ const TYPES: [&str; 5] = ["counter", "gauge", "histogram", "summary", "untyped"]
 pub fn parse(text: &str) -> Result<Vec<Sample>, Malformed> {
     let mut samples = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
-        let fail = |why: String| Malformed { line: i + 1, why };
+        let fail = |why: String| Malformed {
+            line: i + 1,
+            why,
+            text: None,
+        };
+        let quoting = |why: String| Malformed {
+            line: i + 1,
+            why,
+            text: Some(line.to_string()),
+        };
         let trimmed = line.trim_start_matches([' ', '\t']);
         if trimmed.is_empty() {
             continue;
@@ -47,12 +71,9 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, Malformed> {
         }
         if trimmed.len() != line.len() {
             // Prometheus reads the blanks as part of the name, and refuses it.
-            return Err(fail(format!(
-                "blanks before the metric name: {}",
-                shorten(line)
-            )));
+            return Err(quoting("blanks before the metric name".into()));
         }
-        let sample = parse_sample(line).map_err(|why| fail(format!("{why}: {}", shorten(line))))?;
+        let sample = parse_sample(line).map_err(quoting)?;
         samples.push(sample);
     }
     Ok(samples)
@@ -375,6 +396,15 @@ mod tests {
             assert_eq!(err.line, line, "{text:?}: {err}");
             assert!(err.why.contains(why), "{text:?}: {err}");
         }
+        let long = format!("x{{a=\"{}\" 1\n", "s3cret".repeat(30));
+        let err = parse(&long).unwrap_err();
+        // Shortened, the line holds only a part of the value, which masking could not find.
+        assert!(err.to_string().ends_with('…'), "{err}");
+        let masked = err.show(|t| t.replace(&"s3cret".repeat(30), "***"));
+        assert_eq!(
+            masked,
+            "line 1: expected `,` or `}` after label a: x{a=\"***\" 1"
+        );
         // Comments other than HELP and TYPE are free text.
         assert!(parse("# anything at all {\n#\n").unwrap().is_empty());
     }

@@ -4,6 +4,7 @@
 
 use crate::exposition::{self, Sample};
 use crate::tsdb::{stale_marker, Labels, SeriesId, Storage, METRIC_NAME};
+use mvk_core::envfile::EnvFile;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -115,6 +116,8 @@ impl Target {
 pub struct Scraper {
     agent: ureq::Agent,
     pub url: String,
+    /// The app's env file, whose values are hidden where a failure quotes the app's answer.
+    secrets: EnvFile,
 }
 
 /// The most series one scrape may hold. Like Prometheus' `sample_limit`, more fails the scrape
@@ -131,10 +134,11 @@ pub fn check_series(n: usize) -> Result<(), String> {
 }
 
 impl Scraper {
-    pub fn new(url: &str, timeout: Duration) -> Scraper {
+    pub fn new(url: &str, timeout: Duration, secrets: &EnvFile) -> Scraper {
         Scraper {
             agent: mvk_core::http::agent(timeout),
             url: url.to_string(),
+            secrets: secrets.clone(),
         }
     }
 
@@ -149,8 +153,12 @@ impl Scraper {
         if reply.status != 200 {
             return Err(format!("answered {}", reply.status));
         }
-        let samples =
-            exposition::parse(&reply.body).map_err(|e| format!("malformed exposition, {e}"))?;
+        let samples = exposition::parse(&reply.body).map_err(|e| {
+            format!(
+                "malformed exposition, {}",
+                e.show(|text| self.secrets.mask(text))
+            )
+        })?;
         check_series(samples.len())?;
         Ok(samples)
     }
