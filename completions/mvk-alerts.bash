@@ -53,7 +53,7 @@ _mvk__alerts() {
 
     case "${cmd}" in
         mvk__alerts)
-            opts="-q -h -V --metrics-url --prometheus --replay --watch --every --metrics-path --alertmanager --textfile-dir --prometheus-version --app --window --error-ratio --error-for --latency-quantile --latency-threshold --latency-for --down-for --min-requests --requests-metric --duration-metric --status-label --error-status --canary --error-margin --latency-factor --quiet --help --version check rules scrape-config dashboard help"
+            opts="-q -h -V --metrics-url --prometheus --replay --watch --every --metrics-path --alertmanager --textfile-dir --prometheus-version --app --window --error-ratio --error-for --latency-quantile --latency-threshold --latency-for --down-for --min-requests --requests-metric --duration-metric --status-label --error-status --canary --error-margin --latency-factor --env-file --quiet --help --version check rules scrape-config dashboard help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -155,6 +155,10 @@ _mvk__alerts() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -163,7 +167,7 @@ _mvk__alerts() {
             return 0
             ;;
         mvk__subcmd__alerts__subcmd__check)
-            opts="-q -h --metrics-url --prometheus --replay --watch --every --metrics-path --alertmanager --textfile-dir --prometheus-version --app --window --error-ratio --error-for --latency-quantile --latency-threshold --latency-for --down-for --min-requests --requests-metric --duration-metric --status-label --error-status --canary --error-margin --latency-factor --quiet --help"
+            opts="-q -h --metrics-url --prometheus --replay --watch --every --metrics-path --alertmanager --textfile-dir --prometheus-version --app --window --error-ratio --error-for --latency-quantile --latency-threshold --latency-for --down-for --min-requests --requests-metric --duration-metric --status-label --error-status --canary --error-margin --latency-factor --env-file --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -262,6 +266,10 @@ _mvk__alerts() {
                     return 0
                     ;;
                 --latency-factor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_mvk_alerts_global_optspecs
-    string join \n metrics-url= prometheus= replay= watch= every= metrics-path= alertmanager= textfile-dir= prometheus-version= app= window= error-ratio= error-for= latency-quantile= latency-threshold= latency-for= down-for= min-requests= requests-metric= duration-metric= status-label= error-status= canary error-margin= latency-factor= q/quiet h/help V/version
+    string join \n metrics-url= prometheus= replay= watch= every= metrics-path= alertmanager= textfile-dir= prometheus-version= app= window= error-ratio= error-for= latency-quantile= latency-threshold= latency-for= down-for= min-requests= requests-metric= duration-metric= status-label= error-status= canary error-margin= latency-factor= env-file= q/quiet h/help V/version
 end
 
 function __fish_mvk_alerts_needs_command
@@ -49,6 +49,7 @@ complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l status-label -d '
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l error-status -d 'Regex (anchored, RE2 syntax) of the statuses that count as failed' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l error-margin -d 'With --canary: the canary\'s error share may exceed the live release\'s by at most this' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l latency-factor -d 'With --canary: the canary\'s latency quantile may be at most this many times the live release\'s (not applied below 25 ms)' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l env-file -d 'KEY=VALUE lines for the app\'s environment, read as systemd\'s EnvironmentFile= reads them (quotes, `\\` continuations, `#` comments); the values are secrets: they never appear in the record, on stderr or in printed logs (shown as ***)' -r -F
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -l canary -d 'Compare the canary with the live release over --watch (the record from `mvk-swap --weight` on stdin); exit 1 when the canary is worse or has too few requests'
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -83,6 +84,7 @@ complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l status-l
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l error-status -d 'Regex (anchored, RE2 syntax) of the statuses that count as failed' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l error-margin -d 'With --canary: the canary\'s error share may exceed the live release\'s by at most this' -r
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l latency-factor -d 'With --canary: the canary\'s latency quantile may be at most this many times the live release\'s (not applied below 25 ms)' -r
+complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l env-file -d 'KEY=VALUE lines for the app\'s environment, read as systemd\'s EnvironmentFile= reads them (quotes, `\\` continuations, `#` comments); the values are secrets: they never appear in the record, on stderr or in printed logs (shown as ***)' -r -F
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -l canary -d 'Compare the canary with the live release over --watch (the record from `mvk-swap --weight` on stdin); exit 1 when the canary is worse or has too few requests'
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
 complete -c mvk-alerts -n "__fish_mvk_alerts_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
