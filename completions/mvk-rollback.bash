@@ -23,7 +23,7 @@ _mvk__rollback() {
 
     case "${cmd}" in
         mvk__rollback)
-            opts="-q -h -V --app --to --list --live --pull --cause --state-dir --blue-port --green-port --container-port --quiet --help --version"
+            opts="-q -h -V --app --to --list --live --pull --cause --restore-spec --state-dir --blue-port --green-port --container-port --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -38,6 +38,10 @@ _mvk__rollback() {
                     return 0
                     ;;
                 --cause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restore-spec)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -95,7 +95,7 @@ impl Fleet {
         let bridge = format!("mvkf{}g{generation}h{i}", std::process::id() % 100_000);
         // Stops the engine again if what follows fails.
         let guard = EngineGuard(engine_dir.clone(), bridge.clone());
-        let docker_host = start_engine(&engine_dir, &bridge);
+        let docker_host = start_engine(&engine_dir, &bridge, &[]);
         let ssh_port = free_port();
         let config = engine_dir.join("sshd_config");
         let bin = tool("mvk-rollback").parent().unwrap().to_path_buf();
@@ -235,7 +235,7 @@ fn keygen(path: &Path) {
 }
 
 /// A free 172.31.X.0/24 for a bridge: one no route uses yet.
-fn free_subnet() -> u8 {
+pub(crate) fn free_subnet() -> u8 {
     let routes = Command::new("ip")
         .args(["-4", "route"])
         .output()
@@ -251,8 +251,8 @@ fn free_subnet() -> u8 {
 /// An extra engine: a bridge of its own first (never `--bridge none`: that deletes docker0),
 /// then dockerd with its own config file, data root, exec root, pid file and socket, no
 /// iptables. Its pulls from the registry on 127.0.0.1 work: dockerd runs in this network
-/// namespace. Returns its `DOCKER_HOST`.
-fn start_engine(dir: &Path, bridge: &str) -> String {
+/// namespace. `extra` are more dockerd options. Returns its `DOCKER_HOST`.
+pub(crate) fn start_engine(dir: &Path, bridge: &str, extra: &[&str]) -> String {
     let x = free_subnet();
     let ip = |args: &[&str]| {
         let ok = Command::new("ip").args(args).status().unwrap().success();
@@ -277,6 +277,7 @@ fn start_engine(dir: &Path, bridge: &str) -> String {
         .arg("-H")
         .arg(format!("unix://{}", sock.display()))
         .args(["--bridge", bridge, "--iptables=false"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -305,7 +306,7 @@ fn start_engine(dir: &Path, bridge: &str) -> String {
 }
 
 /// Stops the engine of `dir` by its pid file (it stops its containers), deletes its bridge.
-fn stop_engine(dir: &Path, bridge: &str) {
+pub(crate) fn stop_engine(dir: &Path, bridge: &str) {
     if let Some(pid) = std::fs::read_to_string(dir.join("dockerd.pid"))
         .ok()
         .and_then(|p| p.trim().parse::<i32>().ok())

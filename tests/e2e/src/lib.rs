@@ -20,6 +20,7 @@ pub mod schema;
 pub mod script;
 pub mod server;
 pub mod stub;
+pub mod swarm;
 pub mod systemd;
 pub mod tls;
 pub mod tmp;

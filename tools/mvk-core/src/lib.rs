@@ -24,6 +24,7 @@ pub mod signal;
 pub mod slot;
 pub mod state;
 pub mod step;
+pub mod swarm;
 pub mod textfile;
 pub mod time;
 pub mod validate;

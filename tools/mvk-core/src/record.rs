@@ -112,7 +112,7 @@ impl Record {
     fn check_fields(&self) -> Result<(), Fail> {
         use crate::validate;
         type Check = fn(&str) -> Result<String, String>;
-        let text: [(&str, Check); 7] = [
+        let text: [(&str, Check); 8] = [
             ("app", validate::app),
             ("release", validate::release),
             ("image", validate::image),
@@ -122,6 +122,7 @@ impl Record {
             }),
             ("candidate.container", validate::container),
             ("candidate.container_id", validate::container),
+            ("swarm.service", validate::service),
         ];
         self.str("app")?;
         // Only an object is an earlier step's failure (`"error": false` is not).

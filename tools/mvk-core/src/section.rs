@@ -218,6 +218,42 @@ impl Section for Rollback {
     const KEY: &'static str = "rollback";
 }
 
+/// `swarm`: the slot's Swarm service a release was placed in (mvk-healthwait --swarm) or whose
+/// recorded spec was put back (mvk-rollback --restore-spec).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Swarm {
+    pub service: String,
+    pub service_id: String,
+    /// The image the service runs, as Swarm pulls it (pinned by digest when one is known).
+    pub image: String,
+    pub placed: Placed,
+    /// The service's spec before this step changed it (without its environment), for
+    /// `mvk-rollback --restore-spec`; null when the step created the service or left it as it was.
+    pub previous_spec: Option<Value>,
+    /// Swarm rolled the service back to its previous spec after the new task failed.
+    pub rolled_back: bool,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Section for Swarm {
+    const KEY: &'static str = "swarm";
+}
+
+/// How a step put the release into the slot's service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placed {
+    /// A new service.
+    Created,
+    /// The existing service's spec, replaced.
+    Updated,
+    /// The service already ran the release: nothing changed.
+    Reused,
+    /// A recorded earlier spec, put back.
+    Restored,
+}
+
 /// `build`: how the image was built and what its checks found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Build {

@@ -180,6 +180,26 @@ pub fn container(s: &str) -> Result<String, String> {
     }
 }
 
+/// Validates a Swarm service name as Swarm takes it: a DNS label of at most 63 characters,
+/// letters and digits with single runs of `-` or `_` between them.
+pub fn service(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|&x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'-'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{}` is not a Swarm service name (letters, digits, `-` and `_`, at most 63 characters, a letter or digit at each end)",
+            printable(s)
+        ))
+    }
+}
+
 /// Validates the name of an nginx upstream block: it is written into nginx's config, so only
 /// `A-Z a-z 0-9 _ . -` (no blank, brace, semicolon or quote that could end the block).
 pub fn upstream_name(s: &str) -> Result<String, String> {
@@ -478,5 +498,15 @@ mod tests {
     fn containers() {
         assert!(container("shop-blue").is_ok() && container(&"a".repeat(64)).is_ok());
         assert!(container("a/b").is_err() && container("").is_err() && container("-a").is_err());
+    }
+
+    #[test]
+    fn services() {
+        for good in ["shop-blue", "a", "my_app--green", &"a".repeat(63)] {
+            assert!(service(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-a", "a-", "a.b", "a/b", &"a".repeat(64), "shop\nx"] {
+            assert!(service(bad).is_err(), "{bad}");
+        }
     }
 }

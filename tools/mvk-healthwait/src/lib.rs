@@ -4,6 +4,7 @@
 
 mod before;
 mod candidate;
+mod swarm;
 mod wait;
 
 use anyhow::Result;
@@ -129,6 +130,15 @@ pub struct Args {
     #[arg(long, env = "MVK_PULL", value_parser = clap::builder::BoolishValueParser::new())]
     pub pull: bool,
 
+    /// Deploy into Docker Swarm: the idle slot is the service `<app>-<slot>` (one task on this
+    /// node, published in host mode on the slot's port), created, or updated stop-first with
+    /// Swarm rolling a failed update back itself; its task is then probed as a candidate
+    /// container is. The engine must be a Swarm manager; Swarm pulls the image (by the
+    /// record's build.digest when there is one), so --pull is not needed; --before and
+    /// --keep-failed are refused (exit 2)
+    #[arg(long, env = "MVK_SWARM", value_parser = clap::builder::BoolishValueParser::new())]
+    pub swarm: bool,
+
     #[command(flatten)]
     pub slots: SlotArgs,
 
@@ -183,6 +193,9 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
             args.slots.blue_port
         ))
         .into());
+    }
+    if args.swarm {
+        return swarm::run(args, record, progress);
     }
     // Everything in the input is checked before anything is changed.
     let fresh = Fresh::read(record)?;
@@ -308,19 +321,7 @@ fn wait(
     env: &EnvFile,
     progress: &Progress,
 ) -> (Health, Result<()>) {
-    let probe = wait::Probe {
-        url: format!(
-            "http://{}:{}{}",
-            probe_host(args.bind),
-            candidate.port,
-            args.health_path
-        ),
-        headers: args.health_headers.clone(),
-        interval: args.interval,
-        confirm_interval: args.confirm_interval,
-        successes: args.successes,
-        timeout: args.timeout,
-    };
+    let probe = probe(args, candidate.port);
     progress.say(format!(
         "waiting for {} to answer {} (timeout {:.0?})",
         candidate.name, probe.url, args.timeout
@@ -330,6 +331,22 @@ fn wait(
     // Healthy, but not made restartable: not a candidate to swap to.
     health.healthy &= outcome.is_ok();
     (health, outcome)
+}
+
+/// The health probe of the slot on `port`.
+fn probe(args: &Args, port: u16) -> wait::Probe {
+    wait::Probe {
+        url: format!(
+            "http://{}:{port}{}",
+            probe_host(args.bind),
+            args.health_path
+        ),
+        headers: args.health_headers.clone(),
+        interval: args.interval,
+        confirm_interval: args.confirm_interval,
+        successes: args.successes,
+        timeout: args.timeout,
+    }
 }
 
 /// `--pull`: the release's image, pulled by its pushed digest when this engine lacks it.

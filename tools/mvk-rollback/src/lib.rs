@@ -4,6 +4,7 @@
 
 mod history;
 mod image;
+mod restore;
 mod reuse;
 
 use anyhow::Result;
@@ -28,7 +29,7 @@ const TOOL: &str = "mvk-rollback";
 /// release's stopped container still sits in the idle slot with the same image, the record
 /// names it as the `candidate`, and mvk-healthwait only starts it again (the fast path).
 /// --list prints the history instead, one JSON object per line, newest first; --live the
-/// live release.
+/// live release. Under Docker Swarm, --restore-spec puts a slot service's recorded spec back.
 ///
 /// Exit codes: 0 record written, 1 nothing to roll back to, --to unknown or already live, the
 /// image gone (without --pull) or changed in the registry, 2 bad input, 4 Docker, the registry
@@ -63,6 +64,12 @@ pub struct Args {
     /// kept as `rollback.cause` (mvk-deploy passes it)
     #[arg(long, env = "MVK_CAUSE", value_name = "FILE")]
     pub cause: Option<PathBuf>,
+    /// Docker Swarm: put back on its slot's service the spec that this deploy record (FILE)
+    /// kept in `swarm.previous_spec` (mvk-healthwait --swarm updated the service), and write
+    /// the record of that release, for `| mvk-healthwait --swarm | mvk-swap`. The service
+    /// keeps its current environment; a live slot's service is refused (exit 4)
+    #[arg(long, env = "MVK_RESTORE_SPEC", value_name = "FILE", conflicts_with_all = ["list", "live", "to"])]
+    pub restore_spec: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
     #[command(flatten)]
@@ -87,7 +94,10 @@ pub fn main() -> ExitCode {
     step::run(
         &progress,
         Input::Fresh(args.app.clone()),
-        |record, progress| rollback(&args, record, progress),
+        |record, progress| match &args.restore_spec {
+            Some(path) => restore::run(&args, path, record, progress),
+            None => rollback(&args, record, progress),
+        },
     )
 }
 

@@ -69,9 +69,15 @@ impl Candidate {
             )));
         }
         let container = record.str("candidate.container")?.to_string();
-        if container != slot.container(record.app()) {
+        // Under Swarm (mvk-healthwait --swarm) the slot is a service and the candidate is its
+        // task's container, which Swarm names; the slot's service must be the one named.
+        let (what, named, expected) = match record.get("swarm.service") {
+            Some(_) => ("swarm.service", record.str("swarm.service")?, "service"),
+            None => ("candidate.container", container.as_str(), "container"),
+        };
+        if named != slot.container(record.app()) {
             return Err(Fail::usage(format!(
-                "field `candidate.container` is {container:?}, but the {slot} slot's container is {:?}",
+                "field `{what}` is {named:?}, but the {slot} slot's {expected} is {:?}",
                 slot.container(record.app())
             )));
         }

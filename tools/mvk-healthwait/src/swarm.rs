@@ -1,0 +1,367 @@
+//! `--swarm`: the idle slot is the Swarm service `<app>-<slot>` (mvk_core::swarm). The release
+//! goes into it by creating the service, or by updating its spec (stop-first: nginx routes to
+//! the other slot; Swarm rolls a failed update back itself); once Swarm runs the new task, it
+//! is probed as a container candidate is. The live slot's service is never touched.
+
+use crate::candidate::Candidate;
+use crate::{probe, wait, Args, LOG_LINES, TOOL};
+use anyhow::Result;
+use mvk_core::containers::{describe, Status, LABEL_APP};
+use mvk_core::docker::Engine;
+use mvk_core::envfile::EnvFile;
+use mvk_core::live::Live;
+use mvk_core::section::{self, Health, Placed};
+use mvk_core::state::Store;
+use mvk_core::swarm::{self as services, recorded, service_name, Outcome, Spec, Swarm};
+use mvk_core::{signal, time, validate, Fail, Progress, Record, Slot};
+use std::time::Instant;
+
+/// The release as the record names it.
+struct Release {
+    id: String,
+    /// As Swarm pulls it: `repo:tag@sha256:…` when the record has the pushed digest.
+    image: String,
+}
+
+impl Release {
+    fn read(record: &Record) -> Result<Release, Fail> {
+        if record.get("candidate.container_id").is_some() {
+            return Err(Fail::usage(
+                "the record names a candidate container: with --swarm a slot is a service, so a release goes in by its image (or `mvk-rollback --restore-spec` for a recorded spec)",
+            ));
+        }
+        let image = record.str("image")?;
+        let digest = record.get("build.digest").and_then(|d| d.as_str());
+        let image = match digest {
+            Some(digest) if !image.contains('@') => format!("{image}@{digest}"),
+            _ => image.to_string(),
+        };
+        Ok(Release {
+            id: record.str("release")?.to_string(),
+            image,
+        })
+    }
+}
+
+/// What this run did to the idle slot's service.
+struct Placement {
+    slot: Slot,
+    port: u16,
+    section: section::Swarm,
+}
+
+pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
+    // A one-off needs a container of its own beside the service, and Swarm replaces a failed
+    // task rather than keeping it.
+    if args.before.is_some() || args.keep_failed {
+        return Err(
+            Fail::usage("--swarm cannot be combined with --before or --keep-failed").into(),
+        );
+    }
+    let release = Release::read(record)?;
+    let app = record.app().to_string();
+    for slot in [Slot::Blue, Slot::Green] {
+        validate::service(&service_name(&app, slot))
+            .map_err(|e| Fail::usage(format!("app {app} cannot be a Swarm service: {e}")))?;
+    }
+    let env = args.env.load()?;
+    let engine = Engine::connect()?;
+    let swarm = Swarm::connect(&engine)?;
+    let started = Instant::now();
+    let mut placement = place(&swarm, args, &app, &release, &env, progress)?;
+    let name = placement.section.service.clone();
+    let created = placement.section.placed == Placed::Created;
+    let outcome = swarm.converge(&name, &release.image, created, args.timeout, progress);
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            record.put(&placement.section);
+            undo(&swarm, &placement, progress);
+            return Err(err);
+        }
+    };
+    match outcome {
+        Outcome::Running { task, container } => {
+            progress.say(format!(
+                "Swarm runs task {} of {name} after {:.1}s",
+                short(&task),
+                started.elapsed().as_secs_f64()
+            ));
+            let result = probe_task(
+                &engine, args, &placement, &container, &env, record, progress,
+            );
+            if let Err(err) = result {
+                let err = failed(
+                    &engine,
+                    &swarm,
+                    &mut placement,
+                    &container,
+                    err,
+                    &env,
+                    progress,
+                );
+                record.put(&placement.section);
+                return Err(err);
+            }
+            record.put(&placement.section);
+            Ok(())
+        }
+        Outcome::Failed {
+            rolled_back,
+            kind,
+            unhealthy,
+            message,
+            container,
+        } => {
+            placement.section.rolled_back = rolled_back;
+            // Swarm stops an unhealthy task as it stops any (it then ends `complete`): its
+            // container's last health says why.
+            let unhealthy = unhealthy
+                || container
+                    .as_deref()
+                    .is_some_and(|c| last_health(&engine, c));
+            let kind = if unhealthy { "unhealthy" } else { kind };
+            record.put(&Health {
+                healthy: false,
+                seconds: time::round_ms(started.elapsed().as_secs_f64()),
+                polls: 0,
+                http_status: None,
+                docker_health: if unhealthy { "unhealthy" } else { "none" }.into(),
+                extra: Default::default(),
+            });
+            record.put(&placement.section);
+            let message = if rolled_back {
+                format!("the new task of {name} failed ({message}); Swarm rolled the service back to its previous spec; the live slot was not touched")
+            } else {
+                if created {
+                    remove(&swarm, &name, progress);
+                }
+                format!("the task of {name} failed: {message}")
+            };
+            let logs = logs(&engine, container.as_deref(), &env, progress);
+            Err(Fail::failed(kind, message).with("logs", logs).into())
+        }
+    }
+}
+
+/// Under the app's lock: picks the idle slot and puts the release into its service.
+fn place(
+    swarm: &Swarm,
+    args: &Args,
+    app: &str,
+    release: &Release,
+    env: &EnvFile,
+    progress: &Progress,
+) -> Result<Placement> {
+    let store = Store::new(&args.state.state_dir, app);
+    let lock = store.lock(TOOL)?;
+    let live = Live::read(&lock.load()?, store.path(), args.nginx.upstream_file(app))?;
+    let slot = live.idle();
+    let port = args.slots.port(slot);
+    let name = service_name(app, slot);
+    let existing = swarm.service(&name)?;
+    live.ensure_idle(slot, port, existing.is_some())?;
+    if let Some(found) = &existing {
+        let owner = found
+            .spec
+            .as_ref()
+            .and_then(|s| s.labels.as_ref())
+            .and_then(|l| l.get(LABEL_APP));
+        if owner.map(String::as_str) != Some(app) {
+            return Err(Fail::unavailable(
+                "foreign-service",
+                format!("service {name} exists but is not labelled {LABEL_APP}={app}; refusing to change it"),
+            )
+            .into());
+        }
+    }
+    let spec = Spec {
+        app,
+        release: &release.id,
+        slot,
+        image: &release.image,
+        port,
+        container_port: args.slots.container_port,
+        env: env.docker_env(),
+        init: !args.no_init,
+    }
+    .service(&swarm.node);
+    let (id, placed, previous_spec) = match existing {
+        None => {
+            let id = swarm.create(spec)?;
+            progress.say(format!(
+                "created service {name} ({}) on port {port}",
+                release.image
+            ));
+            (id, Placed::Created, None)
+        }
+        Some(found) if swarm.running(&name, &release.image)?.is_some() => {
+            progress.say(format!(
+                "service {name} already runs {}; waiting for it",
+                release.image
+            ));
+            (found.id.unwrap_or_default(), Placed::Reused, None)
+        }
+        Some(found) => {
+            let before = found.spec.as_ref().map(recorded);
+            let was = found
+                .spec
+                .as_ref()
+                .and_then(services::spec_release)
+                .unwrap_or("?")
+                .to_string();
+            swarm.update(&found, spec)?;
+            progress.say(format!(
+                "updated service {name} from release {was} to {} (stop-first; Swarm rolls back a failed update)",
+                release.id
+            ));
+            (found.id.unwrap_or_default(), Placed::Updated, before)
+        }
+    };
+    let placement = Placement {
+        slot,
+        port,
+        section: section::Swarm {
+            service: name,
+            service_id: id,
+            image: release.image.clone(),
+            placed,
+            previous_spec,
+            rolled_back: false,
+            extra: Default::default(),
+        },
+    };
+    if let Err(interrupted) = signal::check() {
+        undo(swarm, &placement, progress);
+        return Err(interrupted.into());
+    }
+    drop(lock);
+    Ok(placement)
+}
+
+/// Swarm runs the task: now it must answer the health path as a candidate container must.
+fn probe_task(
+    engine: &Engine,
+    args: &Args,
+    placement: &Placement,
+    container: &str,
+    env: &EnvFile,
+    record: &mut Record,
+    progress: &Progress,
+) -> Result<()> {
+    let found = engine.container(container)?.ok_or_else(|| {
+        Fail::unavailable(
+            "replaced",
+            format!("the task container {container} is gone (Swarm replaced it?)"),
+        )
+    })?;
+    let name = found
+        .name
+        .as_deref()
+        .unwrap_or(container)
+        .trim_start_matches('/')
+        .to_string();
+    let candidate = Candidate {
+        slot: placement.slot,
+        port: placement.port,
+        name,
+        id: container.to_string(),
+        image: placement.section.image.clone(),
+        reused: placement.section.placed == Placed::Reused,
+        started: true,
+        restarts: found.restart_count.unwrap_or(0),
+    };
+    record.put(&candidate.section());
+    let probe = probe(args, candidate.port);
+    progress.say(format!(
+        "waiting for {} to answer {}",
+        describe(&candidate.name, &candidate.id),
+        probe.url
+    ));
+    let (health, outcome) = wait::until_healthy(engine, &candidate, &probe, env, progress);
+    record.put(&health);
+    if outcome.is_ok() {
+        progress.say(format!(
+            "{} is healthy after {:.1}s ({} probes, docker health: {})",
+            candidate.name, health.seconds, health.polls, health.docker_health
+        ));
+    }
+    outcome
+}
+
+/// The task ran but did not pass the probe (or the wait was interrupted): the service goes
+/// back to what it was, by Swarm's own rollback, and the task's logs go into `error.logs`.
+fn failed(
+    engine: &Engine,
+    swarm: &Swarm,
+    placement: &mut Placement,
+    container: &str,
+    err: anyhow::Error,
+    env: &EnvFile,
+    progress: &Progress,
+) -> anyhow::Error {
+    let logs = logs(engine, Some(container), env, progress);
+    undo(swarm, placement, progress);
+    placement.section.rolled_back = placement.section.placed == Placed::Updated;
+    if signal::caught().is_some() {
+        return err;
+    }
+    Fail::classify(&err).with("logs", logs).into()
+}
+
+/// Puts the service back as it was before this run: Swarm's rollback for an update, removal
+/// for a service this run created; a reused one is left as it was.
+fn undo(swarm: &Swarm, placement: &Placement, progress: &Progress) {
+    let name = &placement.section.service;
+    match placement.section.placed {
+        Placed::Created => remove(swarm, name, progress),
+        Placed::Updated => match swarm.roll_back(name) {
+            Ok(()) => progress.say(format!(
+                "Swarm rolls service {name} back to its previous spec"
+            )),
+            Err(e) => progress.error(format!("could not roll service {name} back: {e:#}")),
+        },
+        Placed::Reused | Placed::Restored => {}
+    }
+}
+
+fn remove(swarm: &Swarm, name: &str, progress: &Progress) {
+    match swarm.remove(name) {
+        Ok(()) => progress.say(format!("removed service {name}")),
+        Err(e) => progress.error(format!("could not remove service {name}: {e:#}")),
+    }
+}
+
+/// The failed task's last log lines, the env file's values masked, also on stderr.
+fn logs(
+    engine: &Engine,
+    container: Option<&str>,
+    env: &EnvFile,
+    progress: &Progress,
+) -> Vec<String> {
+    let Some(container) = container else {
+        return Vec::new();
+    };
+    let lines = match engine.logs_tail(container, LOG_LINES) {
+        Ok(lines) => env.mask_lines(lines),
+        Err(e) => vec![format!("(cannot read the logs: {e:#})")],
+    };
+    progress.error(format!("the last {} log lines of the task:", lines.len()));
+    for line in &lines {
+        progress.error(format!("| {line}"));
+    }
+    lines
+}
+
+/// Whether Docker's HEALTHCHECK last found the container unhealthy.
+fn last_health(engine: &Engine, container: &str) -> bool {
+    engine
+        .container(container)
+        .ok()
+        .flatten()
+        .is_some_and(|c| Status::of(&c).docker_health == "unhealthy")
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
