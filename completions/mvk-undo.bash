@@ -23,7 +23,7 @@ _mvk__undo() {
 
     case "${cmd}" in
         mvk__undo)
-            opts="-q --app --to --list --pull --state-dir --blue-port --green-port --container-port --quiet --dry-run --hosts --parallel --live --cause"
+            opts="-q --app --to --list --pull --restore-spec --state-dir --blue-port --green-port --container-port --quiet --dry-run --hosts --parallel --live --cause"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -34,6 +34,10 @@ _mvk__undo() {
                     return 0
                     ;;
                 --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restore-spec)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

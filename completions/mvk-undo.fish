@@ -1,5 +1,6 @@
 complete -c mvk-undo -l app -d 'The app to roll back' -r
 complete -c mvk-undo -l to -d 'Roll back to this release (from the history) instead of the one before the live one' -r
+complete -c mvk-undo -l restore-spec -d 'Docker Swarm: put back on its slot\'s service the spec that this deploy record (FILE) kept in `swarm.previous_spec` (mvk-healthwait --swarm updated the service), and write the record of that release, for `| mvk-healthwait --swarm | mvk-swap`. The service keeps its current environment; a live slot\'s service is refused (exit 4)' -r -F
 complete -c mvk-undo -l state-dir -d 'Directory holding <app>/state.json and <app>/lock' -r -F
 complete -c mvk-undo -l blue-port -d 'Host port of the blue slot' -r
 complete -c mvk-undo -l green-port -d 'Host port of the green slot' -r
