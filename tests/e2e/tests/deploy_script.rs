@@ -122,8 +122,9 @@ fn a_deploy_goes_live_verified_and_gated_and_logs_each_step() {
     std::fs::write(
         &env_file,
         format!(
-            "MVK_LOG_DIR={}\nMVK_EVERY=1s\nMVK_WATCH=1h\n",
-            logs.path().display()
+            "MVK_LOG_DIR={}\nMVK_EVERY=1s\nMVK_WATCH=1h\nMVK_URL={}\n",
+            logs.path().display(),
+            app.nginx.url("")
         ),
     )
     .unwrap();
@@ -149,6 +150,8 @@ fn a_deploy_goes_live_verified_and_gated_and_logs_each_step() {
     assert!(r["error"].is_null());
     assert_eq!(r["swap"]["live"]["release"], "a");
     assert_eq!(r["verify"]["ok"], true);
+    // The env file's MVK_URL: mvk-verify checked the front (nginx), serving the new release.
+    assert_eq!(r["verify"]["target"], app.nginx.url(""), "{r}");
     assert_eq!(
         r["alerts"]["firing"].as_array().map(Vec::len),
         Some(0),

@@ -3,6 +3,8 @@
 //! shipped `sentry` and `webhook` hooks send exactly the requests Sentry's API documents (and a
 //! Slack-compatible message) to loopback servers, while a failing post-deploy hook is reported
 //! and leaves the deploy live. The Sentry token never reaches output or records.
+//! `post-rollback` hooks run after the automatic rollback (then `failed`) and after mvk-undo,
+//! with the outcome, the failed step and the releases before and after.
 
 use mvk_e2e::demo::write_context;
 use mvk_e2e::{get, run_script, script, StubServer, TempDir, TestApp};
@@ -241,4 +243,70 @@ fn sentry_and_webhook_hooks_report_a_good_deploy_and_a_failing_hook_does_not_und
         );
         assert!(!records.contains(secret), "{secret} in the records");
     }
+}
+
+#[test]
+fn post_rollback_hooks_run_after_the_automatic_rollback_and_after_an_undo() {
+    let app = TestApp::new("hookback");
+    let hooks = TempDir::new("hooks");
+    let seen = hooks.join("seen");
+    for name in ["post-rollback.log", "failed.log", "post-deploy.log"] {
+        hook(
+            hooks.path(),
+            name,
+            &format!(
+                "echo \"$MVK_HOOK_EVENT $MVK_OUTCOME ${{MVK_EXIT_CODE:--}} ${{MVK_FAILED_STEP:--}} $MVK_RELEASE ${{MVK_PREVIOUS_RELEASE:--}}\" >> {}",
+                seen.display()
+            ),
+        );
+    }
+    let env = |extra: &[(&'static str, &'static str)]| {
+        let mut env = vec![
+            ("MVK_HOOKS_DIR", hooks.path().to_str().unwrap().to_string()),
+            ("MVK_WATCH", "2s".into()),
+            ("MVK_EVERY", "1s".into()),
+            ("MVK_NO_CACHE", "true".into()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        env
+    };
+    let deploy = |release: &str, extra: &[(&'static str, &'static str)]| {
+        let ctx = mvk_e2e::demo::app_context(&app, release, &[]);
+        let env = env(extra);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_script(
+            &app,
+            "mvk-deploy",
+            &["--release", release, ctx.path().to_str().unwrap()],
+            &env,
+            "",
+        )
+    };
+    assert_eq!(deploy("a", &[]).code, 0);
+    // b fails its endpoint check after the swap: a is put back.
+    let run = deploy("b", &[("MVK_CHECK", "/nope")]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(get(&app.nginx.url("/")).unwrap().1.trim(), "demo a");
+    let lines = |text: String| text.lines().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        lines(std::fs::read_to_string(&seen).unwrap()),
+        [
+            "post-deploy deployed 0 - a -",
+            "post-rollback rolled-back 1 mvk-verify a a",
+            "failed failed 1 mvk-verify b a",
+        ]
+    );
+    assert_eq!(deploy("c", &[]).code, 0);
+    std::fs::remove_file(&seen).unwrap();
+    let env = env(&[]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let undo = run_script(&app, "mvk-undo", &[], &env, "");
+    assert_eq!(undo.code, 0, "{}", undo.stderr);
+    let back = get(&app.nginx.url("/")).unwrap().1;
+    let back = back.trim().strip_prefix("demo ").unwrap();
+    assert_ne!(back, "c");
+    assert_eq!(
+        lines(std::fs::read_to_string(&seen).unwrap()),
+        [format!("post-rollback rolled-back 0 - {back} c")]
+    );
 }
