@@ -238,6 +238,37 @@ mod tests {
         );
     }
 
+    /// Serves `series` samples of one metric, once, and returns the scrape's URL.
+    fn exposition_server(series: usize) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let body: String = (0..series).map(|i| format!("x{{i=\"{i}\"}} 1\n")).collect();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        });
+        format!("http://127.0.0.1:{port}/metrics")
+    }
+
+    #[test]
+    fn a_scrape_of_more_than_100000_series_fails() {
+        let timeout = Duration::from_secs(30);
+        let most = Scraper::new(&exposition_server(MAX_SERIES), timeout).fetch();
+        assert_eq!(most.map(|s| s.len()), Ok(MAX_SERIES));
+        let more = Scraper::new(&exposition_server(MAX_SERIES + 1), timeout).fetch();
+        assert_eq!(
+            more.err().unwrap(),
+            "100001 series in one scrape, more than the 100000 mvk-alerts keeps"
+        );
+    }
+
     #[test]
     fn instances_are_host_and_port() {
         assert_eq!(

@@ -103,6 +103,41 @@ mod tests {
         assert_eq!(err, "connection refused");
     }
 
+    /// Serves one answer with a body of `len` bytes, in chunks.
+    fn serve_body(len: u64) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
+            );
+            let chunk = [b'x'; 1 << 16];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                if s.write_all(&chunk[..n]).is_err() {
+                    return;
+                }
+                left -= n as u64;
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn reads_answers_up_to_16_mib_and_no_more() {
+        let a = agent(Duration::from_secs(10));
+        let url = |port| format!("http://127.0.0.1:{port}/metrics");
+        let reply = get(&a, &url(serve_body(MAX_BODY)), &[]).unwrap();
+        assert_eq!(reply.body.len() as u64, MAX_BODY);
+        let err = get(&a, &url(serve_body(MAX_BODY + 1)), &[]).err().unwrap();
+        assert_eq!(err, "answered with more than 16 MiB, the most read");
+    }
+
     #[test]
     fn sends_any_method() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
