@@ -220,3 +220,39 @@ fn mvk_canary_promotes_a_good_candidate_without_a_failed_request() {
     let o = load.finish();
     o.assert_only(&[200], 500);
 }
+
+#[test]
+fn a_request_in_flight_to_the_canary_finishes_when_it_is_taken_out() {
+    use mvk_e2e::sleeping_requests;
+    let app = TestApp::new("cn-flight");
+    let v1 = app_image(&app, "v1", &[]);
+    let v2 = app_image(&app, "v2", &[]);
+    swap(&app, &start_candidate(&app, "blue", &v1, &[]), &[]);
+    let candidate = start_candidate(&app, "green", &v2, &[]);
+    swap(&app, &candidate, &["--weight", "99"]);
+    // A 2-second request through nginx, until one lands on the canary (99 in 100 do).
+    let mut in_flight = Vec::new();
+    for _ in 0..10 {
+        let url = app.nginx.url("/sleep?ms=2000");
+        in_flight.push(std::thread::spawn(move || get(&url)));
+        let n = in_flight.len();
+        mvk_e2e::wait_until(
+            "nginx to pass the request on",
+            std::time::Duration::from_secs(20),
+            || sleeping_requests(app.blue_port) + sleeping_requests(app.green_port) >= n,
+        );
+        if sleeping_requests(app.green_port) > 0 {
+            break;
+        }
+    }
+    assert_eq!(sleeping_requests(app.green_port), 1);
+    let r = swap(&app, &candidate, &["--weight", "0"]);
+    assert_eq!(r["swap"]["candidate_removed"], true, "{r}");
+    let answers: Vec<_> = in_flight.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        answers.contains(&Ok((200, "demo v2 slept 2000 ms\n".into()))),
+        "{answers:?}"
+    );
+    assert_eq!(container_status(&format!("{}-green", app.name)), "");
+    assert_eq!(split(&app, 10).keys().collect::<Vec<_>>(), ["demo v1"]);
+}

@@ -183,3 +183,25 @@ fn maintenance_on_and_off_lose_no_request() {
     assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v1\n".into())));
     assert_eq!(state(&app)["traffic"]["maintenance"], false);
 }
+
+#[test]
+fn a_swap_to_a_new_release_ends_maintenance() {
+    let app = TestApp::new("mt-swap");
+    let v1 = app_image(&app, "v1", &[]);
+    let v2 = app_image(&app, "v2", &[]);
+    deploy(&app, "blue", &v1, &[]);
+    let run = app.run(
+        "mvk-swap",
+        &["--app", &app.name, "--maintenance", "on"],
+        &[],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(fetch(&app, "GET").0, 503);
+    let r = deploy(&app, "green", &v2, &[]);
+    assert_eq!(r["swap"]["live"]["release"], "v2", "{r}");
+    assert_eq!(state(&app)["traffic"]["maintenance"], false);
+    let upstream = std::fs::read_to_string(&app.nginx.upstream_file).unwrap();
+    assert!(!upstream.contains(" down;"), "{upstream}");
+    assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v2\n".into())));
+}
