@@ -260,9 +260,15 @@ mod tests {
     #[test]
     fn a_scrape_of_more_than_100000_series_fails() {
         let timeout = Duration::from_secs(30);
-        let most = Scraper::new(&exposition_server(MAX_SERIES), timeout).fetch();
+        let most =
+            Scraper::new(&exposition_server(MAX_SERIES), timeout, &EnvFile::default()).fetch();
         assert_eq!(most.map(|s| s.len()), Ok(MAX_SERIES));
-        let more = Scraper::new(&exposition_server(MAX_SERIES + 1), timeout).fetch();
+        let more = Scraper::new(
+            &exposition_server(MAX_SERIES + 1),
+            timeout,
+            &EnvFile::default(),
+        )
+        .fetch();
         assert_eq!(
             more.err().unwrap(),
             "100001 series in one scrape, more than the 100000 mvk-alerts keeps"
