@@ -117,14 +117,17 @@ impl Image {
         if exists(&tag) {
             return tag;
         }
+        // The parent first, before this image's locks: neither lock is reentrant, so a parent
+        // ensured under them would wait on itself forever.
+        let parent = self.parent().map(Image::ensure);
         let _guard = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
         let _lock = lock();
         if exists(&tag) {
             return tag;
         }
-        match self.parent() {
+        match parent {
             None => build_base(&tag),
-            Some(parent) => build_variant(&tag, &parent.ensure(), self.steps()),
+            Some(parent) => build_variant(&tag, &parent, self.steps()),
         }
         tag
     }
