@@ -17,8 +17,8 @@ use crate::tsdb::Labels;
 use anyhow::Result;
 use clap::builder::BoolishValueParser;
 use mvk_core::envfile::EnvFile;
+use mvk_core::section::{Analysis, AnalysisBounds, AnalysisSide, Extra};
 use mvk_core::{Fail, Progress, Record};
-use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -134,13 +134,18 @@ impl Figures {
         }
     }
 
-    fn json(&self) -> Value {
-        json!({
-            "requests": self.requests,
-            "errors": self.errors,
-            "error_share": round(self.share()),
-            "latency_seconds": if self.latency.is_nan() { Value::Null } else { round(self.latency).into() },
-        })
+    /// The side's part of the record's `analysis`.
+    fn section(&self, g: &Growth, s: &Scraper) -> AnalysisSide {
+        AnalysisSide {
+            url: s.url.clone(),
+            requests: self.requests,
+            errors: self.errors,
+            error_share: round(self.share()),
+            latency_seconds: (!self.latency.is_nan()).then(|| round(self.latency)),
+            scrapes: g.scrapes,
+            failed_scrapes: g.failed_scrapes,
+            extra: Extra::new(),
+        }
     }
 }
 
@@ -229,16 +234,18 @@ pub fn run(
     let growth = compare(args, &sides, &failed, min, watch, progress)?;
     let [c, b] = [&growth[0], &growth[1]].map(|g| Figures::of(g, args, &failed));
     let (why, _) = judge(&c, &b, args, min);
-    let seconds = round(start.elapsed().as_secs_f64());
-    let measured = [
-        side_json(&c, &growth[0], &sides[0]),
-        side_json(&b, &growth[1], &sides[1]),
-    ];
-    record.set(
-        "analysis",
-        analysis(args, weight, seconds, min, measured, &why),
-    );
-    if why.is_empty() {
+    let analysis = Analysis {
+        passed: why.is_empty(),
+        weight,
+        seconds: round(start.elapsed().as_secs_f64()),
+        canary: c.section(&growth[0], &sides[0]),
+        baseline: b.section(&growth[1], &sides[1]),
+        bounds: bounds(args, min),
+        failures: why,
+        extra: Extra::new(),
+    };
+    record.put(&analysis);
+    if analysis.passed {
         progress.say(format!(
             "the canary passed: {} requests, error share {:.4} (live {:.4}), latency q{} {:.3}s (live {:.3}s)",
             c.requests,
@@ -250,26 +257,25 @@ pub fn run(
         ));
         Ok(())
     } else {
-        Err(Fail::failed("canary", why.join("; ")).into())
+        Err(Fail::failed("canary", analysis.failures.join("; ")).into())
     }
 }
 
 /// The canary's share of the requests, from the record `mvk-swap --weight` wrote.
-fn weight(record: &Record) -> Result<u64> {
+fn weight(record: &Record) -> Result<u8> {
     if record.is_standalone() {
         return Err(Fail::usage(
             "--canary needs the release record from `mvk-swap --weight` on stdin",
         )
         .into());
     }
-    let weight = record.u64("swap.weight")?;
-    if !(1..=99).contains(&weight) {
-        return Err(Fail::usage(format!(
+    match record.u64("swap.weight")? {
+        weight @ 1..=99 => Ok(weight as u8),
+        weight => Err(Fail::usage(format!(
             "the record's `swap.weight` is {weight}: --canary analyses a canary (mvk-swap --weight 1 to 99)"
         ))
-        .into());
+        .into()),
     }
-    Ok(weight)
 }
 
 /// Scrapes both sides every --every for `watch`, stopping early once the data supports a
@@ -302,39 +308,17 @@ fn compare(
     Ok(growth)
 }
 
-/// The record's `analysis`: the verdict, what each side measured, and the bounds applied.
-fn analysis(
-    args: &CheckArgs,
-    weight: u64,
-    seconds: f64,
-    min: u64,
-    [canary, baseline]: [Value; 2],
-    failures: &[String],
-) -> Value {
-    json!({
-        "passed": failures.is_empty(),
-        "weight": weight,
-        "seconds": seconds,
-        "canary": canary,
-        "baseline": baseline,
-        "bounds": {
-            "min_requests": min,
-            "error_ratio": args.rules.error_ratio,
-            "error_margin": args.canary.error_margin,
-            "latency_quantile": args.rules.latency_quantile,
-            "latency_threshold_seconds": args.rules.latency_threshold.as_secs_f64(),
-            "latency_factor": args.canary.latency_factor,
-        },
-        "failures": failures,
-    })
-}
-
-fn side_json(f: &Figures, g: &Growth, s: &Scraper) -> Value {
-    let mut v = f.json();
-    v["url"] = s.url.clone().into();
-    v["scrapes"] = g.scrapes.into();
-    v["failed_scrapes"] = g.failed_scrapes.into();
-    v
+/// The bounds the step was judged by, for the record's `analysis`.
+fn bounds(args: &CheckArgs, min: u64) -> AnalysisBounds {
+    AnalysisBounds {
+        min_requests: min,
+        error_ratio: args.rules.error_ratio,
+        error_margin: args.canary.error_margin,
+        latency_quantile: args.rules.latency_quantile,
+        latency_threshold_seconds: args.rules.latency_threshold.as_secs_f64(),
+        latency_factor: args.canary.latency_factor,
+        extra: Extra::new(),
+    }
 }
 
 #[cfg(test)]

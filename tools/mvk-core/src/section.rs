@@ -75,6 +75,9 @@ pub struct Swap {
     pub upstream_file: String,
     pub pruned_images: Vec<String>,
     pub warnings: Vec<String>,
+    /// After a drain that stopped the previous release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_lived: Option<LongLived>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -104,6 +107,21 @@ pub struct SwapPrevious {
     pub port: u16,
     /// `null` when neither the state nor the container says which release it was.
     pub release: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `swap.long_lived`: the connections nginx's old workers still held to the previous release at
+/// the drain deadline, and how they ended once it was stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LongLived {
+    pub open_at_deadline: usize,
+    /// Closed by the app after SIGTERM.
+    pub closed_by_app: usize,
+    pub cut_by_sigkill: usize,
+    /// Still open when the old workers' grace after the stop ran out.
+    pub still_open: usize,
+    pub old_workers_left: usize,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -195,6 +213,54 @@ pub struct Alerts {
 
 impl Section for Alerts {
     const KEY: &'static str = "alerts";
+}
+
+/// `analysis`: one canary step as `mvk-alerts --canary` judged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub passed: bool,
+    /// The canary's share of the requests, in %.
+    pub weight: u8,
+    pub seconds: f64,
+    pub canary: AnalysisSide,
+    /// The live release.
+    pub baseline: AnalysisSide,
+    pub bounds: AnalysisBounds,
+    pub failures: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Section for Analysis {
+    const KEY: &'static str = "analysis";
+}
+
+/// What one side of a canary step answered, from what its `/metrics` counters grew by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisSide {
+    pub url: String,
+    pub requests: f64,
+    pub errors: f64,
+    pub error_share: f64,
+    /// `null` without histogram data.
+    pub latency_seconds: Option<f64>,
+    pub scrapes: u32,
+    pub failed_scrapes: u32,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The bounds a canary step was judged by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisBounds {
+    pub min_requests: u64,
+    pub error_ratio: f64,
+    pub error_margin: f64,
+    pub latency_quantile: f64,
+    pub latency_threshold_seconds: f64,
+    pub latency_factor: f64,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// `rollback`: from which release to which. Only `cause` is there when the rollback failed
@@ -379,10 +445,55 @@ mod tests {
 
     #[test]
     fn unknown_fields_survive_a_round_trip_in_order() {
-        let text = r#"{"live":{"slot":"green","port":8001,"release":"b","container":"shop-green","x-lb":"a"},"previous":null,"drained_seconds":0.8,"drained":true,"previous_stopped":true,"kept_warm":false,"weight":100,"upstream_file":"/u","pruned_images":[],"warnings":[],"z-first":1,"a-second":{"k":[true,null]}}"#;
+        let text = r#"{"live":{"slot":"green","port":8001,"release":"b","container":"shop-green","x-lb":"a"},"previous":null,"drained_seconds":0.8,"drained":true,"previous_stopped":true,"kept_warm":false,"weight":100,"upstream_file":"/u","pruned_images":[],"warnings":[],"long_lived":{"open_at_deadline":3,"closed_by_app":2,"cut_by_sigkill":0,"still_open":1,"old_workers_left":0},"z-first":1,"a-second":{"k":[true,null]}}"#;
         let swap: Swap = serde_json::from_str(text).unwrap();
         assert_eq!(swap.live.slot, Slot::Green);
         assert_eq!(swap.previous, None);
+        assert_eq!(swap.long_lived.as_ref().map(|l| l.still_open), Some(1));
         assert_eq!(serde_json::to_string(&swap).unwrap(), text);
+        let without = Swap {
+            long_lived: None,
+            ..swap
+        };
+        assert!(serde_json::to_value(&without)
+            .unwrap()
+            .get("long_lived")
+            .is_none());
+    }
+
+    #[test]
+    fn an_analysis_writes_the_contract_fields_with_null_for_no_latency() {
+        let side = |url: &str, latency_seconds| AnalysisSide {
+            url: url.into(),
+            requests: 40.0,
+            errors: 2.0,
+            error_share: 0.05,
+            latency_seconds,
+            scrapes: 6,
+            failed_scrapes: 1,
+            extra: Extra::new(),
+        };
+        let analysis = Analysis {
+            passed: false,
+            weight: 10,
+            seconds: 12.5,
+            canary: side("http://c", None),
+            baseline: side("http://b", Some(0.012)),
+            bounds: AnalysisBounds {
+                min_requests: 20,
+                error_ratio: 0.05,
+                error_margin: 0.01,
+                latency_quantile: 0.99,
+                latency_threshold_seconds: 0.5,
+                latency_factor: 1.5,
+                extra: Extra::new(),
+            },
+            failures: vec!["slow".into()],
+            extra: Extra::new(),
+        };
+        assert_eq!(
+            serde_json::to_string(&analysis).unwrap(),
+            r#"{"passed":false,"weight":10,"seconds":12.5,"canary":{"url":"http://c","requests":40.0,"errors":2.0,"error_share":0.05,"latency_seconds":null,"scrapes":6,"failed_scrapes":1},"baseline":{"url":"http://b","requests":40.0,"errors":2.0,"error_share":0.05,"latency_seconds":0.012,"scrapes":6,"failed_scrapes":1},"bounds":{"min_requests":20,"error_ratio":0.05,"error_margin":0.01,"latency_quantile":0.99,"latency_threshold_seconds":0.5,"latency_factor":1.5},"failures":["slow"]}"#
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! after --stop-timeout cuts them), and reports how they ended: `swap.long_lived`.
 
 use crate::procs::{self, Proc};
-use serde_json::{json, Value};
+use mvk_core::section::{Extra, LongLived};
 use std::collections::HashSet;
 use std::fs;
 use std::time::{Duration, Instant};
@@ -69,7 +69,7 @@ pub fn ended(
     port: u16,
     stop_took: Duration,
     stop_timeout: Duration,
-) -> Value {
+) -> LongLived {
     let end = Instant::now() + SETTLE;
     let mut left = open(workers, port);
     while (left > 0 || workers.iter().any(|p| procs::alive(*p))) && Instant::now() < end {
@@ -78,13 +78,14 @@ pub fn ended(
     }
     let killed = stop_took + Duration::from_millis(200) >= stop_timeout;
     let gone = open_at_deadline.saturating_sub(left);
-    json!({
-        "open_at_deadline": open_at_deadline,
-        "closed_by_app": if killed { 0 } else { gone },
-        "cut_by_sigkill": if killed { gone } else { 0 },
-        "still_open": left,
-        "old_workers_left": workers.iter().filter(|p| procs::alive(**p)).count(),
-    })
+    LongLived {
+        open_at_deadline,
+        closed_by_app: if killed { 0 } else { gone },
+        cut_by_sigkill: if killed { gone } else { 0 },
+        still_open: left,
+        old_workers_left: workers.iter().filter(|p| procs::alive(**p)).count(),
+        extra: Extra::new(),
+    }
 }
 
 #[cfg(test)]

@@ -249,6 +249,7 @@ impl<'a> Swap<'a> {
             upstream_file: upstream.path.display().to_string(),
             pruned_images: Vec::new(),
             warnings: Vec::new(),
+            long_lived: None,
             extra: Map::new(),
         };
         Ok(Swap {
@@ -327,14 +328,13 @@ impl<'a> Swap<'a> {
             Ok(()) => self.report.previous_stopped = true,
             Err(e) => self.warn(format!("cannot stop {}: {e:#}", old.name)),
         }
-        let ended = long_lived::ended(
+        self.report.long_lived = Some(long_lived::ended(
             open,
             old_workers,
             old_port,
             stopping.elapsed(),
             self.args.stop_timeout,
-        );
-        self.report.extra.insert("long_lived".into(), ended);
+        ));
         Ok(())
     }
 
