@@ -90,7 +90,8 @@ fn a_weighted_canary_takes_its_share_moves_and_ends_without_a_failed_request() {
     eprintln!("3000 requests at weight 10: {by:?}");
     let canary = by.get("demo v2").copied().unwrap_or(0);
     assert!(
-        (210..=390).contains(&canary),
+        // nginx's smooth weighted round robin is exact per worker: 10 ± 1 %, as README says.
+        (270..=330).contains(&canary),
         "the canary answered {canary} of 3000: {by:?}"
     );
     assert_eq!(canary + by.get("demo v1").copied().unwrap_or(0), 3000);
