@@ -162,6 +162,7 @@ fn first_deploy_goes_live_and_is_recorded() {
     assert_eq!(r["swap"]["live"]["container"], name(&app, "blue"));
     assert!(r["swap"]["previous"].is_null(), "{r}");
     assert_eq!(r["swap"]["previous_stopped"], false);
+    assert_eq!(r["swap"]["weight"], 100, "a full swap");
     assert_eq!(
         r["swap"]["upstream_file"],
         app.nginx.upstream_file.display().to_string()
