@@ -64,6 +64,36 @@ impl Hey {
 }
 
 impl Outcome {
+    /// Failed requests: answers other than 200, and requests without an answer.
+    pub fn failed(&self) -> u64 {
+        let other: u64 = self
+            .statuses
+            .iter()
+            .filter(|(s, _)| **s != 200)
+            .map(|(_, n)| n)
+            .sum();
+        other + self.unanswered()
+    }
+
+    /// Every request sent: answered, or not.
+    pub fn sent(&self) -> u64 {
+        self.statuses.values().sum::<u64>() + self.unanswered()
+    }
+
+    /// Requests that got no answer: hey's error lines count them (`[N] Get …: EOF`).
+    fn unanswered(&self) -> u64 {
+        self.errors
+            .iter()
+            .map(|e| {
+                e.trim()
+                    .strip_prefix('[')
+                    .and_then(|r| r.split(']').next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(1)
+            })
+            .sum()
+    }
+
     /// Asserts that every request was answered, only with `allowed` statuses, and that the
     /// first of them answered more than `at_least`.
     pub fn assert_only(&self, allowed: &[u16], at_least: u64) {

@@ -484,28 +484,6 @@ fn bad_host_names_and_options_for_undo_are_exit_2_and_change_nothing() {
     assert!(s.images(0).is_empty());
 }
 
-/// Failed requests in a hey run: answers other than 200 and errors (`[N] Get …: EOF` lines).
-fn failed_requests(outcome: &mvk_e2e::hey::Outcome) -> u64 {
-    let errors: u64 = outcome
-        .errors
-        .iter()
-        .map(|e| {
-            e.trim()
-                .strip_prefix('[')
-                .and_then(|r| r.split(']').next())
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(1)
-        })
-        .sum();
-    let statuses: u64 = outcome
-        .statuses
-        .iter()
-        .filter(|(s, _)| **s != 200)
-        .map(|(_, n)| n)
-        .sum();
-    errors + statuses
-}
-
 /// The three-host figures of `scripts/bench rollout` (which runs this ignored test): a rollout
 /// to web1..web3 while hey loads each host's nginx; prints failed requests and seconds per
 /// host. Figures, not targets: nothing here is asserted beyond the rollout succeeding.
@@ -533,7 +511,7 @@ fn bench_three_host_rollout_under_load() {
             line["host"].as_str().unwrap_or("?"),
             line["seconds"],
             requests,
-            failed_requests(&outcome)
+            outcome.failed()
         );
     }
     println!("bench rollout: whole rollout (build, push, three hosts) {total:.2}s");

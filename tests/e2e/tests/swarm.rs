@@ -308,6 +308,48 @@ fn restore_spec_puts_back_the_recorded_previous_spec() {
 }
 
 #[test]
+fn mvk_deploy_with_mvk_swarm_gates_and_rolls_a_failing_release_back_to_the_previous_slot() {
+    let s = Setup::new("sw-script");
+    let (key, host) = s.swarm.env();
+    let env_file = s.env_file.to_str().unwrap();
+    let config = s.config.path().to_str().unwrap();
+    let deploy = |record: &str, extra: &[(&str, &str)]| {
+        let mut env = vec![
+            (key, host),
+            ("MVK_SWARM", "1"),
+            ("MVK_ENV_FILE", env_file),
+            ("DOCKER_CONFIG", config),
+            ("MVK_WATCH", "3s"),
+            ("MVK_EVERY", "1s"),
+        ];
+        env.extend_from_slice(extra);
+        mvk_e2e::run_script(&s.app, "mvk-deploy", &["--built"], &env, record)
+    };
+    let run = deploy(&s.build("v1", &[]), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.record()["swarm"]["placed"], "created");
+    assert_eq!(s.serving(), "demo v1\n");
+
+    // Healthy, but half of its app requests fail: the alert gate, watching the traffic,
+    // catches it after the swap, and mvk-deploy's rollback routes back to v1's slot, whose
+    // service still runs: nothing is started again.
+    let bad = s.build("v2", &[("DEMO_ERROR_RATE", "0.5")]);
+    let load = Hey::start(&s.app.nginx.url("/"), 300);
+    let run = deploy(&bad, &[("MVK_WATCH", "20s"), ("MVK_CHECK", "/health")]);
+    let outcome = load.interrupt();
+    eprintln!("{}", outcome.text);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["rollback"]["cause"]["tool"], "mvk-alerts", "{r}");
+    assert_eq!(r["rollback"]["to"], "v1");
+    assert_eq!(r["swarm"]["placed"], "reused", "{r}");
+    assert_eq!(r["swap"]["live"]["release"], "v1", "{r}\n{}", run.stderr);
+    assert_eq!(s.serving(), "demo v1\n");
+    assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+}
+
+#[test]
 fn bad_input_and_no_swarm_give_the_contract_codes_and_change_nothing() {
     let s = Setup::new("sw-bad");
     let v1 = s.build("v1", &[]);
@@ -372,4 +414,129 @@ fn bad_input_and_no_swarm_give_the_contract_codes_and_change_nothing() {
     assert!(out.stderr.contains("swarm.service"), "{}", out.stderr);
     assert_eq!(s.serving(), "demo v1\n");
     assert_eq!(s.swarm.services(&s.app.name).len(), 1);
+}
+
+/// The Swarm figures of `scripts/bench swarm` (which runs this ignored test), under the load
+/// of `scripts/bench deploy` (400 requests/s): deploys through the slot services behind the
+/// host's nginx, then Swarm's own start-first rolling update of one service published through
+/// the routing mesh, hit directly and through a host nginx in front of it. Figures, not
+/// targets: nothing is asserted beyond the deploys succeeding.
+#[test]
+#[ignore = "a benchmark: scripts/bench swarm runs it and prints its figures"]
+fn bench_swarm_deploys_and_the_routing_mesh_under_load() {
+    let s = Setup::new("sw-bench");
+    let builds: Vec<String> = ["v1", "v2", "v3", "v4"]
+        .iter()
+        .map(|v| s.build(v, &[]))
+        .collect();
+    s.deployed(&builds[0]);
+    println!("bench swarm: slot services (one host-mode task each) behind the host's nginx, hey at 400 requests/s through it");
+    for build in &builds[1..] {
+        let load = Hey::start(&s.app.nginx.url("/"), 300);
+        let clock = Instant::now();
+        let r = s.deployed(build);
+        let whole = clock.elapsed().as_secs_f64();
+        let outcome = load.interrupt();
+        let step = |tool: &str| -> f64 {
+            let steps = r["steps"].as_array().unwrap();
+            let found = steps.iter().rev().find(|st| st["tool"] == tool);
+            found.and_then(|st| st["seconds"].as_f64()).unwrap_or(0.0)
+        };
+        println!(
+            "bench swarm: {} {} the {} slot's service: live after {:.2}s (health wait {:.2}s, swap {:.2}s), {:.2}s with verify and a 2s alert gate; {} requests, {} failed",
+            r["release"].as_str().unwrap_or("?"),
+            r["swarm"]["placed"].as_str().unwrap_or("?"),
+            r["candidate"]["slot"].as_str().unwrap_or("?"),
+            step("mvk-healthwait") + step("mvk-swap"),
+            step("mvk-healthwait"),
+            step("mvk-swap"),
+            whole,
+            outcome.sent(),
+            outcome.failed()
+        );
+    }
+    routing_mesh(
+        &s,
+        &pinned(&builds[0]),
+        &[pinned(&builds[1]), pinned(&builds[2])],
+    );
+}
+
+/// One service published through the routing mesh (ingress), updated start-first as Swarm
+/// does a rolling update, under load sent to its port and then through a host nginx in front.
+fn routing_mesh(s: &Setup, first: &str, next: &[String]) {
+    let port = mvk_e2e::free_port();
+    let name = format!("{}-mesh", s.app.name);
+    let label = format!("mvk.app={}", s.app.name);
+    let publish = format!("published={port},target=8000");
+    let created = s.swarm.docker(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        &name,
+        "--label",
+        &label,
+        "--publish",
+        &publish,
+        "--update-order",
+        "start-first",
+        "--update-failure-action",
+        "rollback",
+        first,
+    ]);
+    if let Err(e) = created {
+        println!(
+            "bench swarm: routing mesh: the service could not be created: {}",
+            e.trim()
+        );
+        return;
+    }
+    mvk_e2e::wait_until(
+        "the mesh service runs",
+        std::time::Duration::from_secs(60),
+        || {
+            let state = s.swarm.docker(&[
+                "service",
+                "ps",
+                "--filter",
+                "desired-state=running",
+                "--format",
+                "{{.CurrentState}}",
+                &name,
+            ]);
+            state.is_ok_and(|st| st.starts_with("Running"))
+        },
+    );
+    let front = mvk_e2e::Nginx::start(&name, port);
+    let targets = [
+        (
+            "routing mesh (ingress publish), hit directly",
+            format!("http://127.0.0.1:{port}/"),
+        ),
+        ("host nginx in front of the routing mesh", front.url("/")),
+    ];
+    for ((what, url), image) in targets.iter().zip(next) {
+        let load = Hey::start(url, 300);
+        let clock = Instant::now();
+        let update = s
+            .swarm
+            .docker(&["service", "update", "--quiet", "--image", image, &name]);
+        let seconds = clock.elapsed().as_secs_f64();
+        let outcome = load.interrupt();
+        let first_error = outcome
+            .errors
+            .first()
+            .map(|e| format!(" (first error: {e})"))
+            .unwrap_or_default();
+        println!(
+            "bench swarm: {what}, Swarm's start-first update {}: {seconds:.2}s; {} requests, {} failed, answers by status {:?}{first_error}",
+            if update.is_ok() { "done" } else { "failed" },
+            outcome.sent(),
+            outcome.failed(),
+            outcome.statuses,
+        );
+    }
+    let ipvs = std::path::Path::new("/proc/net/ip_vs").exists();
+    println!("bench swarm: this kernel has IPVS (/proc/net/ip_vs): {ipvs}");
 }

@@ -100,6 +100,10 @@ impl<'a> Swarm<'a> {
         })
     }
 
+    pub fn engine(&self) -> &Engine {
+        self.engine
+    }
+
     pub fn service(&self, name: &str) -> Result<Option<Service>> {
         let api = &self.engine.api;
         match self.engine.block_on(api.inspect_service(name, None)) {

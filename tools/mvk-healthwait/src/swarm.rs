@@ -6,6 +6,7 @@
 use crate::candidate::Candidate;
 use crate::{probe, wait, Args, LOG_LINES, TOOL};
 use anyhow::Result;
+use bollard::models::Service;
 use mvk_core::containers::{describe, Status, LABEL_APP};
 use mvk_core::docker::Engine;
 use mvk_core::envfile::EnvFile;
@@ -21,6 +22,21 @@ struct Release {
     id: String,
     /// As Swarm pulls it: `repo:tag@sha256:…` when the record has the pushed digest.
     image: String,
+    /// As the record names it (mvk-rollback names the tag, or the image id).
+    named: String,
+    image_id: Option<String>,
+}
+
+impl Release {
+    /// Whether a service's spec image is this release's: the same reference, the tag the
+    /// spec pins by digest, or the image id of the service's running task.
+    fn runs_in(&self, spec_image: &str, task_image_id: Option<&str>) -> bool {
+        spec_image == self.image
+            || spec_image
+                .strip_prefix(self.named.as_str())
+                .is_some_and(|d| d.starts_with('@'))
+            || (self.image_id.is_some() && self.image_id.as_deref() == task_image_id)
+    }
 }
 
 impl Release {
@@ -38,6 +54,11 @@ impl Release {
         };
         Ok(Release {
             id: record.str("release")?.to_string(),
+            named: record.str("image")?.to_string(),
+            image_id: record
+                .get("image_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
             image,
         })
     }
@@ -71,7 +92,8 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     let mut placement = place(&swarm, args, &app, &release, &env, progress)?;
     let name = placement.section.service.clone();
     let created = placement.section.placed == Placed::Created;
-    let outcome = swarm.converge(&name, &release.image, created, args.timeout, progress);
+    let image = placement.section.image.clone();
+    let outcome = swarm.converge(&name, &image, created, args.timeout, progress);
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(err) => {
@@ -162,18 +184,7 @@ fn place(
     let existing = swarm.service(&name)?;
     live.ensure_idle(slot, port, existing.is_some())?;
     if let Some(found) = &existing {
-        let owner = found
-            .spec
-            .as_ref()
-            .and_then(|s| s.labels.as_ref())
-            .and_then(|l| l.get(LABEL_APP));
-        if owner.map(String::as_str) != Some(app) {
-            return Err(Fail::unavailable(
-                "foreign-service",
-                format!("service {name} exists but is not labelled {LABEL_APP}={app}; refusing to change it"),
-            )
-            .into());
-        }
+        ensure_ours(found, app, &name)?;
     }
     let spec = Spec {
         app,
@@ -186,23 +197,27 @@ fn place(
         init: !args.no_init,
     }
     .service(&swarm.node);
-    let (id, placed, previous_spec) = match existing {
-        None => {
+    let running = match &existing {
+        Some(found) => running_release(swarm, found, release)?,
+        None => None,
+    };
+    let (id, placed, previous_spec, image) = match (existing, running) {
+        (None, _) => {
             let id = swarm.create(spec)?;
             progress.say(format!(
                 "created service {name} ({}) on port {port}",
                 release.image
             ));
-            (id, Placed::Created, None)
+            (id, Placed::Created, None, release.image.clone())
         }
-        Some(found) if swarm.running(&name, &release.image)?.is_some() => {
+        (Some(found), Some(image)) => {
             progress.say(format!(
-                "service {name} already runs {}; waiting for it",
-                release.image
+                "service {name} already runs release {} ({image}); waiting for it",
+                release.id
             ));
-            (found.id.unwrap_or_default(), Placed::Reused, None)
+            (found.id.unwrap_or_default(), Placed::Reused, None, image)
         }
-        Some(found) => {
+        (Some(found), None) => {
             let before = found.spec.as_ref().map(recorded);
             let was = found
                 .spec
@@ -215,7 +230,12 @@ fn place(
                 "updated service {name} from release {was} to {} (stop-first; Swarm rolls back a failed update)",
                 release.id
             ));
-            (found.id.unwrap_or_default(), Placed::Updated, before)
+            (
+                found.id.unwrap_or_default(),
+                Placed::Updated,
+                before,
+                release.image.clone(),
+            )
         }
     };
     let placement = Placement {
@@ -224,7 +244,7 @@ fn place(
         section: section::Swarm {
             service: name,
             service_id: id,
-            image: release.image.clone(),
+            image,
             placed,
             previous_spec,
             rolled_back: false,
@@ -237,6 +257,45 @@ fn place(
     }
     drop(lock);
     Ok(placement)
+}
+
+/// A service of our name that is not labelled as this app's is someone else's: exit 4.
+fn ensure_ours(found: &Service, app: &str, name: &str) -> Result<(), Fail> {
+    let owner = found
+        .spec
+        .as_ref()
+        .and_then(|s| s.labels.as_ref())
+        .and_then(|l| l.get(LABEL_APP));
+    if owner.map(String::as_str) == Some(app) {
+        return Ok(());
+    }
+    Err(Fail::unavailable(
+        "foreign-service",
+        format!(
+            "service {name} exists but is not labelled {LABEL_APP}={app}; refusing to change it"
+        ),
+    ))
+}
+
+/// The spec image of `found` when it runs the release already (its `mvk.release` label, its
+/// image, and a task of it running): a rollback to the previous slot then changes nothing.
+fn running_release(swarm: &Swarm, found: &Service, release: &Release) -> Result<Option<String>> {
+    let Some(spec) = &found.spec else {
+        return Ok(None);
+    };
+    let (Some(image), Some(name)) = (services::spec_image(spec), spec.name.as_deref()) else {
+        return Ok(None);
+    };
+    if services::spec_release(spec) != Some(release.id.as_str()) {
+        return Ok(None);
+    }
+    let Some((_, container)) = swarm.running(name, image)? else {
+        return Ok(None);
+    };
+    let task_image = swarm.engine().container(&container)?.and_then(|c| c.image);
+    Ok(release
+        .runs_in(image, task_image.as_deref())
+        .then(|| image.to_string()))
 }
 
 /// Swarm runs the task: now it must answer the health path as a candidate container must.
