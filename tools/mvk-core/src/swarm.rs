@@ -242,10 +242,17 @@ fn settled(service: &Service, tasks: &[Task], image: &str, created: bool) -> Opt
             Some(TaskState::FAILED | TaskState::REJECTED)
         )
     });
-    // The task that says why: the latest with an error (a rolled-back one ends shut down).
+    // The task that says why: the latest with an error, else the latest that had a
+    // container (an unhealthy one ends shut down, without an error; Swarm's retry may have
+    // been shut down before it got a container).
     let failed = of_image()
         .filter(|t| error_of(t).is_some_and(|e| !e.is_empty()))
         .max_by_key(latest)
+        .or_else(|| {
+            of_image()
+                .filter(|t| container_of(t).is_some())
+                .max_by_key(latest)
+        })
         .or_else(|| of_image().max_by_key(latest));
     let failure = |rolled_back: bool| {
         let err = failed.and_then(error_of).unwrap_or_default();
@@ -329,6 +336,7 @@ fn container_of(task: &Task) -> Option<String> {
         .as_ref()?
         .container_id
         .clone()
+        .filter(|id| !id.is_empty())
 }
 
 /// `(task id, container id)` of a task of `image` that runs and is meant to.
