@@ -356,3 +356,102 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// `--root`: the timers are enabled in the root (systemd's own `systemctl --root … is-enabled`
+/// agrees) once their units are installed there, never on this host; a second run changes
+/// nothing; a symlink planted in the root's systemd directory is refused, nothing made through
+/// it.
+#[test]
+fn timers_are_enabled_below_the_root_once_their_units_are_there() {
+    let s = Setup::new("inittimers");
+    let app = s.app.name.clone();
+    let units: Vec<String> = ["mvk-verify", "mvk-alerts"]
+        .iter()
+        .map(|t| format!("{t}@{app}.timer"))
+        .collect();
+    let wants = |root: &Path, unit: &str| {
+        root.join("etc/systemd/system/timers.target.wants")
+            .join(unit)
+    };
+    let run = s.init(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "mvk-verify@.timer is not installed below {}",
+            s.root.path().display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!s.root.join("etc/systemd").exists());
+
+    let install_units = |root: &Path| {
+        let dir = root.join("lib/systemd/system");
+        std::fs::create_dir_all(&dir).unwrap();
+        for unit in [
+            "mvk-verify@.timer",
+            "mvk-verify@.service",
+            "mvk-alerts@.timer",
+            "mvk-alerts@.service",
+        ] {
+            std::fs::copy(mvk_e2e::script("systemd").join(unit), dir.join(unit)).unwrap();
+        }
+    };
+    install_units(s.root.path());
+    let run = s.init(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for unit in &units {
+        assert!(
+            run.stderr.contains(&format!("enabled {unit} below")),
+            "{}",
+            run.stderr
+        );
+        let template = unit.replace(&format!("@{app}."), "@.");
+        assert_eq!(
+            std::fs::read_link(wants(s.root.path(), unit)).unwrap(),
+            Path::new("/lib/systemd/system").join(&template)
+        );
+        assert!(
+            !wants(Path::new("/"), unit).exists(),
+            "{unit} enabled on this host"
+        );
+    }
+    let enabled = Command::new("systemctl")
+        .arg("--root")
+        .arg(s.root.path())
+        .arg("is-enabled")
+        .args(&units)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&enabled.stdout),
+        "enabled\nenabled\n",
+        "{}",
+        String::from_utf8_lossy(&enabled.stderr)
+    );
+    let again = s.init(&[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(!again.stderr.contains("enabled mvk-"), "{}", again.stderr);
+
+    let planted = TempDir::new("initroot");
+    let outside = TempDir::new("outside");
+    install_units(planted.path());
+    std::fs::create_dir_all(planted.join("etc/systemd/system")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path(),
+        planted.join("etc/systemd/system/timers.target.wants"),
+    )
+    .unwrap();
+    let run = s.init_under(planted.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("is a symlink or not a directory: refusing to enable timers through it"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "a link was made through the planted symlink"
+    );
+}

@@ -1,6 +1,7 @@
-//! After the files validate, on the server itself (not below another --root): nginx reloaded
-//! when its files changed, the textfile directory the timers write made, and the app's
-//! verification and alert timers enabled when systemd runs.
+//! After the files validate, on the server itself: nginx reloaded when its files changed, the
+//! textfile directory the timers write made, and the app's verification and alert timers
+//! enabled when systemd runs. Below another --root (an image), only the timers are enabled
+//! there, for its systemd to start.
 
 use crate::Args;
 use anyhow::{Context, Result};
@@ -13,10 +14,10 @@ const TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_collector";
 pub fn run(args: &Args, nginx_changed: bool, progress: &Progress) -> Result<()> {
     if args.root != Path::new("/") {
         progress.say(format!(
-            "wrote below {}: nothing reloaded or enabled there",
+            "wrote below {}: nothing reloaded or started there",
             args.root.display()
         ));
-        return Ok(());
+        return crate::enable::timers(&args.root, &args.app, progress);
     }
     let systemd = Path::new("/run/systemd/system").is_dir();
     if nginx_changed {

@@ -6,6 +6,7 @@
 
 mod activate;
 mod check;
+mod enable;
 mod files;
 mod plan;
 
@@ -25,7 +26,8 @@ const TOOL: &str = "mvk-init";
 /// /etc/prometheus/mvk/APP.rules.yml and APP.scrape.yml (mvk-alerts' rules and scrape job).
 /// The result must pass `nginx -t` and `promtool check`, else every file is put back as it
 /// was. Only then is nginx reloaded and are mvk-verify@APP.timer and mvk-alerts@APP.timer
-/// enabled (when systemd runs). Run again, it changes nothing; a file you changed is never
+/// enabled (when systemd runs; below --root, in the root, when its units are installed there).
+/// Run again, it changes nothing; a file you changed is never
 /// overwritten: its difference is shown and the exit code is 1.
 ///
 /// Exit codes: 0 set up (or already), 1 a file you changed was kept or the result did not
@@ -69,7 +71,8 @@ pub struct Args {
     #[arg(long, default_value = "http://127.0.0.1:9090", value_parser = files::http_url, value_name = "URL")]
     pub prometheus_url: String,
     /// Write under this directory instead of / (an image, a test): nothing is validated
-    /// against the running nginx, reloaded or started
+    /// against the running nginx, reloaded or started; the timers are enabled in it (links in
+    /// its etc/systemd/system/timers.target.wants/) when its units are installed there
     #[arg(long, default_value = "/", value_name = "DIR")]
     pub root: PathBuf,
     /// Print what would be written (and the differences), write nothing
