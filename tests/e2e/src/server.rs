@@ -105,6 +105,26 @@ impl Server {
         assert_eq!(run.code, 0, "write {path}: {}", run.stderr);
     }
 
+    /// Puts a demo-app context answering `demo <version>` at /srv/<app> in the server, its
+    /// Dockerfile ending with `extra`.
+    pub fn put_context(&self, app: &str, version: &str, extra: &str) {
+        let ctx = crate::TempDir::new("ctx");
+        crate::demo::write_context(
+            ctx.path(),
+            &[("MVK_E2E_APP", app), ("DEMO_VERSION", version)],
+        );
+        let dockerfile = ctx.join("Dockerfile");
+        let text = std::fs::read_to_string(&dockerfile).unwrap() + extra;
+        std::fs::write(&dockerfile, text).unwrap();
+        self.sh(&format!("rm -rf /srv/{app} && mkdir -p /srv/{app}"));
+        docker(&[
+            "cp",
+            &format!("{}/.", ctx.path().display()),
+            &format!("{}:/srv/{app}", self.name),
+        ])
+        .unwrap();
+    }
+
     /// Installs Maverick from this checkout ([`INSTALL_FROM_CHECKOUT`]).
     pub fn install_from_checkout(&self) {
         self.sh(INSTALL_FROM_CHECKOUT);

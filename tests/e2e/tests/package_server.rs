@@ -1,12 +1,14 @@
 //! The package on a clean server: a Debian bookworm container with systemd as PID 1 (the
-//! suite's fixture) gets the .deb scripts/package builds. `dpkg -i` stops at the missing
-//! dependencies, `apt-get -f install` pulls them from Debian, every file lands where it should,
+//! suite's fixture) gets the .deb scripts/package builds, installed as README says
+//! (`apt-get install ./maverick_….deb` pulls the dependencies), every file lands where it should,
 //! `man mvk-swap`, `man mvk-deploy` and the completions work, systemd knows the units and runs
-//! the installed tools, and a purge removes the package but leaves the app's state alone.
+//! the installed tools, README's "Setting up a server" works as written (install, mvk-init,
+//! deploy; through the host's engine), and a purge removes the package but leaves the app's
+//! state alone.
 
 use mvk_e2e::debian::{Image, DPKG_EXCLUDES};
 use mvk_e2e::package::{build_package, expected};
-use mvk_e2e::{docker, Server, TempDir};
+use mvk_e2e::{docker, free_port, get, Server, TempDir, TestApp};
 
 /// An app's state, as a server that ran Maverick holds it: (path, content).
 const APP_STATE: &[(&str, &str)] = &[
@@ -25,7 +27,7 @@ fn the_package_installs_on_a_clean_debian_server_and_purges_leaving_the_apps_sta
     let server = Server::start(
         &format!("rs-pkg-{}", std::process::id()),
         Image::Systemd,
-        false,
+        true,
     );
     docker(&[
         "cp",
@@ -40,18 +42,14 @@ fn the_package_installs_on_a_clean_debian_server_and_purges_leaving_the_apps_sta
          && chmod +x /usr/sbin/policy-rc.d && apt-get update -qq"
     ));
 
-    let first = server.exec(&["dpkg", "-i", "/root/maverick.deb"]);
-    assert_ne!(
-        first.code, 0,
-        "dpkg -i without the dependencies: {}",
-        first.stdout
+    // A clean server: none of the dependencies yet.
+    let before = server.exec(&["dpkg-query", "-W", "nginx-common", "docker.io", "jq"]);
+    assert_ne!(before.code, 0, "already installed: {}", before.stdout);
+    // README's step 1, as written there: apt pulls the dependencies from Debian.
+    server.sh(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+         /root/maverick.deb",
     );
-    assert!(
-        first.stderr.contains("dependency problems"),
-        "{}",
-        first.stderr
-    );
-    server.sh("DEBIAN_FRONTEND=noninteractive apt-get -f install -y -qq --no-install-recommends");
     let status =
         server.sh("dpkg-query -W -f '${db:Status-Abbrev}' maverick nginx-common docker.io passwd");
     assert_eq!(status.matches("ii ").count(), 4, "installed: {status}");
@@ -95,6 +93,8 @@ fn the_package_installs_on_a_clean_debian_server_and_purges_leaving_the_apps_sta
     ] {
         assert!(units.contains(unit), "{units}");
     }
+    readme_steps_2_and_3(&server);
+
     for (path, content) in APP_STATE {
         server.write(path, content);
     }
@@ -116,4 +116,57 @@ fn the_package_installs_on_a_clean_debian_server_and_purges_leaving_the_apps_sta
         server.sh("getent group mvk").starts_with("mvk:"),
         "an app still uses the group"
     );
+}
+
+/// README's "Setting up a server", steps 2 and 3, as written there: mvk-init on this server
+/// (nginx reloaded, the timers enabled and started, as systemd runs), then the first deploy of
+/// a checkout at /srv/APP, through the host's engine, answering through the site mvk-init made.
+fn readme_steps_2_and_3(server: &Server) {
+    let app = TestApp::new("pkg-init");
+    let name = &app.name;
+    let (http, metrics) = (free_port(), free_port());
+    // Debian's default site would take the host's :80 (the server shares its network).
+    server.sh("rm -f /etc/nginx/sites-enabled/default && systemctl start nginx");
+    let init = server.exec(&[
+        "mvk-init",
+        name,
+        "--server-name",
+        "localhost",
+        "--http-listen",
+        &format!("127.0.0.1:{http}"),
+        "--metrics-port",
+        &metrics.to_string(),
+        "--blue-port",
+        &app.blue_port.to_string(),
+        "--green-port",
+        &app.green_port.to_string(),
+    ]);
+    assert_eq!(init.code, 0, "mvk-init: {}", init.stderr);
+    assert!(init.stderr.contains("reloaded nginx"), "{}", init.stderr);
+    let timers = format!("mvk-verify@{name}.timer mvk-alerts@{name}.timer");
+    assert_eq!(
+        server.sh(&format!("systemctl is-enabled {timers}")),
+        "enabled\nenabled\n"
+    );
+    assert_eq!(
+        server.sh(&format!("systemctl is-active {timers}")),
+        "active\nactive\n"
+    );
+
+    server.put_context(name, "readme", "");
+    let deploy = server.exec(&[
+        "env",
+        &format!("MVK_APP={name}"),
+        "MVK_WATCH=3s",
+        "MVK_EVERY=1s",
+        "mvk-deploy",
+        &format!("/srv/{name}"),
+    ]);
+    assert_eq!(deploy.code, 0, "mvk-deploy: {}", deploy.stderr);
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{http}/")).unwrap(),
+        (200, "demo readme\n".to_string())
+    );
+    // The timers stop with the server; the app's containers and images go with `app`.
+    server.sh(&format!("systemctl disable --now {timers}"));
 }

@@ -5,7 +5,6 @@
 //! fails when the deploy fails.
 
 use mvk_e2e::debian::{mirror, Image};
-use mvk_e2e::demo::write_context;
 use mvk_e2e::{docker, get, DemoContainer, DemoImage, Server, TestApp};
 use std::time::Duration;
 
@@ -211,28 +210,6 @@ fn deploy_host(app: &TestApp, server: &Server, port: u16) {
     );
 }
 
-/// Puts a demo-app context answering `demo <version>` at /srv/<app> in the server.
-fn put_context(app: &TestApp, server: &Server, version: &str, extra: &str) {
-    let ctx = mvk_e2e::TempDir::new("ctx");
-    write_context(
-        ctx.path(),
-        &[
-            ("MVK_E2E_APP", app.name.as_str()),
-            ("DEMO_VERSION", version),
-        ],
-    );
-    let dockerfile = ctx.join("Dockerfile");
-    let text = std::fs::read_to_string(&dockerfile).unwrap() + extra;
-    std::fs::write(&dockerfile, text).unwrap();
-    server.sh(&format!("rm -rf /srv/{0} && mkdir -p /srv/{0}", app.name));
-    docker(&[
-        "cp",
-        &format!("{}/.", ctx.path().display()),
-        &format!("{}:/srv/{}", server.name, app.name),
-    ])
-    .unwrap();
-}
-
 #[test]
 fn systemctl_start_mvk_deploy_deploys_through_the_hosts_engine_and_fails_when_it_fails() {
     let app = TestApp::new("rs-unit");
@@ -242,7 +219,7 @@ fn systemctl_start_mvk_deploy_deploys_through_the_hosts_engine_and_fails_when_it
     let unit = format!("mvk-deploy@{}", app.name);
     let front = format!("http://127.0.0.1:{port}/");
 
-    put_context(&app, &server, "a", "");
+    server.put_context(&app.name, "a", "");
     server.sh(&format!("echo MVK_RELEASE=a >> /etc/mvk/{}.env", app.name));
     let run = server.exec(&["systemctl", "start", &unit]);
     assert_eq!(run.code, 0, "{}\n{}", run.stderr, server.journal(&unit));
@@ -260,7 +237,7 @@ fn systemctl_start_mvk_deploy_deploys_through_the_hosts_engine_and_fails_when_it
     assert!(records.contains("05-mvk-alerts.json"), "{records}");
 
     // A release whose build fails: the unit fails, says why, and a keeps serving.
-    put_context(&app, &server, "b", "RUN [\"/no-such-program\"]\n");
+    server.put_context(&app.name, "b", "RUN [\"/no-such-program\"]\n");
     server.sh(&format!(
         "sed -i s/^MVK_RELEASE=.*/MVK_RELEASE=b/ /etc/mvk/{}.env",
         app.name
