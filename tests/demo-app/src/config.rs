@@ -11,6 +11,8 @@ pub struct Config {
     pub port: u16,
     /// `DEMO_CRASH`: exit 3 at start after printing this on stderr.
     pub crash: Option<String>,
+    /// `DEMO_LOG_LINES`: print this many numbered lines on stdout at start (`log line N`).
+    pub log_lines: u32,
     /// `DEMO_START_DELAY_MS`: wait this long before listening.
     pub start_delay: Duration,
     /// `DEMO_UNHEALTHY`: `/health` answers 503 forever.
@@ -42,6 +44,7 @@ impl Config {
             version: var("DEMO_VERSION").unwrap_or_else(|| "dev".into()),
             port: parse("DEMO_PORT", 8000)?,
             crash: var("DEMO_CRASH"),
+            log_lines: parse("DEMO_LOG_LINES", 0)?,
             start_delay: Duration::from_millis(parse("DEMO_START_DELAY_MS", 0)?),
             unhealthy: flag("DEMO_UNHEALTHY"),
             error_rate: parse("DEMO_ERROR_RATE", 0.0)?,

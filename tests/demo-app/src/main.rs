@@ -33,6 +33,9 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         return migrate(&config.version, std::env::args().skip(2).collect());
     }
+    for n in 1..=config.log_lines {
+        println!("log line {n}");
+    }
     if let Some(msg) = &config.crash {
         eprintln!("demo-app {}: fatal: {msg}", config.version);
         return ExitCode::from(3);

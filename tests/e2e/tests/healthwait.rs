@@ -472,6 +472,34 @@ fn a_container_under_the_slot_name_that_is_not_ours_is_left_alone() {
 }
 
 #[test]
+fn a_failed_candidates_record_holds_its_last_50_log_lines() {
+    let app = TestApp::new("hw-logs");
+    let bad = app_image(
+        &app,
+        "bad",
+        &[("DEMO_LOG_LINES", "80"), ("DEMO_CRASH", "boom")],
+    );
+    let run = healthwait(&app, &[], &record(&app, &bad));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["error"]["kind"], "crashed", "{r}");
+    let logs: Vec<&str> = r["error"]["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    // The last 50 of its 81 lines (Docker interleaves stdout and stderr as it reads them, so
+    // `fatal: boom` may sit anywhere): line 80, not line 30.
+    assert_eq!(logs.len(), 50, "{logs:?}");
+    assert!(logs.contains(&"log line 80"), "{logs:?}");
+    assert!(!logs.contains(&"log line 30"), "{logs:?}");
+    // stderr shows them too.
+    assert!(run.stderr.contains("log line 80"), "{}", run.stderr);
+    assert!(!run.stderr.contains("log line 30\n"), "{}", run.stderr);
+}
+
+#[test]
 fn keep_failed_keeps_the_crashed_candidate_stopped() {
     let app = TestApp::new("hw-keep");
     let bad = app_image(&app, "bad", &[("DEMO_CRASH", "boom")]);
