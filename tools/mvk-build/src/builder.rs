@@ -32,6 +32,22 @@ pub struct Spec<'a> {
     pub credentials: HashMap<String, DockerCredentials>,
 }
 
+impl Spec<'_> {
+    /// The build options both builders take from the spec.
+    pub fn options(&self) -> BuildImageOptionsBuilder {
+        let options = BuildImageOptionsBuilder::new()
+            .dockerfile(self.dockerfile)
+            .t(self.tag)
+            .nocache(self.no_cache)
+            .buildargs(self.build_args)
+            .labels(self.labels);
+        match self.target {
+            Some(target) => options.target(target),
+            None => options,
+        }
+    }
+}
+
 /// The build log as it arrives: whole lines to stderr, and the last few kept for the error.
 pub struct Log<'a> {
     progress: &'a Progress,
@@ -81,18 +97,11 @@ pub fn build(
     entries: Vec<Entry>,
     progress: &Progress,
 ) -> Result<String> {
-    let mut options = BuildImageOptionsBuilder::new()
-        .dockerfile(spec.dockerfile)
-        .t(spec.tag)
+    let options = spec
+        .options()
         .rm(true)
         // Remove intermediate containers of a failed build too: nothing half-done stays.
-        .forcerm(true)
-        .nocache(spec.no_cache)
-        .buildargs(spec.build_args)
-        .labels(spec.labels);
-    if let Some(target) = spec.target {
-        options = options.target(target);
-    }
+        .forcerm(true);
 
     let (chunks, upload_error) = upload(entries);
     let body = bollard::body_try_stream(futures_util::stream::iter(chunks));
