@@ -177,6 +177,94 @@ fn multi_stage_build_with_a_build_arg_and_a_target() {
     }
 }
 
+/// The `LABEL` steps of an image's history, oldest first.
+fn label_steps(image: &str) -> Vec<String> {
+    let history = docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]).unwrap();
+    let mut steps: Vec<String> = history
+        .lines()
+        .filter(|l| l.contains("LABEL"))
+        .map(str::to_string)
+        .collect();
+    steps.reverse();
+    steps
+}
+
+/// The content of `path` in the image's filesystem, if it has one.
+fn file_in(image: &str, path: &str) -> Option<String> {
+    let id = docker(&["create", image]).unwrap();
+    let out = Command::new("sh")
+        .args(["-c", &format!("docker export {id} | tar -xO {path}")])
+        .output()
+        .unwrap();
+    docker(&["rm", &id]).unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_classic_builder_takes_the_labels_in_one_step_and_the_image_copies_the_context_as_it_is() {
+    let (app, _leftovers) = test_app("build-labels");
+    let dockerfile = format!("FROM scratch\nCOPY . /ctx/\n{GOOD_TAIL}ENTRYPOINT [\"/demo-app\"]\n");
+    let ctx = context(&[("Dockerfile", &dockerfile), ("app.txt", "app\n")]);
+    std::fs::copy(demo_binary(), ctx.join("demo-app")).unwrap();
+    let dir = ctx.path().to_str().unwrap();
+    let labelled = |release: &str| {
+        let run = build(
+            &app,
+            &["--builder", "classic", "--release", release, dir],
+            &[],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let image = app.tag(release);
+        assert_eq!(label(&image, "mvk.app"), app.name);
+        assert_eq!(label(&image, "mvk.release"), release);
+        assert_eq!(label(&image, "org.opencontainers.image.revision"), release);
+        assert!(label(&image, "org.opencontainers.image.created").ends_with('Z'));
+        (run, image)
+    };
+
+    let (_, image) = labelled("r1");
+    let steps = label_steps(&image);
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    for name in [
+        "mvk.app",
+        "mvk.release",
+        "org.opencontainers.image.revision",
+        "org.opencontainers.image.created",
+    ] {
+        assert!(steps[0].contains(name), "{steps:?}");
+    }
+    // The image copied the context as `docker build` sends it: the Dockerfile as written, and
+    // neither the labelled copy the daemon read nor the .dockerignore that hid it.
+    assert_eq!(
+        file_in(&image, "ctx/Dockerfile").as_deref(),
+        Some(dockerfile.as_str())
+    );
+    assert_eq!(file_in(&image, "ctx/app.txt").as_deref(), Some("app\n"));
+    assert_eq!(file_in(&image, "ctx/.dockerignore"), None);
+    let listing = Command::new("sh")
+        .args(["-c", &format!("id=$(docker create {image}) && docker export $id | tar -t; docker rm $id >/dev/null")])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(!listing.contains(".dockerfile."), "{listing}");
+
+    // A .dockerignore the image copies must reach it as written: one step per label then.
+    write(ctx.path(), ".dockerignore", b"*.log\n");
+    let (run, image) = labelled("r2");
+    assert!(
+        run.stderr.contains("labels one step each"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(label_steps(&image).len(), 4, "{:?}", label_steps(&image));
+    assert_eq!(
+        file_in(&image, "ctx/.dockerignore").as_deref(),
+        Some("*.log\n")
+    );
+}
+
 #[test]
 fn buildkit_rebuilds_an_unchanged_context_under_a_new_release_from_the_cache() {
     let (app, _leftovers) = test_app("build-cache");

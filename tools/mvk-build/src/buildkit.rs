@@ -14,7 +14,7 @@ use crate::builder::{finish, until_interrupted, upload, Failure, Log, Spec};
 use crate::context::{BuildFiles, Context, Entry};
 use crate::trace::Trace;
 use anyhow::Result;
-use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion};
+use bollard::query_parameters::BuilderVersion;
 use futures_util::future::{select, Either};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Bytes, Frame};
@@ -62,7 +62,11 @@ pub enum Builder {
     /// The engine's BuildKit (labels cost no step; a rebuild of an unchanged context is all
     /// cache hits)
     Buildkit,
-    /// The engine's classic builder (deprecated by Docker; one step per label)
+    /// The engine's classic builder (deprecated by Docker). It gets the labels in a copy of the
+    /// Dockerfile, where they take one step, unless the context holds a .dockerignore that
+    /// does not leave itself out, the --build-target stage is not found, the Dockerfile's last
+    /// line continues, or a value has a quote, `$`, backslash, space or non-ASCII character:
+    /// then they take one step each
     Classic,
 }
 
@@ -147,16 +151,7 @@ pub fn build(
     progress: &Progress,
 ) -> Result<String> {
     let socket = socket().map_err(|why| Fail::unavailable("docker", why))?;
-    let mut options = BuildImageOptionsBuilder::new()
-        .version(BuilderVersion::BuilderBuildKit)
-        .dockerfile(spec.dockerfile)
-        .t(spec.tag)
-        .nocache(spec.no_cache)
-        .buildargs(spec.build_args)
-        .labels(spec.labels);
-    if let Some(target) = spec.target {
-        options = options.target(target);
-    }
+    let options = spec.options().version(BuilderVersion::BuilderBuildKit);
     let query = serde_urlencoded::to_string(options.build())
         .map_err(|e| anyhow::anyhow!("encoding the build options: {e}"))?;
     let v = engine.api.client_version();

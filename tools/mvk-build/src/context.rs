@@ -231,45 +231,78 @@ fn add_outside_dockerfile(context: &mut Context, path: &Path) -> Result<(), Fail
             path.display()
         ))
     })?;
-    let name = format!(".dockerfile.{}", random_hex(20));
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let memory = |name: &str, bytes: Vec<u8>| Entry {
-        name: name.as_bytes().to_vec(),
-        kind: Kind::File {
-            size: bytes.len() as u64,
-        },
-        source: Source::Bytes(bytes),
-        mode: 0o600,
-        mtime: now,
-    };
-    match context
-        .entries
-        .iter_mut()
-        .find(|e| e.name == b".dockerignore")
-    {
-        Some(entry) => {
-            let mut bytes = match &entry.source {
-                Source::Path(p) => fs::read(p)
-                    .map_err(|e| Fail::usage(format!("cannot read {}: {e}", p.display())))?,
-                Source::Bytes(b) => b.clone(),
-            };
-            bytes.extend_from_slice(format!("\n{name}\n").as_bytes());
-            entry.kind = Kind::File {
-                size: bytes.len() as u64,
-            };
-            entry.source = Source::Bytes(bytes);
+    context.hide_dockerfile(content)
+}
+
+impl Context {
+    /// Makes the builder read `text` as the Dockerfile, from a file the image does not get:
+    /// the Dockerfile's own entry when the daemon drops it anyway, else a new file listed in
+    /// `.dockerignore`. False, changing nothing, when that would change what the image can
+    /// copy: a `.dockerignore` that does not leave itself out is part of the context.
+    pub fn replace_dockerfile(&mut self, text: Vec<u8>) -> Result<bool, Fail> {
+        if self.only_for_the_builder.dockerfile {
+            if let Some(entry) = self
+                .entries
+                .iter_mut()
+                .find(|e| e.name == self.dockerfile.as_bytes())
+            {
+                entry.kind = Kind::File {
+                    size: text.len() as u64,
+                };
+                entry.source = Source::Bytes(text);
+                return Ok(true);
+            }
         }
-        None => context.entries.push(memory(
-            ".dockerignore",
-            format!(".dockerignore\n{name}\n").into_bytes(),
-        )),
+        let shown = self.entries.iter().any(|e| e.name == b".dockerignore")
+            && !self.only_for_the_builder.dockerignore;
+        if shown {
+            return Ok(false);
+        }
+        self.hide_dockerfile(text)?;
+        self.only_for_the_builder.dockerfile = true;
+        Ok(true)
     }
-    context.entries.push(memory(&name, content));
-    context.dockerfile = name;
-    Ok(())
+
+    /// Adds `content` as the Dockerfile under a random name that `.dockerignore` lists, so the
+    /// daemon reads it and then drops it from the context (as `docker build` sends a
+    /// Dockerfile from outside the context).
+    fn hide_dockerfile(&mut self, content: Vec<u8>) -> Result<(), Fail> {
+        let name = format!(".dockerfile.{}", random_hex(20));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let memory = |name: &str, bytes: Vec<u8>| Entry {
+            name: name.as_bytes().to_vec(),
+            kind: Kind::File {
+                size: bytes.len() as u64,
+            },
+            source: Source::Bytes(bytes),
+            mode: 0o600,
+            mtime: now,
+        };
+        match self.entries.iter_mut().find(|e| e.name == b".dockerignore") {
+            Some(entry) => {
+                let mut bytes = match &entry.source {
+                    Source::Path(p) => fs::read(p)
+                        .map_err(|e| Fail::usage(format!("cannot read {}: {e}", p.display())))?,
+                    Source::Bytes(b) => b.clone(),
+                };
+                bytes.extend_from_slice(format!("\n{name}\n").as_bytes());
+                entry.kind = Kind::File {
+                    size: bytes.len() as u64,
+                };
+                entry.source = Source::Bytes(bytes);
+            }
+            None => self.entries.push(memory(
+                ".dockerignore",
+                format!(".dockerignore\n{name}\n").into_bytes(),
+            )),
+        }
+        self.entries.push(memory(&name, content));
+        self.dockerfile = name;
+        Ok(())
+    }
 }
 
 /// Hex digits that differ between runs and processes (no need for a cryptographic source:
@@ -480,6 +513,66 @@ mod tests {
         t.file(".dockerignore", "*.log\n");
         let c = prepare(&t.0, None).unwrap();
         assert_eq!(c.only_for_the_builder, BuildFiles::default());
+    }
+
+    /// The bytes of the entry `name`.
+    fn bytes(c: &Context, name: &str) -> Vec<u8> {
+        let entry = c
+            .entries
+            .iter()
+            .find(|e| e.name == name.as_bytes())
+            .unwrap();
+        match &entry.source {
+            Source::Bytes(b) => b.clone(),
+            Source::Path(p) => fs::read(p).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_replaced_dockerfile_is_one_the_image_never_gets() {
+        let t = Tmp::new("replace");
+        t.file("Dockerfile", "FROM scratch\n");
+        t.file("app.txt", "x");
+        // No .dockerignore: one that leaves itself and the new file out is added.
+        let mut c = prepare(&t.0, None).unwrap();
+        assert!(c
+            .replace_dockerfile(b"FROM scratch\nLABEL a=b\n".to_vec())
+            .unwrap());
+        assert!(c.dockerfile.starts_with(".dockerfile."), "{}", c.dockerfile);
+        assert_eq!(bytes(&c, &c.dockerfile), b"FROM scratch\nLABEL a=b\n");
+        assert_eq!(
+            bytes(&c, "Dockerfile"),
+            b"FROM scratch\n",
+            "the image's copy stays"
+        );
+        let ignore = String::from_utf8(bytes(&c, ".dockerignore")).unwrap();
+        assert_eq!(ignore, format!(".dockerignore\n{}\n", c.dockerfile));
+
+        // A .dockerignore that leaves itself out gets the new file's name too.
+        t.file(".dockerignore", "*.log\n.dockerignore\n");
+        let mut c = prepare(&t.0, None).unwrap();
+        assert!(c.replace_dockerfile(b"X".to_vec()).unwrap());
+        let ignore = String::from_utf8(bytes(&c, ".dockerignore")).unwrap();
+        assert_eq!(
+            ignore,
+            format!("*.log\n.dockerignore\n\n{}\n", c.dockerfile)
+        );
+
+        // The Dockerfile is dropped by the daemon anyway: its own entry is replaced.
+        t.file(".dockerignore", "*.log\nDockerfile\n");
+        let mut c = prepare(&t.0, None).unwrap();
+        assert!(c.replace_dockerfile(b"X".to_vec()).unwrap());
+        assert_eq!(c.dockerfile, "Dockerfile");
+        assert_eq!(bytes(&c, "Dockerfile"), b"X");
+        assert_eq!(bytes(&c, ".dockerignore"), b"*.log\nDockerfile\n");
+
+        // A .dockerignore the image could copy must stay as it is: nothing changes.
+        t.file(".dockerignore", "*.log\n");
+        let mut c = prepare(&t.0, None).unwrap();
+        let before = c.entries.clone();
+        assert!(!c.replace_dockerfile(b"X".to_vec()).unwrap());
+        assert_eq!(c.entries, before);
+        assert_eq!(c.dockerfile, "Dockerfile");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod checks;
 mod context;
 pub mod dockerignore;
 mod interrupt;
+mod labels;
 mod prebuilt;
 mod push;
 mod release;
@@ -234,6 +235,32 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     Ok(())
 }
 
+/// For the classic builder: puts the labels into the Dockerfile the daemon reads, where they
+/// take one step (given as build options, they take one each). False when they cannot go
+/// there, saying why.
+fn labels_in_dockerfile(
+    context: &mut context::Context,
+    args: &Args,
+    labels: &HashMap<String, String>,
+    progress: &Progress,
+) -> Result<bool> {
+    let text = context.dockerfile_text()?;
+    let why = match labels::labelled(&text, args.target.as_deref(), labels) {
+        None => "the Dockerfile cannot take them as written (see mvk-build(1), --builder)",
+        Some(text) => {
+            if context.replace_dockerfile(text.into_bytes())? {
+                return Ok(true);
+            }
+            "the context's .dockerignore does not leave itself out, so the image could copy it, and it must stay as it is"
+        }
+    };
+    progress.say(format!(
+        "the classic builder adds the {} labels one step each: {why}",
+        labels.len()
+    ));
+    Ok(false)
+}
+
 /// Builds `image` from the context, labelled as the app's release, with BuildKit or the
 /// classic builder, and returns the image the engine now has under that tag, which must be
 /// the one just built.
@@ -273,24 +300,31 @@ fn build(
         checks::human(context.bytes()),
         context.dockerfile
     ));
+    let (kit, why_classic) = buildkit::chosen(
+        args.builder,
+        engine,
+        &context,
+        &credentials.keys().cloned().collect::<Vec<_>>(),
+    )?;
+    if let Some(why) = why_classic {
+        progress.say(format!("building with the classic builder: {why}"));
+    }
+    let mut context = context;
+    let labels_in_dockerfile = !kit && labels_in_dockerfile(&mut context, args, &labels, progress)?;
+    let no_labels = HashMap::new();
     let spec = builder::Spec {
         tag: image,
         dockerfile: &context.dockerfile,
         target: args.target.as_deref(),
         no_cache: args.no_cache,
         build_args: &build_args,
-        labels: &labels,
+        labels: if labels_in_dockerfile {
+            &no_labels
+        } else {
+            &labels
+        },
         credentials,
     };
-    let (kit, why_classic) = buildkit::chosen(
-        args.builder,
-        engine,
-        &context,
-        &spec.credentials.keys().cloned().collect::<Vec<_>>(),
-    )?;
-    if let Some(why) = why_classic {
-        progress.say(format!("building with the classic builder: {why}"));
-    }
     let built = if kit {
         let entries = buildkit::entries(context.entries, context.only_for_the_builder);
         buildkit::build(engine, &spec, entries, progress)?
