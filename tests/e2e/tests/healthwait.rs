@@ -770,6 +770,26 @@ fn an_unreachable_docker_engine_is_exit_4() {
 }
 
 #[test]
+fn a_failed_record_is_passed_on_with_exit_3_even_when_docker_is_unreachable() {
+    // mvk-healthwait connects while its record is on its way: a failed connection only counts
+    // when the step has work to do.
+    let app = TestApp::new("hw-upstream-nodocker");
+    let failed = json!({
+        "schema": "mvk.release/v1", "app": app.name, "release": "v1", "steps": [],
+        "error": {"tool": "mvk-build", "kind": "build", "message": "the build failed"}
+    });
+    let run = app.run(
+        TOOL,
+        &[],
+        &[("DOCKER_HOST", "unix:///nonexistent.sock")],
+        &format!("{failed}\n"),
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.record(), failed);
+    assert!(app.containers().is_empty(), "{:?}", app.containers());
+}
+
+#[test]
 fn a_lock_held_by_another_process_is_exit_4() {
     let app = TestApp::new("hw-locked");
     let v1 = app_image(&app, "v1", &[]);

@@ -6,7 +6,7 @@ use mvk_e2e::{
     app_image, container_status, docker, finish, get, signal, sleeping_requests, start_candidate,
     wait_until, DemoImage, Run, TempDir, TestApp,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Child;
@@ -688,12 +688,96 @@ fn the_old_container_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
         start.elapsed()
     );
     assert_eq!(run.record()["swap"]["previous_stopped"], true);
+    // The stop ended at the container's `die` event, which carries the exit code.
+    let said = format!("{} exited with 137", name(&app, "blue"));
+    assert!(run.stderr.contains(&said), "{}", run.stderr);
     assert_eq!(container_status(&name(&app, "blue")), "exited");
     assert_eq!(
         docker(&["inspect", "-f", "{{.State.ExitCode}}", &name(&app, "blue")]).unwrap(),
         "137"
     );
     assert_eq!(serving(&app), "demo v2");
+}
+
+#[test]
+fn timings_say_when_each_phase_ended_even_when_quiet() {
+    let app = TestApp::new("sw-timings");
+    let v1 = app_image(&app, "v1", &[]);
+    let v2 = app_image(&app, "v2", &[]);
+    let first = swap(&app, &start_candidate(&app, "blue", &v1, &[]), &[], &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        !first.stderr.contains("mvk-swap: timing"),
+        "{}",
+        first.stderr
+    );
+    let record = start_candidate(&app, "green", &v2, &[]);
+    let run = swap(&app, &record, &["--timings", "--quiet"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(serving(&app), "demo v2");
+    // `mvk-swap: timing <ms since start> ms <+ms since the last phase> ms  <phase>`, and
+    // nothing else: --quiet still silences the progress lines.
+    let phases: Vec<(f64, &str)> = run
+        .stderr
+        .lines()
+        .map(|line| {
+            let rest = line
+                .strip_prefix("mvk-swap: timing ")
+                .unwrap_or_else(|| panic!("not a timing line: {line:?}"));
+            let (at, rest) = rest.trim_start().split_once(" ms ").unwrap();
+            let (_, phase) = rest.trim_start().split_once(" ms  ").unwrap();
+            (at.parse().unwrap(), phase)
+        })
+        .collect();
+    let stopped = format!("{} stopped", name(&app, "blue"));
+    let expected = [
+        "record read",
+        "Docker connected",
+        "locked, state read",
+        "candidate and previous inspected, upstream prepared",
+        "nginx master found",
+        "upstream file written",
+        "nginx -T",
+        "reloaded: nginx runs new workers",
+        "state saved",
+        "old nginx workers take no new connections",
+        "old nginx workers exited (drained)",
+        &stopped,
+        "old release retired",
+        "old images pruned",
+        "record written",
+    ];
+    assert_eq!(
+        phases.iter().map(|p| p.1).collect::<Vec<_>>(),
+        expected,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        phases.windows(2).all(|w| w[0].0 <= w[1].0),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_failed_record_is_passed_on_with_exit_3_even_when_docker_is_unreachable() {
+    // mvk-swap connects while its record is on its way: a failed connection only counts when
+    // the step has work to do.
+    let app = TestApp::new("sw-upstream-nodocker");
+    let failed = json!({
+        "schema": "mvk.release/v1", "app": app.name, "release": "v1", "steps": [],
+        "error": {"tool": "mvk-healthwait", "kind": "unhealthy", "message": "no answer"}
+    });
+    let run = swap(
+        &app,
+        &failed,
+        &[],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.record(), failed);
+    assert!(!app.state.path().join(&app.name).exists());
 }
 
 #[test]

@@ -5,10 +5,17 @@ use crate::Fail;
 use anyhow::Result;
 use bollard::errors::Error as DockerError;
 use bollard::models::ContainerInspectResponse;
-use bollard::query_parameters::{LogsOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::{
+    EventsOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
 use bollard::Docker;
+use futures_util::future::{self, Either};
 use futures_util::StreamExt;
+use std::collections::HashMap;
 use std::future::Future;
+use std::pin::pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub struct Engine {
     rt: tokio::runtime::Runtime,
@@ -50,7 +57,23 @@ impl Engine {
 
     /// The container named `name`, or `None` when there is none.
     pub fn container(&self, name: &str) -> Result<Option<ContainerInspectResponse>> {
-        match self.block_on(self.api.inspect_container(name, None)) {
+        self.block_on(self.inspect(name))
+    }
+
+    /// [`Engine::container`] for two names, inspected at the same time (one round trip).
+    pub fn two_containers(
+        &self,
+        a: &str,
+        b: &str,
+    ) -> (
+        Result<Option<ContainerInspectResponse>>,
+        Result<Option<ContainerInspectResponse>>,
+    ) {
+        self.block_on(future::join(self.inspect(a), self.inspect(b)))
+    }
+
+    async fn inspect(&self, name: &str) -> Result<Option<ContainerInspectResponse>> {
+        match self.api.inspect_container(name, None).await {
             Ok(c) => Ok(Some(c)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(api_error(e, &format!("inspecting container {name}"))),
@@ -90,6 +113,86 @@ impl Engine {
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(api_error(e, &format!("removing container {name}"))),
         }
+    }
+}
+
+/// How a stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The container's processes exited with this code (its `die` event). Docker then still
+    /// releases its network and mounts for a few hundred milliseconds, which the stop request
+    /// would wait for; any later request on the container waits for it instead.
+    Exited(i64),
+    /// The engine answered the stop first (the container was not running, say).
+    Answered,
+}
+
+/// A connection to the engine being made on another thread, so that a step in a pipeline
+/// connects while it waits for its record (the negotiation round trip is then off the path
+/// from the record's arrival to the step's work).
+pub struct Connecting(std::thread::JoinHandle<Result<Engine>>);
+
+impl Connecting {
+    pub fn start() -> Connecting {
+        Connecting(std::thread::spawn(Engine::connect))
+    }
+
+    /// The engine, or why it could not be reached ([`Engine::connect`]'s error).
+    pub fn engine(self) -> Result<Engine> {
+        self.0
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+impl Engine {
+    /// Stops container `id` (`name` for messages): SIGTERM, SIGKILL after `timeout`. Returns
+    /// as soon as its processes have exited, without waiting for Docker's teardown.
+    pub fn stop(&self, id: &str, name: &str, timeout: Duration) -> Result<Stopped> {
+        // The API takes whole seconds; round up so the app gets at least what was asked.
+        let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+        let options = StopContainerOptionsBuilder::new()
+            .t(secs.min(i32::MAX as u64) as i32)
+            .build();
+        // The request lasts as long as the stop: give it room beyond the client's default.
+        let api = self
+            .api
+            .clone()
+            .with_timeout(Duration::from_secs(secs + 30).max(self.api.timeout()));
+        // Events from just before the stop are replayed to a later subscription, so a `die`
+        // that comes before the events request is in place is not missed.
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let filters = HashMap::from([
+            ("type", vec!["container"]),
+            ("container", vec![id]),
+            ("event", vec!["die"]),
+        ]);
+        let events = EventsOptionsBuilder::new()
+            .since(&format!("{}.{:09}", since.as_secs(), since.subsec_nanos()))
+            .filters(&filters)
+            .build();
+        let stopped = async {
+            let events = api.events(Some(events));
+            let died = async move {
+                match pin!(events).next().await {
+                    Some(Ok(event)) => event
+                        .actor
+                        .and_then(|a| a.attributes?.get("exitCode")?.parse().ok())
+                        .unwrap_or(-1),
+                    // No events to be had: the stop's own answer decides.
+                    _ => future::pending().await,
+                }
+            };
+            let stop = api.stop_container(id, Some(options));
+            match future::select(pin!(stop), pin!(died)).await {
+                Either::Left((answer, _)) => answer.map(|()| Stopped::Answered),
+                Either::Right((code, _)) => Ok(Stopped::Exited(code)),
+            }
+        };
+        self.block_on(stopped)
+            .map_err(|e| api_error(e, &format!("stopping {name}")))
     }
 }
 

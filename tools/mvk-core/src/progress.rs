@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
+use std::time::Instant;
 
 pub struct Progress {
     tool: &'static str,
@@ -11,6 +12,8 @@ pub struct Progress {
     tty: bool,
     /// A live line is on screen and must be cleared before the next plain line.
     live: Cell<bool>,
+    /// `--timings`: when the tool started and when the last phase ended.
+    timings: Option<(Instant, Cell<Instant>)>,
 }
 
 impl Progress {
@@ -20,7 +23,31 @@ impl Progress {
             quiet,
             tty: std::io::stderr().is_terminal(),
             live: Cell::new(false),
+            timings: None,
         }
+    }
+
+    /// Makes [`Progress::phase`] print (`--timings`).
+    pub fn with_timings(mut self, on: bool) -> Progress {
+        let now = Instant::now();
+        self.timings = on.then(|| (now, Cell::new(now)));
+        self
+    }
+
+    /// With `--timings`, a line saying that `phase` has ended, when (ms since the tool
+    /// started) and how long it took (ms since the previous phase ended); printed even with
+    /// `--quiet`, since it was asked for.
+    pub fn phase(&self, phase: impl Display) {
+        let Some((start, last)) = &self.timings else {
+            return;
+        };
+        let now = Instant::now();
+        let ms = |since: Instant| now.duration_since(since).as_secs_f64() * 1e3;
+        self.line(format_args!(
+            "timing {:8.1} ms {:+8.1} ms  {phase}",
+            ms(*start),
+            ms(last.replace(now))
+        ));
     }
 
     pub fn tool(&self) -> &'static str {

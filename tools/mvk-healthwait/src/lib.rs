@@ -12,7 +12,7 @@ use candidate::{Candidate, Spec};
 use clap::{CommandFactory, Parser};
 use mvk_core::config::{EnvFileArgs, NginxArgs, Output, SlotArgs, StateArgs};
 use mvk_core::containers::describe;
-use mvk_core::docker::Engine;
+use mvk_core::docker::{Connecting, Engine};
 use mvk_core::envfile::EnvFile;
 use mvk_core::live::Live;
 use mvk_core::section::Health;
@@ -170,8 +170,10 @@ pub fn main() -> ExitCode {
     if let Some(path) = &args.print_env {
         return step::run_plain(&progress, || print_env(path));
     }
+    // Connected while the record is on its way (a build before takes seconds).
+    let engine = Connecting::start();
     step::run(&progress, Input::Record, |record, progress| {
-        healthwait(&args, record, progress)
+        healthwait(&args, engine, record, progress)
     })
 }
 
@@ -186,7 +188,12 @@ fn print_env(path: &std::path::Path) -> Result<()> {
     mvk_core::step::write_out(&mut std::io::stdout().lock(), &out)
 }
 
-fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
+fn healthwait(
+    args: &Args,
+    engine: Connecting,
+    record: &mut Record,
+    progress: &Progress,
+) -> Result<()> {
     if args.slots.blue_port == args.slots.green_port {
         return Err(Fail::usage(format!(
             "the blue and green slots both use port {}",
@@ -200,7 +207,7 @@ fn healthwait(args: &Args, record: &mut Record, progress: &Progress) -> Result<(
     // Everything in the input is checked before anything is changed.
     let fresh = Fresh::read(record)?;
     let env = args.env.load()?;
-    let engine = Engine::connect()?;
+    let engine = engine.engine()?;
     if let Some(fresh) = &fresh {
         if args.pull {
             pull_missing(&engine, fresh, progress)?;

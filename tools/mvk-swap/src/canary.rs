@@ -110,7 +110,13 @@ fn admit(
         )
         .into());
     }
-    containers::candidate(engine, &cand.container, &cand.container_id, env)?;
+    containers::candidate(
+        engine,
+        containers::inspect(engine, &cand.container)?,
+        &cand.container,
+        &cand.container_id,
+        env,
+    )?;
     Ok(())
 }
 
@@ -158,8 +164,9 @@ fn remove_candidate(
     let result = match containers::inspect(engine, &cand.container) {
         Ok(Some(c)) if c.id.starts_with(&cand.container_id) => {
             progress.say(format!("stopping and removing the canary {}", c.name));
-            containers::stop(engine, &c, args.stop_timeout)
-                .and_then(|()| engine.remove_container(&c.name))
+            engine
+                .stop(&c.id, &c.name, args.stop_timeout)
+                .and_then(|_| engine.remove_container(&c.name))
         }
         // Gone, or replaced by another deploy: not ours to remove.
         Ok(_) => return false,

@@ -1,14 +1,12 @@
 //! The two slot containers: the candidate must still be the one the record names, and the
-//! old one is stopped (not removed) so a rollback can start it again quickly.
+//! old one is stopped (`Engine::stop`), not removed, so a rollback can start it again quickly.
 
 use anyhow::Result;
 use bollard::models::ContainerInspectResponse;
-use bollard::query_parameters::StopContainerOptionsBuilder;
 use mvk_core::containers::{label, short_id, Status, LABEL_RELEASE};
-use mvk_core::docker::{api_error, Engine};
+use mvk_core::docker::Engine;
 use mvk_core::envfile::EnvFile;
 use mvk_core::Fail;
-use std::time::Duration;
 
 /// A container as the swap needs it.
 #[derive(Debug, Clone)]
@@ -43,10 +41,30 @@ pub fn inspect(engine: &Engine, name: &str) -> Result<Option<Container>> {
         .map(|c| Container::from_inspect(name, c)))
 }
 
-/// The candidate, provided it is the container the record names and it runs. When it no longer
-/// runs, its last log lines go into `error.logs`, the env file's values masked.
-pub fn candidate(engine: &Engine, name: &str, id: &str, env: &EnvFile) -> Result<Container> {
-    let found = inspect(engine, name)?.ok_or_else(|| {
+/// The containers named `a` and `b`, inspected at the same time.
+pub fn two(
+    engine: &Engine,
+    a: &str,
+    b: &str,
+) -> (Result<Option<Container>>, Result<Option<Container>>) {
+    let (found_a, found_b) = engine.two_containers(a, b);
+    let container = |name: &str, found: Result<Option<ContainerInspectResponse>>| {
+        found.map(|c| c.map(|c| Container::from_inspect(name, c)))
+    };
+    (container(a, found_a), container(b, found_b))
+}
+
+/// The candidate, as `found` under its name, provided it is the container the record names
+/// and it runs. When it no longer runs, its last log lines go into `error.logs`, the env
+/// file's values masked.
+pub fn candidate(
+    engine: &Engine,
+    found: Option<Container>,
+    name: &str,
+    id: &str,
+    env: &EnvFile,
+) -> Result<Container> {
+    let found = found.ok_or_else(|| {
         Fail::unavailable(
             "candidate-gone",
             format!("the candidate container {name} is gone (removed by another deploy?); nothing was changed"),
@@ -74,21 +92,4 @@ pub fn candidate(engine: &Engine, name: &str, id: &str, env: &EnvFile) -> Result
         .into());
     }
     Ok(found)
-}
-
-/// Stops a container: SIGTERM, then SIGKILL after `timeout`. It stays, stopped, for a rollback.
-pub fn stop(engine: &Engine, c: &Container, timeout: Duration) -> Result<()> {
-    // The API takes whole seconds; round up so the app gets at least what was asked.
-    let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
-    let options = StopContainerOptionsBuilder::new()
-        .t(secs.min(i32::MAX as u64) as i32)
-        .build();
-    // The request lasts as long as the stop: give it room beyond the client's default.
-    let api = engine
-        .api
-        .clone()
-        .with_timeout(Duration::from_secs(secs + 30).max(engine.api.timeout()));
-    engine
-        .block_on(api.stop_container(&c.id, Some(options)))
-        .map_err(|e| api_error(e, &format!("stopping {}", c.name)))
 }

@@ -19,6 +19,7 @@ mod upstream;
 
 use clap::{CommandFactory, Parser};
 use mvk_core::config::{EnvFileArgs, NginxArgs, Output, SlotArgs, StateArgs};
+use mvk_core::docker::Connecting;
 use mvk_core::step::{self, Input};
 use mvk_core::time::parse_duration;
 use mvk_core::Progress;
@@ -77,6 +78,10 @@ pub struct Args {
     pub slots: SlotArgs,
     #[command(flatten)]
     pub output: Output,
+    /// Print on stderr when each phase of the step ended and how long it took (where a swap
+    /// spends its time), even with --quiet
+    #[arg(long, env = "MVK_TIMINGS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub timings: bool,
 }
 
 pub fn command() -> clap::Command {
@@ -85,16 +90,25 @@ pub fn command() -> clap::Command {
 
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let progress = Progress::new("mvk-swap", args.output.quiet);
+    let progress = Progress::new("mvk-swap", args.output.quiet).with_timings(args.timings);
     if let (Some(switch), Some(app)) = (args.maintenance, &args.app) {
         return step::run(&progress, Input::Fresh(app.clone()), |record, progress| {
             maintenance::run(&args, switch, record, progress)
         });
     }
-    step::run(&progress, Input::Record, |record, progress| {
-        match args.weight {
-            Some(weight) => canary::run(&args, weight, record, progress),
-            None => swap::run(&args, record, progress),
+    let exit = match args.weight {
+        Some(weight) => step::run(&progress, Input::Record, |record, progress| {
+            canary::run(&args, weight, record, progress)
+        }),
+        None => {
+            // Connected while the record is on its way (the steps before take seconds).
+            let engine = Connecting::start();
+            step::run(&progress, Input::Record, |record, progress| {
+                progress.phase("record read");
+                swap::run(&args, engine, record, progress)
+            })
         }
-    })
+    };
+    progress.phase("record written");
+    exit
 }

@@ -5,7 +5,7 @@
 
 use crate::drain::{self, Drained};
 use crate::nginx::Nginx;
-use crate::swap::{interrupted, route, seconds, unroute};
+use crate::swap::{handed_over, interrupted, route, seconds, unroute};
 use crate::upstream::UpstreamFile;
 use crate::Args;
 use anyhow::Result;
@@ -40,6 +40,7 @@ pub fn reroute(
             }
         }));
     }
+    handed_over(&old_workers, reloaded, progress);
     progress.say(format!(
         "{what}: done; waiting for {} nginx worker(s) from before the reload (up to {})",
         old_workers.len(),

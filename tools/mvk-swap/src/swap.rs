@@ -11,12 +11,16 @@
 //!    another reload, in case the master was merely slow).
 //! 4. Save the state with the candidate live. From the reload on, finishing is the consistent
 //!    outcome, so this happens even when interrupted; if the state cannot be written, nginx
-//!    is routed back to the old file so the two agree again.
+//!    is routed back to the old file so the two agree again. Then wait until the old workers
+//!    take no new connections (nginx tells them about 100 ms after the new ones started; the
+//!    save happens within that time).
 //! 5. Drain: wait for the old workers to exit. An interruption stops the wait and leaves the
 //!    old container running: it may still be answering requests, and nginx no longer routes
 //!    to it; the next deploy replaces it.
-//! 6. Stop the old container, 7. prune old images. By now the release is live and recorded;
-//!    an interruption only skips what is left.
+//! 6. Stop the old container: done once its processes have exited (Docker's own teardown of
+//!    its network and mounts goes on for a few hundred milliseconds, and any later request on
+//!    the container waits for it). 7. Prune old images. By now the release is live and
+//!    recorded; an interruption only skips what is left.
 //!
 //! The lock is held to the end, so the next deploy cannot reuse the old slot while it drains.
 
@@ -27,7 +31,7 @@ use crate::traffic::Traffic;
 use crate::upstream::UpstreamFile;
 use crate::{drain, long_lived, prune, routing, Args};
 use anyhow::{Context, Result};
-use mvk_core::docker::Engine;
+use mvk_core::docker::{Connecting, Engine, Stopped};
 use mvk_core::envfile::EnvFile;
 use mvk_core::live::Live;
 use mvk_core::section::{self, SwapLive, SwapPrevious};
@@ -110,15 +114,23 @@ impl Previous {
     }
 }
 
-pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
+pub fn run(
+    args: &Args,
+    engine: Connecting,
+    record: &mut Record,
+    progress: &Progress,
+) -> Result<()> {
     let cand = Candidate::read(record, args)?;
     let release = Release::read(record, args)?;
     // 1. Nothing changes before the upstream file is written.
-    let engine = Engine::connect()?;
+    let engine = engine.engine()?;
+    progress.phase("Docker connected");
     let store = Store::new(&args.state.state_dir, &release.app);
     let lock = store.lock("mvk-swap")?;
     let mut state = lock.load()?;
+    progress.phase("locked, state read");
     let mut swap = Swap::new(args, progress, engine, release, cand, &state, &store)?;
+    progress.phase("candidate and previous inspected, upstream prepared");
     if swap.already_live() {
         progress.say(format!(
             "release {} is already live in {}; nothing to do",
@@ -130,6 +142,7 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     swap.report.previous = swap.previous.as_ref().map(Previous::section);
     let nginx = Nginx::new(&args.nginx);
     let master = nginx.master()?;
+    progress.phase("nginx master found");
     interrupted("nothing was changed")?;
 
     // 2 and 3.
@@ -142,6 +155,8 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     if let Err(e) = lock.save(&state) {
         return Err(unrecorded(e, &nginx, &swap.upstream, master));
     }
+    progress.phase("state saved");
+    handed_over(&old_workers, reloaded, progress);
     progress.say(format!(
         "{} is live; recorded in {}",
         swap.release.id,
@@ -162,10 +177,12 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
     // 5 and 6.
     swap.retire(record, &old_workers, reloaded)?;
     record.put(&swap.report);
+    progress.phase("old release retired");
 
     // 7.
     swap.prune(&deployed, &state)?;
     record.put(&swap.report);
+    progress.phase("old images pruned");
     Ok(())
 }
 
@@ -220,8 +237,15 @@ impl<'a> Swap<'a> {
         store: &Store,
     ) -> Result<Swap<'a>> {
         let app = release.app.as_str();
-        let container =
-            containers::candidate(&engine, &cand.container, &cand.container_id, &release.env)?;
+        let (found, other) =
+            containers::two(&engine, &cand.container, &cand.slot.other().container(app));
+        let container = containers::candidate(
+            &engine,
+            found?,
+            &cand.container,
+            &cand.container_id,
+            &release.env,
+        )?;
         let upstream = UpstreamFile::open(&args.nginx.upstream_file(app))?;
         let live = Live::new(
             state,
@@ -229,7 +253,7 @@ impl<'a> Swap<'a> {
             upstream.port_before(),
             upstream.path.clone(),
         )?;
-        let previous = previous(&engine, app, args, &live, &cand, &container)?;
+        let previous = previous(args, &live, &cand, &container, other)?;
         let traffic = Traffic::after_swap(args.routing.keep_warm, previous.as_ref());
         let conf = routing::prepare(args, app, &upstream.path, &traffic.routing(cand.port))?;
         let report = section::Swap {
@@ -324,10 +348,17 @@ impl<'a> Swap<'a> {
         let old_port = self.previous.as_ref().map_or(0, |p| p.port);
         let open = long_lived::open(old_workers, old_port);
         let stopping = Instant::now();
-        match containers::stop(&self.engine, &old, self.args.stop_timeout) {
-            Ok(()) => self.report.previous_stopped = true,
+        match self.engine.stop(&old.id, &old.name, self.args.stop_timeout) {
+            Ok(stopped) => {
+                self.report.previous_stopped = true;
+                self.progress.say(match stopped {
+                    Stopped::Exited(code) => format!("{} exited with {code}", old.name),
+                    Stopped::Answered => format!("{} stopped", old.name),
+                });
+            }
             Err(e) => self.warn(format!("cannot stop {}: {e:#}", old.name)),
         }
+        self.progress.phase(format!("{} stopped", old.name));
         self.report.long_lived = Some(long_lived::ended(
             open,
             old_workers,
@@ -354,7 +385,9 @@ impl<'a> Swap<'a> {
             seconds(drain)
         ));
         // An interrupted drain is an error; the signal check below says what it left.
-        if let Ok(d) = drain::old_workers(old_workers, reloaded, drain) {
+        let drained = drain::old_workers(old_workers, reloaded, drain);
+        self.progress.phase("old nginx workers exited (drained)");
+        if let Ok(d) = drained {
             self.report.drained_seconds = d.seconds;
             self.report.drained = d.complete;
             if !d.complete {
@@ -424,20 +457,19 @@ fn unrecorded(
     })
 }
 
-/// What nginx routes to now: the slot that serves, other than the candidate's.
+/// What nginx routes to now: the slot that serves, other than the candidate's (so the other
+/// slot, whose container is `other`).
 fn previous(
-    engine: &Engine,
-    app: &str,
     args: &Args,
     live: &Live,
     cand: &Candidate,
     candidate: &Container,
+    other: Result<Option<Container>>,
 ) -> Result<Option<Previous>> {
     let Some(slot) = live.serving(&args.slots, cand.slot) else {
         return Ok(None);
     };
-    let container = containers::inspect(engine, &slot.container(app))?
-        .filter(|c| !c.stopped && c.id != candidate.id);
+    let container = other?.filter(|c| !c.stopped && c.id != candidate.id);
     let recorded = live.release_in(slot).map(str::to_string);
     if recorded.is_none() && container.is_none() {
         // Routed to a slot where nothing runs and nothing was deployed: no previous release.
@@ -461,9 +493,11 @@ pub(crate) fn route(
     progress: &Progress,
 ) -> Result<(Vec<Proc>, Instant)> {
     upstream.write(conf)?;
+    progress.phase("upstream file written");
     let checked = nginx
         .check(&upstream.path)
         .and_then(|()| Ok(interrupted("")?));
+    progress.phase("nginx -T");
     if let Err(e) = checked {
         return Err(restored(e, upstream));
     }
@@ -474,13 +508,9 @@ pub(crate) fn route(
     }
     match drain::new_workers(master, &old, RELOAD_BOUND) {
         Ok(fresh) => {
-            if !drain::handed_over(&old, RELOAD_BOUND) {
-                progress.error(
-                    "warning: nginx's old workers still take new connections after the reload",
-                );
-            }
+            progress.phase("reloaded: nginx runs new workers");
             progress.say(format!(
-                "nginx reloaded in {} ms ({} new worker(s); the old ones take no new connections)",
+                "nginx reloaded in {} ms ({} new worker(s))",
                 sent.elapsed().as_millis(),
                 fresh.len()
             ));
@@ -494,6 +524,23 @@ pub(crate) fn route(
             }
             Err(e)
         }
+    }
+}
+
+/// Waits until nginx's workers from before the reload (`old`, reloaded at `sent`) take no new
+/// connections, so that whatever comes after the step reaches the new routing. nginx tells them
+/// about 100 ms after starting the new workers; the state is saved meanwhile. A warning if
+/// they still take connections after [`RELOAD_BOUND`].
+pub(crate) fn handed_over(old: &[Proc], sent: Instant, progress: &Progress) {
+    let done = drain::handed_over(old, RELOAD_BOUND);
+    progress.phase("old nginx workers take no new connections");
+    if done {
+        progress.say(format!(
+            "nginx's old workers take no new connections ({} ms after the reload)",
+            sent.elapsed().as_millis()
+        ));
+    } else {
+        progress.error("warning: nginx's old workers still take new connections after the reload");
     }
 }
 
