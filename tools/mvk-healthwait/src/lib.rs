@@ -202,7 +202,7 @@ fn healthwait(
         .into());
     }
     if args.swarm {
-        return swarm::run(args, record, progress);
+        return swarm::run(args, engine, record, progress);
     }
     // Everything in the input is checked before anything is changed.
     let fresh = Fresh::read(record)?;

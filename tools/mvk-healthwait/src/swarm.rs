@@ -8,7 +8,7 @@ use crate::{probe, wait, Args, LOG_LINES, TOOL};
 use anyhow::Result;
 use bollard::models::Service;
 use mvk_core::containers::{describe, Status, LABEL_APP};
-use mvk_core::docker::Engine;
+use mvk_core::docker::{Connecting, Engine};
 use mvk_core::envfile::EnvFile;
 use mvk_core::live::Live;
 use mvk_core::section::{self, Health, Placed};
@@ -71,7 +71,12 @@ struct Placement {
     section: section::Swarm,
 }
 
-pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> {
+pub fn run(
+    args: &Args,
+    engine: Connecting,
+    record: &mut Record,
+    progress: &Progress,
+) -> Result<()> {
     // A one-off needs a container of its own beside the service, and Swarm replaces a failed
     // task rather than keeping it.
     if args.before.is_some() || args.keep_failed {
@@ -86,7 +91,7 @@ pub fn run(args: &Args, record: &mut Record, progress: &Progress) -> Result<()> 
             .map_err(|e| Fail::usage(format!("app {app} cannot be a Swarm service: {e}")))?;
     }
     let env = args.env.load()?;
-    let engine = Engine::connect()?;
+    let engine = engine.engine()?;
     let swarm = Swarm::connect(&engine)?;
     let started = Instant::now();
     let mut placement = place(&swarm, args, &app, &release, &env, progress)?;
