@@ -5,7 +5,7 @@ complete -c mvk-deploy -l build-arg -d 'A build-time variable (repeatable); a ba
 complete -c mvk-deploy -l build-target -l target -d 'The stage of a multi-stage Dockerfile to build (`--target` to docker build; MVK_TARGET is mvk-alerts\' scrape target)' -r
 complete -c mvk-deploy -l builder -d 'Which of the engine\'s builders runs the build: auto is BuildKit where the engine offers it (API 1.39+, over its Unix socket) unless a base image comes from a registry the Docker config has credentials for, else the classic builder' -r -f -a "auto\t'BuildKit where the engine offers it and the base images need no registry credentials, else the classic builder'
 buildkit\t'The engine\'s BuildKit (labels cost no step; a rebuild of an unchanged context is all cache hits)'
-classic\t'The engine\'s classic builder (deprecated by Docker; one step per label)'"
+classic\t'The engine\'s classic builder (deprecated by Docker). It gets the labels in a copy of the Dockerfile, where they take one step, unless the context holds a .dockerignore that does not leave itself out, the --build-target stage is not found, the Dockerfile\'s last line continues, or a value has a quote, `$`, backslash, space or non-ASCII character: then they take one step each'"
 complete -c mvk-deploy -l release -d 'The release id and image tag [default: git short SHA of the context, else UTC time]' -r
 complete -c mvk-deploy -l repo -d 'The image repository, with the registry to push to [default: the app name]' -r
 complete -c mvk-deploy -l max-size -d 'Largest acceptable image size (100MB, 50MiB, bytes)' -r

@@ -23,5 +23,6 @@ complete -c mvk-swap -l container-port -d 'Port the app listens on inside the co
 complete -c mvk-swap -l keep-warm -d 'Keep the previous release running as nginx\'s first backup instead of stopping it (instant failover; costs the memory of a second running release)'
 complete -c mvk-swap -l sticky -d 'With --weight: keep each client on one side of the canary, by client address (`hash $remote_addr consistent`; nginx then allows no backup servers)'
 complete -c mvk-swap -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
+complete -c mvk-swap -l timings -d 'Print on stderr when each phase of the step ended and how long it took (where a swap spends its time), even with --quiet'
 complete -c mvk-swap -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mvk-swap -s V -l version -d 'Print version'
