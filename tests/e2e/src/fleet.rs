@@ -7,7 +7,7 @@
 //!
 //! The engines and sshds are started once for all the tests of a binary that run at the same
 //! time ([`Fleet::get`] hands out a shared handle; the last handle dropped stops everything:
-//! the sshds, the engines by their pid files, their bridges and directories). A binary killed
+//! the sshds, the engines, their bridges and directories). A binary killed
 //! before that leaves its directory `/tmp/mvk-fleet-<pid>-<n>` behind: the next one sweeps such
 //! leftovers of dead processes first.
 
@@ -31,14 +31,18 @@ pub struct Fleet {
     pub known_hosts: PathBuf,
 }
 
-/// One host: an engine and the sshd that reaches it.
+/// One host: an engine and the sshd that reaches it; dropped, it stops both (the sshd first).
 pub struct Host {
     pub ssh_port: u16,
-    /// `unix:///…/docker.sock`, this host's engine.
-    pub docker_host: String,
-    bridge: String,
-    engine_dir: PathBuf,
     sshd: Child,
+    engine: Engine,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+    }
 }
 
 static SHARED: Mutex<Weak<Fleet>> = Mutex::new(Weak::new());
@@ -93,9 +97,8 @@ impl Fleet {
         std::fs::create_dir_all(&engine_dir).unwrap();
         let generation = STARTED.load(Ordering::SeqCst) % 100;
         let bridge = format!("mvkf{}g{generation}h{i}", std::process::id() % 100_000);
-        // Stops the engine again if what follows fails.
-        let guard = EngineGuard(engine_dir.clone(), bridge.clone());
-        let docker_host = start_engine(&engine_dir, &bridge, &[]);
+        // Stopped again if what follows fails.
+        let engine = start_engine(&engine_dir, &bridge, &[]);
         let ssh_port = free_port();
         let config = engine_dir.join("sshd_config");
         let bin = tool("mvk-rollback").parent().unwrap().to_path_buf();
@@ -110,10 +113,11 @@ impl Fleet {
                 "ListenAddress 127.0.0.1:{ssh_port}\nHostKey {}\nAuthorizedKeysFile {}\n\
                  PidFile {}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
-                 AcceptEnv MVK_CONFIG\nSetEnv DOCKER_HOST={docker_host} PATH={path}\n",
+                 AcceptEnv MVK_CONFIG\nSetEnv DOCKER_HOST={} PATH={path}\n",
                 host_key.display(),
                 self.key.with_extension("pub").display(),
                 engine_dir.join("sshd.pid").display(),
+                engine.docker_host,
             ),
         )
         .unwrap();
@@ -126,19 +130,17 @@ impl Fleet {
             .stderr(std::fs::File::create(engine_dir.join("sshd.log")).unwrap())
             .spawn()
             .expect("start sshd (scripts/setup installs openssh-server)");
+        let host = Host {
+            ssh_port,
+            sshd,
+            engine,
+        };
         assert!(
             wait_for_port(ssh_port, Duration::from_secs(10)),
             "sshd did not listen on {ssh_port}: {}",
             std::fs::read_to_string(engine_dir.join("sshd.log")).unwrap_or_default()
         );
-        std::mem::forget(guard);
-        Host {
-            ssh_port,
-            docker_host,
-            bridge,
-            engine_dir,
-            sshd,
-        }
+        host
     }
 
     /// An ssh_config naming each host `web<N>` (N from 1) with its env file from `env_files`,
@@ -172,7 +174,7 @@ impl Fleet {
     pub fn docker(&self, host: usize, args: &[&str]) -> Result<String, String> {
         let out = Command::new("docker")
             .arg("-H")
-            .arg(&self.hosts[host].docker_host)
+            .arg(&self.hosts[host].engine.docker_host)
             .args(args)
             .output()
             .map_err(|e| e.to_string())?;
@@ -205,21 +207,25 @@ impl Fleet {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
-        for host in &mut self.hosts {
-            let _ = host.sshd.kill();
-            let _ = host.sshd.wait();
-            stop_engine(&host.engine_dir, &host.bridge);
-        }
+        self.hosts.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// An engine being set up: stopped and cleaned if the set-up panics.
-struct EngineGuard(PathBuf, String);
+/// An extra engine ([`start_engine`]); dropped, it is stopped, its bridge deleted and its
+/// directory removed.
+pub(crate) struct Engine {
+    /// `unix:///…/docker.sock`, for `DOCKER_HOST`.
+    pub docker_host: String,
+    dir: PathBuf,
+    bridge: String,
+    /// Our child, waited for once stopped; `None` until it is spawned.
+    dockerd: Option<Child>,
+}
 
-impl Drop for EngineGuard {
+impl Drop for Engine {
     fn drop(&mut self) {
-        stop_engine(&self.0, &self.1);
+        stop_engine(&self.dir, &self.bridge, self.dockerd.as_mut());
     }
 }
 
@@ -251,8 +257,15 @@ pub(crate) fn free_subnet() -> u8 {
 /// An extra engine: a bridge of its own first (never `--bridge none`: that deletes docker0),
 /// then dockerd with its own config file, data root, exec root, pid file and socket, no
 /// iptables. Its pulls from the registry on 127.0.0.1 work: dockerd runs in this network
-/// namespace. `extra` are more dockerd options. Returns its `DOCKER_HOST`.
-pub(crate) fn start_engine(dir: &Path, bridge: &str, extra: &[&str]) -> String {
+/// namespace. `extra` are more dockerd options. A failed start stops what it started.
+pub(crate) fn start_engine(dir: &Path, bridge: &str, extra: &[&str]) -> Engine {
+    let sock = dir.join("docker.sock");
+    let mut engine = Engine {
+        docker_host: format!("unix://{}", sock.display()),
+        dir: dir.to_path_buf(),
+        bridge: bridge.to_string(),
+        dockerd: None,
+    };
     let x = free_subnet();
     let ip = |args: &[&str]| {
         let ok = Command::new("ip").args(args).status().unwrap().success();
@@ -263,9 +276,8 @@ pub(crate) fn start_engine(dir: &Path, bridge: &str, extra: &[&str]) -> String {
     ip(&["addr", "add", &format!("172.31.{x}.1/24"), "dev", bridge]);
     ip(&["link", "set", bridge, "up"]);
     std::fs::write(dir.join("daemon.json"), "{}").unwrap();
-    let sock = dir.join("docker.sock");
     let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
-    Command::new("dockerd")
+    let dockerd = Command::new("dockerd")
         .arg("--config-file")
         .arg(dir.join("daemon.json"))
         .arg("--data-root")
@@ -275,7 +287,7 @@ pub(crate) fn start_engine(dir: &Path, bridge: &str, extra: &[&str]) -> String {
         .arg("--pidfile")
         .arg(dir.join("dockerd.pid"))
         .arg("-H")
-        .arg(format!("unix://{}", sock.display()))
+        .arg(&engine.docker_host)
         .args(["--bridge", bridge, "--iptables=false"])
         .args(extra)
         .stdin(Stdio::null())
@@ -283,46 +295,56 @@ pub(crate) fn start_engine(dir: &Path, bridge: &str, extra: &[&str]) -> String {
         .stderr(log)
         .spawn()
         .expect("start dockerd");
-    let docker_host = format!("unix://{}", sock.display());
+    let dockerd = engine.dockerd.insert(dockerd);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let up = Command::new("docker")
-            .args(["-H", &docker_host, "version"])
+            .args(["-H", &engine.docker_host, "version"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
         if up {
-            return docker_host;
+            return engine;
         }
+        let exited = dockerd.try_wait().ok().flatten();
         assert!(
-            Instant::now() < deadline,
-            "the extra engine in {} did not answer: {}",
+            exited.is_none() && Instant::now() < deadline,
+            "the extra engine in {} did not answer ({}): {}",
             dir.display(),
+            exited.map_or("still starting".into(), |s| format!("dockerd {s}")),
             std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
-/// Stops the engine of `dir` by its pid file (it stops its containers), deletes its bridge.
-pub(crate) fn stop_engine(dir: &Path, bridge: &str) {
-    if let Some(pid) = std::fs::read_to_string(dir.join("dockerd.pid"))
+/// Stops the engine of `dir` (it stops its containers: SIGTERM, SIGKILL after 30 s), deletes
+/// its bridge and its directory. `dockerd` is the engine as our child, reaped here; without it
+/// (an engine of a test binary that died), the engine is found by its pid file.
+pub(crate) fn stop_engine(dir: &Path, bridge: &str, dockerd: Option<&mut Child>) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    if let Some(child) = dockerd {
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        wait_while(|| matches!(child.try_wait(), Ok(None)));
+        // Already reaped, it is not signalled again.
+        let _ = child.kill();
+        let _ = child.wait();
+    } else if let Some(pid) = std::fs::read_to_string(dir.join("dockerd.pid"))
         .ok()
-        .and_then(|p| p.trim().parse::<i32>().ok())
+        .and_then(|p| p.trim().parse().ok())
+        .map(Pid::from_raw)
     {
-        let pid = nix::unistd::Pid::from_raw(pid);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while alive(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
+        let alive = || kill(pid, None).is_ok();
+        if kill(pid, Signal::SIGTERM).is_ok() {
+            wait_while(alive);
+            if alive() {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
         }
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
-    let _ = Command::new("ip")
-        .args(["link", "delete", bridge])
-        .stderr(Stdio::null())
-        .status();
+    delete_link(bridge);
     // Mounts an engine killed hard may leave under its roots.
     let _ = Command::new("sh")
         .arg("-c")
@@ -334,15 +356,20 @@ pub(crate) fn stop_engine(dir: &Path, bridge: &str) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Whether `pid` still runs: a child of ours that exited is reaped (a zombie answers kill 0).
-fn alive(pid: nix::unistd::Pid) -> bool {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    if let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-        waitpid(pid, Some(WaitPidFlag::WNOHANG))
-    {
-        return false;
+/// Deletes a network interface, if it is there.
+pub(crate) fn delete_link(name: &str) {
+    let _ = Command::new("ip")
+        .args(["link", "delete", name])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Polls `running` until it is false, for at most 30 s (an engine stopping its containers).
+fn wait_while(mut running: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
     }
-    nix::sys::signal::kill(pid, None).is_ok()
 }
 
 /// Leftovers of fleets whose test binary died before stopping them: their sshds, engines,
@@ -378,7 +405,7 @@ fn sweep() {
             }
             let bridge = std::fs::read_to_string(dir.join("bridge")).unwrap_or_default();
             if !bridge.is_empty() {
-                stop_engine(&dir, bridge.trim());
+                stop_engine(&dir, bridge.trim(), None);
             }
         }
         let _ = std::fs::remove_dir_all(entry.path());

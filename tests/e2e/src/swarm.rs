@@ -11,20 +11,27 @@
 //! directory. A binary killed first leaves `/tmp/mvk-swarm-<pid>-<n>` behind: the next one
 //! sweeps such leftovers of dead processes.
 
-use crate::fleet::{free_subnet, start_engine, stop_engine};
+use crate::fleet::{delete_link, free_subnet, start_engine, stop_engine, Engine};
 use crate::net::free_port;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 pub struct SwarmEngine {
-    /// `unix:///…/docker.sock`: the manager, for `DOCKER_HOST`.
-    pub docker_host: String,
-    dir: PathBuf,
-    bridge: String,
-    gw_bridge: String,
+    /// The manager. Fields drop in order: the engine stops before its gateway bridge goes.
+    engine: Engine,
+    gw_bridge: Link,
+}
+
+/// A network interface the engine made, deleted when dropped.
+struct Link(String);
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        delete_link(&self.0);
+    }
 }
 
 static SHARED: Mutex<Weak<SwarmEngine>> = Mutex::new(Weak::new());
@@ -54,15 +61,12 @@ impl SwarmEngine {
         std::fs::write(dir.join("bridge"), &bridge).unwrap();
         std::fs::write(dir.join("gw_bridge"), &gw_bridge).unwrap();
         // Stops the engine and deletes the bridges if what follows fails.
-        let mut engine = SwarmEngine {
-            docker_host: String::new(),
-            dir,
-            bridge,
-            gw_bridge,
+        let engine = SwarmEngine {
+            engine: start_engine(&dir, &bridge, &["--ip", "127.0.0.1"]),
+            gw_bridge: Link(gw_bridge),
         };
-        engine.docker_host = start_engine(&engine.dir, &engine.bridge, &["--ip", "127.0.0.1"]);
         let subnet = format!("172.31.{}.0/24", free_subnet());
-        let gw_name = format!("com.docker.network.bridge.name={}", engine.gw_bridge);
+        let gw_name = format!("com.docker.network.bridge.name={}", engine.gw_bridge.0);
         engine
             .docker(&[
                 "network",
@@ -99,7 +103,7 @@ impl SwarmEngine {
     pub fn docker(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new("docker")
             .arg("-H")
-            .arg(&self.docker_host)
+            .arg(&self.engine.docker_host)
             .args(args)
             .output()
             .map_err(|e| e.to_string())?;
@@ -112,7 +116,7 @@ impl SwarmEngine {
 
     /// `("DOCKER_HOST", <the manager>)`, for a tool's environment.
     pub fn env(&self) -> (&'static str, &str) {
-        ("DOCKER_HOST", &self.docker_host)
+        ("DOCKER_HOST", &self.engine.docker_host)
     }
 
     /// The services of app `name` (by their `mvk.app` label).
@@ -141,21 +145,6 @@ impl SwarmEngine {
     }
 }
 
-impl Drop for SwarmEngine {
-    fn drop(&mut self) {
-        stop(&self.dir, &self.bridge, &self.gw_bridge);
-    }
-}
-
-/// Stops the engine of `dir` (its swarm state goes with its data root) and deletes both its
-/// bridges.
-fn stop(dir: &Path, bridge: &str, gw_bridge: &str) {
-    stop_engine(dir, bridge);
-    let _ = Command::new("ip")
-        .args(["link", "delete", gw_bridge])
-        .stderr(Stdio::null())
-        .status();
-}
 
 /// A UDP port nothing uses, for the swarm's VXLAN (Swarm takes 1024 to 49151).
 fn free_udp_port() -> u16 {
@@ -188,7 +177,9 @@ fn sweep() {
         let read = |f: &str| std::fs::read_to_string(entry.path().join(f)).unwrap_or_default();
         let (bridge, gw) = (read("bridge"), read("gw_bridge"));
         if !bridge.trim().is_empty() {
-            stop(&entry.path(), bridge.trim(), gw.trim());
+            // Its swarm state goes with its data root.
+            stop_engine(&entry.path(), bridge.trim(), None);
+            delete_link(gw.trim());
         }
         let _ = std::fs::remove_dir_all(entry.path());
     }
