@@ -121,7 +121,7 @@ fn the_package_installs_runs_and_purges_cleanly() {
         lib.stderr
     );
 
-    let version = run(&mut Command::new(root.join("usr/bin/mvk-swap")).arg("--version"));
+    let version = run(Command::new(root.join("usr/bin/mvk-swap")).arg("--version"));
     assert_eq!(version.code, 0, "{}", version.stderr);
     assert_eq!(
         version.stdout.trim(),

@@ -1003,7 +1003,7 @@ fn an_image_another_apps_state_names_is_not_pruned_when_both_share_a_state_dir()
         );
     }
     // v0, named by nothing, goes (pruning ran); v1 is named only by the other app's state.
-    assert_eq!(pruned, [v0.tag.clone()]);
+    assert_eq!(pruned, [v0.tag.as_str()]);
     assert!(!image_exists(&v0.tag));
     assert!(image_exists(&v1.tag), "the other app's release was pruned");
     let other_state: Value = serde_json::from_str(
