@@ -145,7 +145,6 @@ impl SwarmEngine {
     }
 }
 
-
 /// A UDP port nothing uses, for the swarm's VXLAN (Swarm takes 1024 to 49151).
 fn free_udp_port() -> u16 {
     let start = 20_000 + (std::process::id() % 20_000) as u16;
