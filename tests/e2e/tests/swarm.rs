@@ -237,6 +237,11 @@ fn a_broken_release_is_rolled_back_by_swarm_and_the_old_keeps_serving() {
         "the broken release was refused after {:.1}s",
         clock.elapsed().as_secs_f64()
     );
+    // Shown with a failure: whether Swarm replaced the live task meanwhile.
+    let history = s
+        .swarm
+        .docker(&["service", "ps", "--no-trunc", &s.service("green")]);
+    eprintln!("{}", history.unwrap_or_else(|e| e));
     outcome.assert_only(&[200], 20);
     assert_eq!(runs.len(), 1, "nothing after the health wait ran");
     let run = &runs[0];
@@ -261,6 +266,54 @@ fn a_broken_release_is_rolled_back_by_swarm_and_the_old_keeps_serving() {
         std::fs::read_to_string(s.app.state.path().join(&s.app.name).join("state.json")).unwrap();
     let state: Value = serde_json::from_str(&state).unwrap();
     assert_eq!(state["live"]["release"], "v2", "{state}");
+
+    // A task Swarm runs and calls healthy, but that fails mvk-healthwait's own probe (404):
+    // rolled back with Swarm's rollback, waited for.
+    let v4 = s.build("v4", &[]);
+    let run = s.run(
+        "mvk-healthwait",
+        &[
+            "--swarm",
+            "--health-path",
+            "/nowhere",
+            "--health-timeout",
+            "20s",
+        ],
+        &v4,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.record();
+    assert_eq!(r["error"]["kind"], "timeout", "{r}");
+    assert_eq!(r["swarm"]["rolled_back"], true, "{r}");
+    assert_eq!(s.spec("blue"), (pinned(&v1), "v1".to_string()));
+    assert_eq!(s.serving(), "demo v2\n");
+}
+
+#[test]
+fn an_interrupted_health_wait_removes_the_service_it_created() {
+    let s = Setup::new("sw-int");
+    let slow = s.build("v1", &[("DEMO_START_DELAY_MS", "60000")]);
+    let (key, host) = s.swarm.env();
+    let env_file = s.env_file.to_str().unwrap();
+    let child = s.app.spawn(
+        "mvk-healthwait",
+        &["--swarm"],
+        &[(key, host), ("MVK_ENV_FILE", env_file)],
+        &slow,
+    );
+    mvk_e2e::wait_until(
+        "the service exists",
+        std::time::Duration::from_secs(30),
+        || !s.swarm.services(&s.app.name).is_empty(),
+    );
+    mvk_e2e::signal(&child, nix::sys::signal::Signal::SIGTERM);
+    let run = mvk_e2e::finish(child);
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert_eq!(run.record()["error"]["kind"], "interrupted");
+    assert!(
+        s.swarm.services(&s.app.name).is_empty(),
+        "the service was removed"
+    );
 }
 
 #[test]

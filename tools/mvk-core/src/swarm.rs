@@ -64,8 +64,8 @@ pub struct Spec<'a> {
 pub enum Outcome {
     /// A task of the spec runs (healthy, when the image has a HEALTHCHECK).
     Running { task: String, container: String },
-    /// Its task failed: Swarm rolled the service back to its previous spec, or (a service
-    /// created by this run, with none) keeps retrying it.
+    /// Its task failed: Swarm is rolling the service back to its previous spec (or has), or
+    /// (a service created by this run, with none) keeps retrying it.
     Failed {
         rolled_back: bool,
         kind: &'static str,
@@ -149,6 +149,34 @@ impl<'a> Swarm<'a> {
             .block_on(self.engine.api.update_service(name, spec, options, None))
             .map_err(|e| api_error(e, &format!("rolling service {name} back")))?;
         Ok(())
+    }
+
+    /// Waits until Swarm has finished rolling service `name` back.
+    pub fn rolled_back(&self, name: &str, timeout: Duration) -> Result<()> {
+        use ServiceUpdateStatusStateEnum as U;
+        let started = Instant::now();
+        loop {
+            let service = self.service(name)?;
+            match service.as_ref().and_then(update_state) {
+                Some(U::ROLLBACK_COMPLETED) | None => return Ok(()),
+                Some(U::ROLLBACK_PAUSED | U::PAUSED) => {
+                    let why = service.as_ref().map(update_message).unwrap_or_default();
+                    return Err(Fail::failed(
+                        "rollback-paused",
+                        format!("Swarm paused the rollback of service {name}: {why}"),
+                    )
+                    .into());
+                }
+                _ if started.elapsed() >= timeout => {
+                    return Err(Fail::failed(
+                        "timeout",
+                        format!("Swarm has not rolled service {name} back after {timeout:.0?}"),
+                    )
+                    .into())
+                }
+                _ => signal::sleep(POLL)?,
+            }
+        }
     }
 
     pub fn remove(&self, name: &str) -> Result<()> {
@@ -276,7 +304,7 @@ fn settled(service: &Service, tasks: &[Task], image: &str, created: bool) -> Opt
         }
     };
     match update_state(service) {
-        Some(U::ROLLBACK_COMPLETED) => Some(failure(true)),
+        Some(U::ROLLBACK_STARTED | U::ROLLBACK_COMPLETED) => Some(failure(true)),
         Some(U::PAUSED | U::ROLLBACK_PAUSED) => Some(Outcome::Failed {
             rolled_back: false,
             kind: "update-paused",
@@ -284,7 +312,7 @@ fn settled(service: &Service, tasks: &[Task], image: &str, created: bool) -> Opt
             message: update_message(service),
             container: failed.and_then(container_of),
         }),
-        Some(U::UPDATING | U::ROLLBACK_STARTED) => None,
+        Some(U::UPDATING) => None,
         _ => {
             if let Some((task, container)) = tasks.iter().find_map(|t| running(t, image)) {
                 return Some(Outcome::Running { task, container });

@@ -15,7 +15,11 @@ use mvk_core::section::{self, Health, Placed};
 use mvk_core::state::Store;
 use mvk_core::swarm::{self as services, recorded, service_name, Outcome, Spec, Swarm};
 use mvk_core::{signal, time, validate, Fail, Progress, Record, Slot};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The longest wait for Swarm to roll a slot's service back after a failed deploy (it stops
+/// the new task and starts the previous spec's, health checks and monitoring included).
+const ROLLBACK_WAIT: Duration = Duration::from_secs(120);
 
 /// The release as the record names it.
 struct Release {
@@ -102,8 +106,8 @@ pub fn run(
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(err) => {
+            let err = failed(&swarm, &mut placement, err, Vec::new(), progress);
             record.put(&placement.section);
-            undo(&swarm, &placement, progress);
             return Err(err);
         }
     };
@@ -118,15 +122,8 @@ pub fn run(
                 &engine, args, &placement, &container, &env, record, progress,
             );
             if let Err(err) = result {
-                let err = failed(
-                    &engine,
-                    &swarm,
-                    &mut placement,
-                    &container,
-                    err,
-                    &env,
-                    progress,
-                );
+                let logs = logs(&engine, Some(&container), &env, progress);
+                let err = failed(&swarm, &mut placement, err, logs, progress);
                 record.put(&placement.section);
                 return Err(err);
             }
@@ -140,7 +137,18 @@ pub fn run(
             message,
             container,
         } => {
-            placement.section.rolled_back = rolled_back;
+            // Swarm decided: the update failed and it is rolling back; done when the slot's
+            // service runs the previous spec again.
+            let mut message = message;
+            if rolled_back {
+                progress.say(format!(
+                    "Swarm rolls service {name} back to its previous spec"
+                ));
+                match swarm.rolled_back(&name, ROLLBACK_WAIT) {
+                    Ok(()) => placement.section.rolled_back = true,
+                    Err(e) => message = format!("{message}; and {e:#}"),
+                }
+            }
             // Swarm stops an unhealthy task as it stops any (it then ends `complete`): its
             // container's last health says why.
             let unhealthy = unhealthy
@@ -157,7 +165,7 @@ pub fn run(
                 extra: Default::default(),
             });
             record.put(&placement.section);
-            let message = if rolled_back {
+            let message = if placement.section.rolled_back {
                 format!("the new task of {name} failed ({message}); Swarm rolled the service back to its previous spec; the live slot was not touched")
             } else {
                 if created {
@@ -353,24 +361,31 @@ fn probe_task(
     outcome
 }
 
-/// The task ran but did not pass the probe (or the wait was interrupted): the service goes
-/// back to what it was, by Swarm's own rollback, and the task's logs go into `error.logs`.
+/// No task ran in time, or it did not pass the probe, or the wait was interrupted: the service
+/// goes back to what it was, by Swarm's own rollback, and the task's logs go into `error.logs`.
 fn failed(
-    engine: &Engine,
     swarm: &Swarm,
     placement: &mut Placement,
-    container: &str,
     err: anyhow::Error,
-    env: &EnvFile,
+    logs: Vec<String>,
     progress: &Progress,
 ) -> anyhow::Error {
-    let logs = logs(engine, Some(container), env, progress);
     undo(swarm, placement, progress);
-    placement.section.rolled_back = placement.section.placed == Placed::Updated;
     if signal::caught().is_some() {
         return err;
     }
-    Fail::classify(&err).with("logs", logs).into()
+    let mut fail = Fail::classify(&err);
+    if placement.section.placed == Placed::Updated {
+        // Done when the slot's service is as it was: the next deploy finds it settled.
+        match swarm.rolled_back(&placement.section.service, ROLLBACK_WAIT) {
+            Ok(()) => placement.section.rolled_back = true,
+            Err(e) => fail.message = format!("{}; and {e:#}", fail.message),
+        }
+    }
+    if !logs.is_empty() {
+        fail = fail.with("logs", logs);
+    }
+    fail.into()
 }
 
 /// Puts the service back as it was before this run: Swarm's rollback for an update, removal
