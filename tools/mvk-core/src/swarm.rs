@@ -533,6 +533,89 @@ mod tests {
         assert_eq!(v["TaskTemplate"]["ContainerSpec"]["Init"], true);
     }
 
+    fn task(image: &str, state: TaskState, desired: TaskState, err: &str, container: &str) -> Task {
+        use bollard::models::{ContainerStatus, TaskStatus};
+        Task {
+            id: Some(format!("t-{container}")),
+            spec: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(image.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            status: Some(TaskStatus {
+                state: Some(state),
+                err: Some(err.into()),
+                container_status: Some(ContainerStatus {
+                    container_id: Some(container.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            desired_state: Some(desired),
+            ..Default::default()
+        }
+    }
+
+    fn service(state: Option<ServiceUpdateStatusStateEnum>) -> Service {
+        Service {
+            update_status: state.map(|state| bollard::models::ServiceUpdateStatus {
+                state: Some(state),
+                message: Some("update rolled back".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_update_is_settled_when_its_task_runs_or_swarm_rolls_it_back() {
+        use ServiceUpdateStatusStateEnum as U;
+        use TaskState::*;
+        let old = task("app:1", RUNNING, RUNNING, "", "c1");
+        let new = task("app:2", RUNNING, RUNNING, "", "c2");
+        // The old task still runs while the update goes on: not settled.
+        assert!(settled(&service(Some(U::UPDATING)), &[old.clone()], "app:2", false).is_none());
+        assert!(settled(&service(Some(U::UPDATING)), &[new.clone()], "app:2", false).is_none());
+        match settled(
+            &service(Some(U::COMPLETED)),
+            &[old.clone(), new],
+            "app:2",
+            false,
+        ) {
+            Some(Outcome::Running { container, .. }) => assert_eq!(container, "c2"),
+            _ => panic!("the new task runs"),
+        }
+        // Swarm rolls back: the task that says why is the one that had a container.
+        let died = task("app:2", SHUTDOWN, SHUTDOWN, "", "c3");
+        let never = task("app:2", SHUTDOWN, SHUTDOWN, "", "");
+        for state in [U::ROLLBACK_STARTED, U::ROLLBACK_COMPLETED] {
+            let tasks = [old.clone(), died.clone(), never.clone()];
+            match settled(&service(Some(state)), &tasks, "app:2", false) {
+                Some(Outcome::Failed {
+                    rolled_back,
+                    container,
+                    ..
+                }) => {
+                    assert!(rolled_back);
+                    assert_eq!(container.as_deref(), Some("c3"));
+                }
+                _ => panic!("rolled back"),
+            }
+        }
+        // A new service's failed task: Swarm would retry it for ever.
+        let failed = task("app:2", FAILED, SHUTDOWN, "task: non-zero exit (3)", "c4");
+        match settled(&service(None), &[failed.clone()], "app:2", true) {
+            Some(Outcome::Failed {
+                rolled_back, kind, ..
+            }) => assert!(!rolled_back && kind == "crashed"),
+            _ => panic!("failed"),
+        }
+        // An update's failed task is Swarm's to roll back: wait for it.
+        assert!(settled(&service(None), &[old, failed], "app:2", false).is_none());
+    }
+
     #[test]
     fn a_recorded_spec_has_no_environment_and_reads_back() {
         let s = spec();
