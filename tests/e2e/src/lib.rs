@@ -36,7 +36,7 @@ pub use net::{free_port, get, sleeping_requests, wait_for_port};
 pub use nginx::Nginx;
 pub use prometheus::{textfile_exporter, Prometheus};
 pub use registry::Registry;
-pub use script::{run_script, script, script_command};
+pub use script::{run_script, script, script_command, Interrupt, Interruptible};
 pub use server::Server;
 pub use stub::{StubRequest, StubServer};
 pub use tls::{ServerCert, TestCa};

@@ -1,13 +1,18 @@
 //! A private Docker registry (`docker-registry`, the distribution project's server) on a free
 //! loopback port, storing into a temp dir, open or htpasswd-protected; Docker treats 127.0.0.1
 //! registries as insecure-allowed, so no TLS is needed. Stopped on drop. And Docker client
-//! configs (`DOCKER_CONFIG` dirs) holding credentials for it.
+//! configs (`DOCKER_CONFIG` dirs) holding credentials for it. And a proxy in front of it that
+//! stalls every blob download, for pulls interrupted halfway.
 
 use crate::net::{free_port, get, wait_for_port};
 use crate::tmp::TempDir;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Registry {
@@ -132,4 +137,107 @@ impl Drop for RemoveRepo {
             let _ = crate::docker(&["rmi", "-f", id]);
         }
     }
+}
+
+/// A proxy on a free loopback port in front of a [`Registry`] that passes every request on but
+/// holds each blob download (`GET /v2/<name>/blobs/<digest>`) unanswered, as a registry that
+/// stalls in the middle of a pull would: a pull through it gets the manifest and then waits.
+/// Pushes (which only `HEAD` blobs) pass. Images are named through it by [`StalledBlobs::repo`].
+pub struct StalledBlobs {
+    pub port: u16,
+    held: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl StalledBlobs {
+    pub fn start(registry: &Registry) -> StalledBlobs {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let (held, stop) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (h, s, upstream) = (held.clone(), stop.clone(), registry.port);
+        std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (h, s) = (h.clone(), s.clone());
+                        std::thread::spawn(move || relay(conn, upstream, &h, &s));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        StalledBlobs { port, held, stop }
+    }
+
+    /// `127.0.0.1:<port>/<name>`: a repository of the registry, reached through the proxy.
+    pub fn repo(&self, name: &str) -> String {
+        format!("127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// How many blob downloads it has held so far.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for StalledBlobs {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One connection: its first request is read; a blob download is held until the proxy stops,
+/// anything else (an HTTP request, made the connection's only one with `Connection: close`, or
+/// the TLS handshake Docker tries first) is passed to the registry and the bytes relayed.
+fn relay(mut conn: TcpStream, upstream: u16, held: &AtomicUsize, stop: &AtomicBool) {
+    let _ = conn.set_nonblocking(false);
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let http = loop {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if !head[0].is_ascii_uppercase() {
+            break false;
+        }
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() > 64 << 10 {
+            break true;
+        }
+    };
+    let text = String::from_utf8_lossy(&head).into_owned();
+    if http && text.starts_with("GET ") && text.lines().next().unwrap_or("").contains("/blobs/") {
+        held.fetch_add(1, Ordering::SeqCst);
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        return;
+    }
+    if http {
+        let (first, rest) = text.split_once("\r\n").unwrap_or((&text, ""));
+        let rest: String = rest
+            .split_inclusive("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .collect();
+        head = format!("{first}\r\nConnection: close\r\n{rest}").into_bytes();
+    }
+    let Ok(mut registry) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return;
+    };
+    if registry.write_all(&head).is_err() {
+        return;
+    }
+    let (mut from_registry, mut to_client) =
+        (registry.try_clone().unwrap(), conn.try_clone().unwrap());
+    let back = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_registry, &mut to_client);
+        let _ = to_client.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut conn, &mut registry);
+    let _ = registry.shutdown(Shutdown::Write);
+    let _ = back.join();
 }

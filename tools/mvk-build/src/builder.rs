@@ -3,19 +3,16 @@
 //! with the same upload, log and outcomes).
 
 use crate::context::Entry;
-use crate::interrupt::Interrupted;
 use crate::tar::TarStream;
 use anyhow::Result;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use bytes::Bytes;
-use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::{Fail, Progress};
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 /// How many of the last log lines a failed build carries in `error.logs`.
@@ -107,7 +104,7 @@ pub fn build(
     let body = bollard::body_try_stream(futures_util::stream::iter(chunks));
 
     let mut log = Log::new(progress);
-    let outcome = until_interrupted(engine, async {
+    let outcome = engine.until_interrupted(async {
         let mut stream =
             engine
                 .api
@@ -178,17 +175,6 @@ pub enum Failure {
     Refused(u16, String),
     /// The exchange with the engine failed, already sorted into an exit code.
     Transport(anyhow::Error),
-}
-
-/// Runs `run` on the engine's runtime until it ends, or a signal arrives (exit 130).
-pub fn until_interrupted<T>(engine: &Engine, run: impl Future<Output = T>) -> Result<T, Fail> {
-    engine.block_on(async {
-        futures_util::pin_mut!(run);
-        match select(run, Interrupted::new()).await {
-            Either::Left((result, _)) => Ok(result),
-            Either::Right((signal, _)) => Err(Fail::interrupted(signal)),
-        }
-    })
 }
 
 /// The image id of a build that ended, or its failure with the log's tail in `error.logs`.

@@ -10,7 +10,7 @@
 //! that feature either, so this module sends the request itself over the engine's Unix socket
 //! (hyper, which bollard already builds) and reads the stream with `trace`.
 
-use crate::builder::{finish, until_interrupted, upload, Failure, Log, Spec};
+use crate::builder::{finish, upload, Failure, Log, Spec};
 use crate::context::{BuildFiles, Context, Entry};
 use crate::trace::Trace;
 use anyhow::Result;
@@ -163,7 +163,7 @@ pub fn build(
     ));
     let mut log = Log::new(progress);
     let mut trace = Trace::default();
-    let outcome = until_interrupted(engine, request(&socket, &path, body, &mut log, &mut trace));
+    let outcome = engine.until_interrupted(request(&socket, &path, body, &mut log, &mut trace));
     finish(outcome, log.finish(), &upload_error)
 }
 

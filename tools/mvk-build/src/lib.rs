@@ -7,7 +7,6 @@ mod buildkit;
 mod checks;
 mod context;
 pub mod dockerignore;
-mod interrupt;
 mod labels;
 mod prebuilt;
 mod push;

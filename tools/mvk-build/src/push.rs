@@ -1,11 +1,9 @@
 //! Pushes the release image to the registry its repository names, and returns the digest
 //! the registry stored it under.
 
-use crate::interrupt::Interrupted;
 use anyhow::Result;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::PushImageOptionsBuilder;
-use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::registry::Auth;
@@ -20,32 +18,25 @@ pub fn push(engine: &Engine, repo: &str, tag: &str, progress: &Progress) -> Resu
     ));
     let credentials = auth.credentials;
     let options = PushImageOptionsBuilder::new().tag(tag).build();
-    let outcome = engine.block_on(async {
-        let mut stream = engine.api.push_image(repo, Some(options), credentials);
-        let run = async {
-            let mut digest = None;
-            while let Some(item) = stream.next().await {
-                let info = item?;
-                let Some(status) = info.status else { continue };
-                if let Some(d) = digest_of(&status) {
-                    digest = Some(d);
-                }
-                // Per-layer byte counts are noise in a log; the layer's outcome is not.
-                if info
-                    .progress_detail
-                    .as_ref()
-                    .is_none_or(|p| p.current.is_none())
-                {
-                    progress.say(status);
-                }
+    let mut stream = engine.api.push_image(repo, Some(options), credentials);
+    let outcome = engine.until_interrupted(async {
+        let mut digest = None;
+        while let Some(item) = stream.next().await {
+            let info = item?;
+            let Some(status) = info.status else { continue };
+            if let Some(d) = digest_of(&status) {
+                digest = Some(d);
             }
-            Ok::<_, DockerError>(digest)
-        };
-        futures_util::pin_mut!(run);
-        match select(run, Interrupted::new()).await {
-            Either::Left((result, _)) => Ok(result),
-            Either::Right((signal, _)) => Err(signal),
+            // Per-layer byte counts are noise in a log; the layer's outcome is not.
+            if info
+                .progress_detail
+                .as_ref()
+                .is_none_or(|p| p.current.is_none())
+            {
+                progress.say(status);
+            }
         }
+        Ok::<_, DockerError>(digest)
     });
     let failed = |why: String| {
         Fail::unavailable(
@@ -53,7 +44,7 @@ pub fn push(engine: &Engine, repo: &str, tag: &str, progress: &Progress) -> Resu
             format!("pushing {repo}:{tag} to {registry} failed: {why}"),
         )
     };
-    match outcome.map_err(Fail::interrupted)? {
+    match outcome? {
         Ok(Some(digest)) => Ok(digest),
         Ok(None) => Err(failed("the engine reported no digest".into()).into()),
         Err(DockerError::DockerStreamError { error }) => {

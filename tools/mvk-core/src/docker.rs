@@ -1,6 +1,7 @@
 //! The Docker engine: one connection with the API version negotiated, driven from sync code
 //! through a current-thread runtime, and its failures sorted into exit codes.
 
+use crate::signal::Interrupted;
 use crate::Fail;
 use anyhow::Result;
 use bollard::errors::Error as DockerError;
@@ -53,6 +54,18 @@ impl Engine {
 
     pub fn block_on<F: Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
+    }
+
+    /// Runs `run` until it ends, or a signal arrives (exit 130): for the engine's streams,
+    /// which may go quiet for minutes (a build step, a stalled registry).
+    pub fn until_interrupted<T>(&self, run: impl Future<Output = T>) -> Result<T, Fail> {
+        self.block_on(async {
+            futures_util::pin_mut!(run);
+            match future::select(run, Interrupted::new()).await {
+                Either::Left((result, _)) => Ok(result),
+                Either::Right((signal, _)) => Err(Fail::interrupted(signal)),
+            }
+        })
     }
 
     /// The container named `name`, or `None` when there is none.

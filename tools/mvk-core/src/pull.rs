@@ -2,7 +2,7 @@
 
 use crate::docker::{api_error, Engine};
 use crate::registry::Auth;
-use crate::{signal, Fail};
+use crate::Fail;
 use anyhow::Result;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{CreateImageOptionsBuilder, TagImageOptionsBuilder};
@@ -38,13 +38,13 @@ pub fn pull(engine: &Engine, reference: &str, auth: Auth) -> Result<()> {
     let mut stream = engine
         .api
         .create_image(Some(options.build()), None, auth.credentials);
-    engine.block_on(async {
+    // A registry that stalls sends nothing more: the signal must not wait for its next line.
+    engine.until_interrupted(async {
         while let Some(item) = stream.next().await {
-            signal::check()?;
             item.map_err(|e| pull_error(e, reference, &from))?;
         }
         Ok(())
-    })
+    })?
 }
 
 /// A registry that cannot be reached, or refuses our credentials (or their absence), is the

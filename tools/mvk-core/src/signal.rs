@@ -1,9 +1,14 @@
 //! SIGINT and SIGTERM turn into a flag that a tool checks at its safe points, so it can undo
-//! its own half-done work and exit 130 instead of dying between two related changes.
+//! its own half-done work and exit 130 instead of dying between two related changes; and into a
+//! future ([`Interrupted`]) that a wait on the engine races against.
 
 use crate::Fail;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 static CAUGHT: AtomicI32 = AtomicI32::new(0);
@@ -54,6 +59,63 @@ pub fn sleep(d: Duration) -> Result<(), Fail> {
             return Ok(());
         }
         std::thread::sleep((end - now).min(Duration::from_millis(20)));
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    waker: Mutex<Option<Waker>>,
+    done: AtomicBool,
+}
+
+/// A future that completes when SIGINT or SIGTERM has arrived, to race against a stream from
+/// the engine (a build, a push, a pull): one can run for minutes without a line of output,
+/// from a registry that stalls, say, so a small thread polls the signal flag and wakes it.
+pub struct Interrupted {
+    shared: Arc<Shared>,
+}
+
+impl Interrupted {
+    pub fn new() -> Interrupted {
+        let shared = Arc::new(Shared::default());
+        let watcher = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            while !watcher.done.load(Ordering::SeqCst) {
+                if caught().is_some() {
+                    if let Some(w) = watcher.waker.lock().unwrap().take() {
+                        w.wake();
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Interrupted { shared }
+    }
+}
+
+impl Default for Interrupted {
+    fn default() -> Interrupted {
+        Interrupted::new()
+    }
+}
+
+impl Future for Interrupted {
+    type Output = &'static str;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<&'static str> {
+        // Store the waker before looking, so a signal between the two is not missed.
+        *self.shared.waker.lock().unwrap() = Some(cx.waker().clone());
+        match caught() {
+            Some(name) => Poll::Ready(name),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Interrupted {
+    fn drop(&mut self) {
+        self.shared.done.store(true, Ordering::SeqCst);
     }
 }
 
