@@ -192,6 +192,67 @@ mvk_live() {
   mvk-rollback --live
 }
 
+# mvk_forward_signals: from here on a SIGINT or SIGTERM to the script is passed on to the
+# pipeline mvk_run runs, and the script goes on to report and exits 130. Without it, bash runs
+# no trap while a foreground pipeline runs, and a signal sent to the script alone (`kill PID`,
+# systemd's stop of the main process) never reached the tools: the script died at once, 143,
+# and the deploy went on without it.
+MVK_SIGNAL='' MVK_JOB='' MVK_WOKEN=''
+mvk_forward_signals() {
+  trap 'mvk_on_signal INT' INT
+  trap 'mvk_on_signal TERM' TERM
+}
+
+mvk_on_signal() {
+  MVK_SIGNAL=$1
+  MVK_WOKEN=1
+  [ -z "$MVK_JOB" ] || kill -s "$1" -- "-$MVK_JOB" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2034 # MVK_STATUS is for the calling script
+# mvk_run FUNC: runs FUNC, a function running one pipeline of tools that ends with
+# `mvk_piped "${PIPESTATUS[@]}"`, and sets MVK_STATUS to that PIPESTATUS. The pipeline runs in
+# a process group of its own, to which a caught signal is passed (once the tools run, they
+# undo their half-done work and pass their records on, exit 130); the script waits for it to
+# end either way. Returns 1, starting nothing, once the script was interrupted.
+mvk_run() {
+  [ -z "$MVK_SIGNAL" ] || return 1
+  MVK_STATUS_FILE=$(mktemp) || mvk_die 4 "cannot create a temporary file"
+  set -m
+  (
+    set +e
+    # Outlives the signal, to pass the statuses on; its children get the default handling.
+    trap : INT TERM
+    "$1"
+  ) &
+  MVK_JOB=$!
+  set +m
+  # A signal that came while the job was being started.
+  [ -z "$MVK_SIGNAL" ] || kill -s "$MVK_SIGNAL" -- "-$MVK_JOB" 2>/dev/null || true
+  # `wait` returns early when a trap ran: wait again until the job is over.
+  while :; do
+    MVK_WOKEN=
+    wait "$MVK_JOB" || true
+    [ -n "$MVK_WOKEN" ] || break
+  done
+  MVK_JOB=
+  read -r -a MVK_STATUS <"$MVK_STATUS_FILE" || MVK_STATUS=(1)
+  rm -f "$MVK_STATUS_FILE"
+}
+
+# mvk_piped STATUS...: the last command of an mvk_run pipeline function, with its PIPESTATUS.
+mvk_piped() {
+  echo "$*" >"$MVK_STATUS_FILE"
+}
+
+# mvk_tee FILE: tee into FILE, deaf to SIGINT and SIGTERM: it logs a step's record and passes
+# it on, and must outlive the signal that makes the step write its last record (it ends with
+# its input). The ignoring survives exec.
+mvk_tee() {
+  trap '' INT TERM
+  exec tee "$1"
+}
+
 # mvk_failed STATUS...: reads the PIPESTATUS of `tool | tee | tool | tee | … | tool` and sets
 # MVK_FAILED to the index of the first tool that failed (-1 when all succeeded) and
 # MVK_FAILED_CODE to its exit code. The first failure is the cause: the steps after it only
@@ -223,6 +284,8 @@ mvk_failed() {
 mvk_exit_code() {
   case $1 in
     0 | 1 | 2 | 3 | 4 | 130) echo "$1" ;;
+    # Killed by SIGTERM before it could handle it: interrupted too.
+    143) echo 130 ;;
     126 | 127) echo 4 ;;
     *) echo 1 ;;
   esac
