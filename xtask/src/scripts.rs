@@ -69,7 +69,7 @@ canaries and rollbacks of one app never overlap.";
 fn deploy() -> Script {
     Script {
         name: "mvk-deploy",
-        forwards: r#"mvk-build "$@""#,
+        forwards: r#"mvk-build "${build_args[@]}""#,
         tool: mvk_build::command,
         withheld: &[],
         own: || {
@@ -113,7 +113,7 @@ mvk-rollout(1), mvk(7)",
 fn undo() -> Script {
     Script {
         name: "mvk-undo",
-        forwards: r#"mvk-rollback "$@""#,
+        forwards: r#"mvk-rollback "${rollback_args[@]}""#,
         tool: mvk_rollback::command,
         // The script's own pipeline needs a record, and it is no deploy's automatic rollback.
         withheld: &["live", "cause"],
