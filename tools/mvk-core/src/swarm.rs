@@ -576,8 +576,20 @@ mod tests {
         let old = task("app:1", RUNNING, RUNNING, "", "c1");
         let new = task("app:2", RUNNING, RUNNING, "", "c2");
         // The old task still runs while the update goes on: not settled.
-        assert!(settled(&service(Some(U::UPDATING)), &[old.clone()], "app:2", false).is_none());
-        assert!(settled(&service(Some(U::UPDATING)), &[new.clone()], "app:2", false).is_none());
+        assert!(settled(
+            &service(Some(U::UPDATING)),
+            std::slice::from_ref(&old),
+            "app:2",
+            false
+        )
+        .is_none());
+        assert!(settled(
+            &service(Some(U::UPDATING)),
+            std::slice::from_ref(&new),
+            "app:2",
+            false
+        )
+        .is_none());
         match settled(
             &service(Some(U::COMPLETED)),
             &[old.clone(), new],
@@ -606,7 +618,7 @@ mod tests {
         }
         // A new service's failed task: Swarm would retry it for ever.
         let failed = task("app:2", FAILED, SHUTDOWN, "task: non-zero exit (3)", "c4");
-        match settled(&service(None), &[failed.clone()], "app:2", true) {
+        match settled(&service(None), std::slice::from_ref(&failed), "app:2", true) {
             Some(Outcome::Failed {
                 rolled_back, kind, ..
             }) => assert!(!rolled_back && kind == "crashed"),
