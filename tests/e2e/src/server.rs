@@ -23,7 +23,7 @@ cd /mnt/repo
 for t in mvk-build mvk-healthwait mvk-swap mvk-verify mvk-rollback mvk-alerts mvk-init; do
   install -m 0755 /mnt/bin/$t /usr/local/bin/
 done
-install -m 0755 scripts/mvk-deploy scripts/mvk-undo scripts/mvk-canary /usr/local/bin/
+install -m 0755 scripts/mvk-deploy scripts/mvk-undo scripts/mvk-canary scripts/mvk-rollout /usr/local/bin/
 install -d /usr/local/lib/mvk && install -m 0644 scripts/lib/mvk.bash /usr/local/lib/mvk/
 install -m 0644 scripts/systemd/*.service scripts/systemd/*.timer /etc/systemd/system/
 systemctl daemon-reload
@@ -163,5 +163,48 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = docker(&["rm", "-f", "-v", &self.name]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::INSTALL_FROM_CHECKOUT;
+    use crate::demo::repo_root;
+    use crate::package::names;
+
+    /// The by-hand install takes every tool and every script README's "By hand" names, and
+    /// README names every script the checkout has.
+    #[test]
+    fn the_install_from_the_checkout_has_every_tool_and_script_readme_names() {
+        let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+        let by_hand = readme
+            .split("By hand, without the package")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .expect("README's by-hand install");
+        let installed: Vec<&str> = INSTALL_FROM_CHECKOUT
+            .lines()
+            .find_map(|l| l.strip_prefix("for t in "))
+            .and_then(|l| l.strip_suffix("; do"))
+            .expect("the tools' loop")
+            .split_whitespace()
+            .collect();
+        let mut tools = names("tools");
+        tools.retain(|t| t != "mvk-core");
+        let mut sorted = installed.clone();
+        sorted.sort();
+        assert_eq!(sorted, tools);
+        let scripts: Vec<String> = names("scripts")
+            .into_iter()
+            .filter(|s| s.starts_with("mvk-") && repo_root().join("scripts").join(s).is_file())
+            .collect();
+        assert!(scripts.contains(&"mvk-rollout".to_string()), "{scripts:?}");
+        for script in &scripts {
+            assert!(
+                INSTALL_FROM_CHECKOUT.contains(&format!("scripts/{script} ")),
+                "{script} is not installed by hand"
+            );
+            assert!(by_hand.contains(&format!("{script}`")), "README: {script}");
+        }
     }
 }
