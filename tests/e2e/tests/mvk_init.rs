@@ -446,7 +446,7 @@ fn timers_are_enabled_below_the_root_once_their_units_are_there() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("is a symlink or not a directory: refusing to enable timers through it"),
+            .contains("is a symlink or not a directory: refusing to write through it"),
         "{}",
         run.stderr
     );
@@ -454,4 +454,120 @@ fn timers_are_enabled_below_the_root_once_their_units_are_there() {
         std::fs::read_dir(outside.path()).unwrap().next().is_none(),
         "a link was made through the planted symlink"
     );
+}
+
+/// Every file and directory below `dir`, symlinks included (not followed), as paths relative
+/// to it.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A symlink planted below --root at any level on the way to what mvk-init writes (the top
+/// directory, nginx's, its conf.d, the state directory), or a
+/// file where a directory must be, is refused before anything is written, with its path named,
+/// exit 1, for --dry-run too; nothing appears outside. A symlink at a file's own name (to a
+/// secret outside) is kept as the user's: not written through, and what it points at is never
+/// shown.
+#[test]
+fn symlinks_planted_below_the_root_are_refused_and_nothing_is_written() {
+    let s = Setup::new("initplant");
+    let app = s.app.name.clone();
+    let plants = [
+        "etc".to_string(),
+        "etc/nginx".to_string(),
+        "etc/nginx/conf.d".to_string(),
+        format!("var/lib/mvk/{app}"),
+    ];
+    for plant in &plants {
+        for dry_run in [false, true] {
+            let root = TempDir::new("initroot");
+            let outside = TempDir::new("outside");
+            let at = root.join(plant);
+            std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(outside.path(), &at).unwrap();
+            let before = entries(root.path());
+            let extra: &[&str] = if dry_run { &["--dry-run"] } else { &[] };
+            let run = s.init_under(root.path(), extra);
+            assert_eq!(run.code, 1, "{plant}: {}", run.stderr);
+            assert!(
+                run.stderr.contains(&format!(
+                    "{} is a symlink or not a directory: refusing to write through it",
+                    at.display()
+                )),
+                "{plant}: {}",
+                run.stderr
+            );
+            assert_eq!(
+                entries(root.path()),
+                before,
+                "{plant}: written below the root"
+            );
+            assert!(
+                entries(outside.path()).is_empty(),
+                "{plant}: written outside"
+            );
+        }
+    }
+
+    // A file where a directory must be.
+    let root = TempDir::new("initroot");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/mvk"), "not a directory").unwrap();
+    let run = s.init_under(root.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "{} is a symlink or not a directory",
+            root.join("etc/mvk").display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(entries(root.path()), ["etc", "etc/mvk"]);
+
+    // A symlink at the env file's own name, to a secret outside.
+    let root = TempDir::new("initroot");
+    let outside = TempDir::new("outside");
+    let secret = outside.join("secret");
+    std::fs::write(&secret, "TOPSECRET\n").unwrap();
+    std::fs::create_dir_all(root.join("etc/mvk")).unwrap();
+    let env = root.join(&format!("etc/mvk/{app}.env"));
+    std::os::unix::fs::symlink(&secret, &env).unwrap();
+    for extra in [&["--dry-run"][..], &[]] {
+        let run = s.init_under(root.path(), extra);
+        assert_eq!(
+            run.code,
+            if extra.is_empty() { 1 } else { 0 },
+            "{}",
+            run.stderr
+        );
+        assert!(
+            !run.stdout.contains("TOPSECRET") && !run.stderr.contains("TOPSECRET"),
+            "{}{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stdout
+                .contains(&format!("/etc/mvk/{app}.env is not a plain file")),
+            "{}",
+            run.stdout
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "TOPSECRET\n");
+    assert!(std::fs::symlink_metadata(&env).unwrap().is_symlink());
+    assert_eq!(entries(outside.path()), ["secret"]);
 }

@@ -1,10 +1,14 @@
 //! Replacing a file so that readers see the old content or the new, never a mix.
 
 use anyhow::{Context, Result};
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use nix::fcntl::{open, openat, renameat, OFlag};
+use nix::sys::stat::{fchmod, Mode};
+use nix::unistd::{fsync, unlinkat, UnlinkatFlags};
+use std::fs::{DirBuilder, File};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
 
 /// Writes `bytes` to a temp file beside `path`, fsyncs it, renames it over `path`, and fsyncs
 /// the directory so the rename survives a crash. A failure leaves `path` as it was. The file
@@ -22,19 +26,36 @@ pub fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let name = path
         .file_name()
         .with_context(|| format!("{} is not a file path", path.display()))?;
-    let (mut file, tmp) = create_temp(dir, &name.to_string_lossy(), mode)?;
+    let fd = open(
+        dir,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("cannot open directory {}", dir.display()))?;
+    write_in(&fd, dir, &name.to_string_lossy(), bytes, mode)
+}
+
+/// [`write_with_mode`] of `name` in the open directory `dir` (`dir_path` names it in
+/// messages): nothing on the way to it is looked up again, so a caller that opened it without
+/// following symlinks ([`crate::below`]) writes nowhere else.
+pub fn write_in(dir: &OwnedFd, dir_path: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<()> {
+    let path = dir_path.join(name);
+    let (mut file, tmp) = create_temp(dir, dir_path, name, mode)?;
     let result = (|| -> Result<()> {
         file.write_all(bytes)
             .and_then(|_| file.sync_all())
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("cannot sync directory {}", dir.display()))
+            .with_context(|| format!("cannot write {}", dir_path.join(&tmp).display()))?;
+        renameat(dir.as_fd(), tmp.as_str(), dir.as_fd(), name).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                dir_path.join(&tmp).display(),
+                path.display()
+            )
+        })?;
+        fsync(dir.as_fd()).with_context(|| format!("cannot sync directory {}", dir_path.display()))
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = unlinkat(dir.as_fd(), tmp.as_str(), UnlinkatFlags::NoRemoveDir);
     }
     result
 }
@@ -48,29 +69,34 @@ fn parent(path: &Path) -> &Path {
 /// Creates `.<name>.tmp.<random>` in `dir` with `O_EXCL | O_NOFOLLOW` (and close-on-exec), and
 /// gives it `mode` exactly. A leading dot keeps half-written files out of globs such as nginx's
 /// `*.conf` or the textfile collector's `*.prom`.
-fn create_temp(dir: &Path, name: &str, mode: u32) -> Result<(File, PathBuf)> {
+fn create_temp(dir: &OwnedFd, dir_path: &Path, name: &str, mode: u32) -> Result<(File, String)> {
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let mut last = None;
     // A name taken (by chance or by a planted file) is skipped, not written through.
     for _ in 0..16 {
-        let tmp = dir.join(format!(".{name}.tmp.{:016x}", random()?));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode & 0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&tmp)
-        {
-            Ok(file) => {
-                file.set_permissions(fs::Permissions::from_mode(mode))
-                    .with_context(|| format!("cannot set the mode of {}", tmp.display()))?;
-                return Ok((file, tmp));
+        let tmp = format!(".{name}.tmp.{:016x}", random()?);
+        match openat(
+            dir.as_fd(),
+            tmp.as_str(),
+            flags,
+            Mode::from_bits_truncate(mode & 0o600),
+        ) {
+            Ok(fd) => {
+                fchmod(fd.as_fd(), Mode::from_bits_truncate(mode)).with_context(|| {
+                    format!("cannot set the mode of {}", dir_path.join(&tmp).display())
+                })?;
+                return Ok((File::from(fd), tmp));
             }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", tmp.display())),
+            Err(e @ nix::errno::Errno::EEXIST) => last = Some(e),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot create {}", dir_path.join(&tmp).display()))
+            }
         }
     }
     Err(last.expect("tried at least once"))
-        .with_context(|| format!("cannot create a temp file in {}", dir.display()))
+        .with_context(|| format!("cannot create a temp file in {}", dir_path.display()))
 }
 
 /// 64 unpredictable bits from the kernel.
@@ -91,6 +117,8 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn replaces_content_and_leaves_no_temp_file() {

@@ -6,6 +6,7 @@
 //! lives here so that every tool keeps the rules of DESIGN.md §2 the same way.
 
 pub mod atomic;
+pub mod below;
 pub mod config;
 pub mod containers;
 pub mod docker;

@@ -5,7 +5,8 @@
 
 use crate::Args;
 use anyhow::{Context, Result};
-use mvk_core::{Fail, Progress};
+use mvk_core::{below, Fail, Progress};
+use nix::sys::stat::{fchmod, Mode};
 use std::path::Path;
 use std::process::Command;
 
@@ -81,9 +82,10 @@ fn reload_nginx(systemd: bool, progress: &Progress) -> Result<()> {
 }
 
 /// The directory mvk-verify@ and mvk-alerts@ write for node_exporter: group mvk may write it.
+/// Made without following a symlink on the way, its group set before it is group-writable.
 fn textfile_dir(progress: &Progress) -> Result<()> {
-    let dir = Path::new(TEXTFILE_DIR);
-    if dir.exists() {
+    let (root, dir) = (Path::new("/"), Path::new(TEXTFILE_DIR));
+    if below::dir(root, dir, None)?.is_some() {
         return Ok(());
     }
     let Some(group) = nix::unistd::Group::from_name("mvk").ok().flatten() else {
@@ -92,11 +94,10 @@ fn textfile_dir(progress: &Progress) -> Result<()> {
         ));
         return Ok(());
     };
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {TEXTFILE_DIR}"))?;
-    nix::unistd::chown(dir, None, Some(group.gid))
+    let made = below::dir(root, dir, Some(0o755))?.expect("made when missing");
+    nix::unistd::fchown(made.fd(), None, Some(group.gid))
         .with_context(|| format!("cannot give {TEXTFILE_DIR} to group mvk"))?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2775))
+    fchmod(made.fd(), Mode::from_bits_truncate(0o2775))
         .with_context(|| format!("cannot set the mode of {TEXTFILE_DIR}"))?;
     progress.say(format!("made {TEXTFILE_DIR} (group mvk)"));
     Ok(())

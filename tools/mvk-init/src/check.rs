@@ -48,21 +48,24 @@ fn nginx(args: &Args) -> Result<()> {
     if args.root == Path::new("/") {
         return run(Command::new("nginx").args(["-t", "-q"]), "nginx -t");
     }
-    let dir = under(&args.root, Path::new("/etc/nginx"));
-    let main = dir.join(format!(".mvk-init-check-{}.conf", std::process::id()));
+    // The site was just written there, through the same no-symlink walk.
+    let dir = mvk_core::below::dir(&args.root, Path::new("/etc/nginx"), Some(0o755))?
+        .expect("made when missing");
+    let name = format!(".mvk-init-check-{}.conf", std::process::id());
+    let main = dir.path.join(&name);
     let conf = format!(
         "# mvk-init's check of the site alone; removed at once.\n\
          error_log stderr;\nevents {{}}\nhttp {{\n    include conf.d/mvk-{}.conf;\n}}\n",
         args.app
     );
-    mvk_core::atomic::write_with_mode(&main, conf.as_bytes(), 0o600)?;
+    dir.write(&name, conf.as_bytes(), 0o600)?;
     let result = run(
         Command::new("nginx")
             .args(["-t", "-q", "-e", "stderr", "-c"])
             .arg(&main),
         "nginx -t",
     );
-    let _ = std::fs::remove_file(&main);
+    let _ = dir.remove(&name);
     result
 }
 

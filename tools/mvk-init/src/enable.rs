@@ -2,17 +2,17 @@
 //! on a server: a link `etc/systemd/system/<target>.wants/<unit>` to the unit file, for each
 //! `WantedBy=` of its [Install] section. Made here rather than by `systemctl --root`, which
 //! (systemd 252) follows a symlink planted below the root to a directory outside it: every
-//! directory on the way is opened without following symlinks, and the link is made in the one
-//! opened.
+//! directory on the way is opened without following symlinks (`mvk_core::below`), and the link
+//! is made in the one opened.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use mvk_core::below;
 use mvk_core::{Fail, Progress};
 use nix::errno::Errno;
-use nix::fcntl::{open, openat, readlinkat, OFlag};
-use nix::sys::stat::{fchmod, mkdirat, Mode};
+use nix::fcntl::readlinkat;
 use nix::unistd::symlinkat;
-use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 
 /// Where systemd looks for unit files, below the root; the first that has it wins.
 const UNIT_DIRS: [&str; 3] = [
@@ -21,9 +21,18 @@ const UNIT_DIRS: [&str; 3] = [
     "lib/systemd/system",
 ];
 
-/// Enables mvk-verify@APP.timer and mvk-alerts@APP.timer below `root`. A timer whose unit is
-/// not installed there (the package not yet installed into the image) is said and skipped.
-pub fn timers(root: &Path, app: &str, progress: &Progress) -> Result<()> {
+/// A link that enables a unit: `<dir>/<name>` → `target`.
+struct Link {
+    dir: PathBuf,
+    name: String,
+    target: String,
+}
+
+/// The links that enable mvk-verify@APP.timer and mvk-alerts@APP.timer below `root`, by unit.
+/// A timer whose unit is not installed there (the package not yet installed into the image)
+/// is said and skipped.
+fn links(root: &Path, app: &str, progress: Option<&Progress>) -> Result<Vec<(String, Vec<Link>)>> {
+    let mut out = Vec::new();
     for tool in ["mvk-verify", "mvk-alerts"] {
         let template = format!("{tool}@.timer");
         let unit = format!("{tool}@{app}.timer");
@@ -31,20 +40,47 @@ pub fn timers(root: &Path, app: &str, progress: &Progress) -> Result<()> {
             .iter()
             .find(|d| root.join(d).join(&template).is_file())
         else {
-            progress.say(format!(
-                "{template} is not installed below {} (install the package there first): \
-                 {unit} not enabled",
-                root.display()
-            ));
+            if let Some(progress) = progress {
+                progress.say(format!(
+                    "{template} is not installed below {} (install the package there first): \
+                     {unit} not enabled",
+                    root.display()
+                ));
+            }
             continue;
         };
         let text = std::fs::read_to_string(root.join(dir).join(&template))
             .with_context(|| format!("cannot read {template} below {}", root.display()))?;
         let target = format!("/{dir}/{template}");
+        let wanted: Vec<Link> = wanted_by(&text)
+            .into_iter()
+            .map(|wanting| Link {
+                dir: PathBuf::from(format!("etc/systemd/system/{wanting}.wants")),
+                name: unit.clone(),
+                target: target.clone(),
+            })
+            .collect();
+        out.push((unit, wanted));
+    }
+    Ok(out)
+}
+
+/// Before anything is written: a symlink planted on the way to a link's directory is refused.
+pub fn check(root: &Path, app: &str) -> Result<()> {
+    for (_, links) in links(root, app, None)? {
+        for link in links {
+            below::dir(root, &link.dir, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// Enables mvk-verify@APP.timer and mvk-alerts@APP.timer below `root`.
+pub fn timers(root: &Path, app: &str, progress: &Progress) -> Result<()> {
+    for (unit, links) in links(root, app, Some(progress))? {
         let mut made = false;
-        for wanting in wanted_by(&text) {
-            let wants = format!("etc/systemd/system/{wanting}.wants");
-            made |= link(root, &wants, &unit, &target)?;
+        for l in &links {
+            made |= link(root, l)?;
         }
         if made {
             progress.say(format!("enabled {unit} below {}", root.display()));
@@ -69,39 +105,14 @@ fn wanted_by(unit: &str) -> Vec<String> {
     out
 }
 
-/// Makes the symlink `root/dir/name` → `target`, creating the directories of `dir` (0755) as
-/// needed; false when it is there already. A symlink or non-directory on the way, or another
-/// file at `name`, is refused (exit 1) and nothing is made through it.
-fn link(root: &Path, dir: &str, name: &str, target: &str) -> Result<bool> {
-    let directory = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
-    let mut fd: OwnedFd = open(root, directory, Mode::empty())
-        .with_context(|| format!("cannot open {}", root.display()))?;
-    let mut at = root.to_path_buf();
-    for part in dir.split('/') {
-        at.push(part);
-        let step = |fd: &OwnedFd| openat(fd, part, directory | OFlag::O_NOFOLLOW, Mode::empty());
-        fd = match step(&fd) {
-            Ok(next) => next,
-            Err(Errno::ENOENT) => {
-                mkdirat(&fd, part, Mode::from_bits_truncate(0o755))
-                    .with_context(|| format!("cannot create {}", at.display()))?;
-                let next = step(&fd).with_context(|| format!("cannot open {}", at.display()))?;
-                fchmod(&next, Mode::from_bits_truncate(0o755))
-                    .with_context(|| format!("cannot set the mode of {}", at.display()))?;
-                next
-            }
-            Err(Errno::ELOOP | Errno::ENOTDIR) => {
-                return Err(refused(format!(
-                    "{} is a symlink or not a directory: refusing to enable timers through it",
-                    at.display()
-                )))
-            }
-            Err(e) => bail!("cannot open {}: {e}", at.display()),
-        };
-    }
-    let path = at.join(name);
-    match readlinkat(&fd, name) {
-        Ok(existing) if existing == target => return Ok(false),
+/// Makes the symlink, creating the directories of `dir` (0755) as needed, none through a
+/// symlink; false when it is there already. Another file at its name is refused (exit 1).
+fn link(root: &Path, l: &Link) -> Result<bool> {
+    let dir = below::dir(root, &l.dir, Some(0o755))?.expect("made when missing");
+    let path = dir.path.join(&l.name);
+    let target = &l.target;
+    match readlinkat(dir.fd().as_fd(), l.name.as_str()) {
+        Ok(existing) if existing == target.as_str() => return Ok(false),
         Ok(existing) => {
             return Err(refused(format!(
                 "{} points at {}, not {target}: left as it is",
@@ -116,9 +127,10 @@ fn link(root: &Path, dir: &str, name: &str, target: &str) -> Result<bool> {
                 path.display()
             )))
         }
-        Err(e) => bail!("cannot read {}: {e}", path.display()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
-    symlinkat(target, &fd, name).with_context(|| format!("cannot create {}", path.display()))?;
+    symlinkat(target.as_str(), dir.fd().as_fd(), l.name.as_str())
+        .with_context(|| format!("cannot create {}", path.display()))?;
     Ok(true)
 }
 

@@ -28,10 +28,13 @@ const TOOL: &str = "mvk-init";
 /// was. Only then is nginx reloaded and are mvk-verify@APP.timer and mvk-alerts@APP.timer
 /// enabled (when systemd runs; below --root, in the root, when its units are installed there).
 /// Run again, it changes nothing; a file you changed is never
-/// overwritten: its difference is shown and the exit code is 1.
+/// overwritten: its difference is shown and the exit code is 1. No directory or file is
+/// reached through a symlink: one planted on the way is refused, naming it, before anything
+/// is written.
 ///
-/// Exit codes: 0 set up (or already), 1 a file you changed was kept or the result did not
-/// validate (nothing changed), 2 bad input, 4 nginx missing.
+/// Exit codes: 0 set up (or already), 1 a file you changed was kept, the result did not
+/// validate or a symlink was planted on the way (nothing changed), 2 bad input, 4 nginx
+/// missing.
 #[derive(Parser, Debug)]
 #[command(
     name = TOOL,

@@ -7,7 +7,8 @@
 use crate::files::{self, File};
 use crate::{activate, check, Args};
 use anyhow::{Context, Result};
-use mvk_core::{atomic, Fail, Progress};
+use mvk_core::below::{self, Entry};
+use mvk_core::{Fail, Progress};
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
@@ -39,17 +40,19 @@ pub fn run(args: &Args, progress: &Progress) -> Result<()> {
             Fail::usage(format!("--root {} is not a directory", args.root.display())).into(),
         );
     }
+    if args.root != Path::new("/") {
+        crate::enable::check(&args.root, &args.app)?;
+    }
     let files = files::render(args)?;
-    let record_path = under(
-        &args.root,
-        &args.state.state_dir.join(&args.app).join("init.json"),
-    );
-    let written = last_written(&record_path)?;
+    let record_path = args.state.state_dir.join(&args.app).join("init.json");
+    // Every read goes through the same no-symlink walk as the writes: a symlink planted on
+    // the way to any file is refused here, before anything is written.
+    let written = last_written(&args.root, &record_path)?;
     let mut plan = Vec::new();
     for file in &files {
         let target = under(&args.root, &file.path);
-        let current = read_plain(&target)?;
-        let action = decide(file, current.as_deref(), written.get(&key(file)));
+        let current = read(&args.root, &file.path)?;
+        let action = decide(file, &current, written.get(&key(file)));
         plan.push((file, target, current, action));
     }
     if args.dry_run {
@@ -59,10 +62,10 @@ pub fn run(args: &Args, progress: &Progress) -> Result<()> {
     let mut changed = Vec::new();
     for (file, target, current, action) in &plan {
         if matches!(action, Action::Create | Action::Update) {
-            let result = write(target, file);
-            changed.push((target.clone(), current.clone()));
+            let result = write(&args.root, file);
+            changed.push((*file, target.clone(), current));
             if let Err(e) = result {
-                restore(&changed);
+                restore(&args.root, &changed);
                 return Err(e);
             }
             let verb = if *action == Action::Create {
@@ -75,16 +78,16 @@ pub fn run(args: &Args, progress: &Progress) -> Result<()> {
     }
     if !changed.is_empty() {
         if let Err(e) = check::all(args, progress) {
-            restore(&changed);
+            restore(&args.root, &changed);
             return Err(
                 e.context("the new files did not validate; every file was put back as it was")
             );
         }
     }
-    save_written(&record_path, &plan)?;
+    save_written(&args.root, &record_path, &plan)?;
     let nginx_changed = changed
         .iter()
-        .any(|(t, _)| t.starts_with(under(&args.root, Path::new("/etc/nginx"))));
+        .any(|(_, t, _)| t.starts_with(under(&args.root, Path::new("/etc/nginx"))));
     activate::run(args, nginx_changed, progress)?;
 
     let kept: Vec<&PathBuf> = plan
@@ -92,9 +95,9 @@ pub fn run(args: &Args, progress: &Progress) -> Result<()> {
         .filter(|(_, _, _, a)| *a == Action::Keep)
         .map(|(f, _, _, _)| &f.path)
         .collect();
-    for (file, target, _, action) in &plan {
+    for (file, target, current, action) in &plan {
         if *action == Action::Keep {
-            show_difference(&file.path, target, &file.content)?;
+            show_difference(&file.path, target, current, &file.content)?;
         }
     }
     if !kept.is_empty() {
@@ -116,77 +119,98 @@ fn key(file: &File) -> String {
     file.path.display().to_string()
 }
 
-fn decide(file: &File, current: Option<&str>, written: Option<&Value>) -> Action {
-    match current {
-        None => Action::Create,
-        Some(c) if c == file.content => Action::Unchanged,
-        Some(c) if written.and_then(Value::as_str) == Some(c) => Action::Update,
+fn decide(file: &File, current: &Entry, written: Option<&Value>) -> Action {
+    let bytes = match current {
+        Entry::Missing => return Action::Create,
+        // A symlink, directory or device: the user's, never written through.
+        Entry::Other => return Action::Keep,
+        Entry::File(bytes) => bytes,
+    };
+    let c = String::from_utf8_lossy(bytes);
+    match () {
+        _ if c == file.content => Action::Unchanged,
+        _ if written.and_then(Value::as_str) == Some(&*c) => Action::Update,
         // Changed by its owner (mvk-swap, on a deploy): not mvk-init's any more.
-        Some(_) if file.create_only => Action::Owned,
-        Some(_) => Action::Keep,
+        _ if file.create_only => Action::Owned,
+        _ => Action::Keep,
     }
 }
 
-/// A file's content; `None` when it does not exist. Anything but a plain UTF-8 file (a
-/// symlink, a directory) is reported as the user's own and never written through.
-fn read_plain(path: &Path) -> Result<Option<String>> {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-        Ok(meta) if !meta.file_type().is_file() => {
-            Ok(Some(format!("(not a plain file: {:?})", meta.file_type())))
-        }
-        Ok(_) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
-        }
+/// What is at `path` (on the target system) below `root`, reached without following a
+/// symlink; a missing directory on the way is a missing file.
+fn read(root: &Path, path: &Path) -> Result<Entry> {
+    let (dir, name) = split(path);
+    match below::dir(root, dir, None)? {
+        Some(d) => d.read(name),
+        None => Ok(Entry::Missing),
     }
 }
 
-fn last_written(path: &Path) -> Result<Map<String, Value>> {
-    match read_plain(path)? {
-        None => Ok(Map::new()),
-        Some(text) => match serde_json::from_str::<Value>(&text) {
+/// A file path's directory and name.
+fn split(path: &Path) -> (&Path, &str) {
+    let name = path.file_name().and_then(|n| n.to_str());
+    (
+        path.parent().unwrap_or(Path::new("/")),
+        name.expect("mvk-init's paths end in a UTF-8 name"),
+    )
+}
+
+/// Writes `bytes` at `path` below `root` with `mode`, every directory on the way opened (or
+/// made, `rwxr-xr-x`) without following symlinks.
+fn write_below(root: &Path, path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let (dir, name) = split(path);
+    let d = below::dir(root, dir, Some(0o755))?.expect("made when missing");
+    d.write(name, bytes, mode)
+}
+
+fn last_written(root: &Path, path: &Path) -> Result<Map<String, Value>> {
+    match read(root, path)? {
+        Entry::File(bytes) => match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(m)) => Ok(m),
             // A damaged record only makes every existing file count as the user's.
             _ => Ok(Map::new()),
         },
+        Entry::Missing | Entry::Other => Ok(Map::new()),
     }
 }
 
-fn save_written(path: &Path, plan: &[(&File, PathBuf, Option<String>, Action)]) -> Result<()> {
-    let mut record = last_written(path)?;
+fn save_written(root: &Path, path: &Path, plan: &[(&File, PathBuf, Entry, Action)]) -> Result<()> {
+    let mut record = last_written(root, path)?;
     for (file, _, _, action) in plan {
         if !matches!(action, Action::Keep | Action::Owned) {
             record.insert(key(file), Value::from(file.content.clone()));
         }
     }
-    let dir = path.parent().expect("the record is in the app's state dir");
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let text = serde_json::to_string_pretty(&Value::Object(record))? + "\n";
-    atomic::write_with_mode(path, text.as_bytes(), 0o600)
+    // Only root reads it, in the app's own state directory (rwx------, as the tools make it).
+    let (dir, name) = split(path);
+    let d = below::dir(root, dir, Some(0o700))?.expect("made when missing");
+    d.write(name, text.as_bytes(), 0o600)
 }
 
-fn write(target: &Path, file: &File) -> Result<()> {
-    let dir = target.parent().expect("files have a directory");
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    atomic::write_with_mode(target, file.content.as_bytes(), file.mode)
+fn write(root: &Path, file: &File) -> Result<()> {
+    write_below(root, &file.path, file.content.as_bytes(), file.mode)
 }
 
-/// Puts each changed file back: its old content, or no file.
-fn restore(changed: &[(PathBuf, Option<String>)]) {
-    for (target, old) in changed.iter().rev() {
+/// Puts each changed file back: its old content (with the file's mode), or no file.
+fn restore(root: &Path, changed: &[(&File, PathBuf, &Entry)]) {
+    for (file, _, old) in changed.iter().rev() {
         let _ = match old {
-            Some(text) => atomic::write(target, text.as_bytes()),
-            None => std::fs::remove_file(target).map_err(Into::into),
+            Entry::File(bytes) => write_below(root, &file.path, bytes, file.mode),
+            _ => {
+                let (dir, name) = split(&file.path);
+                match below::dir(root, dir, None) {
+                    Ok(Some(d)) => d.remove(name),
+                    other => other.map(|_| ()),
+                }
+            }
         };
     }
 }
 
-fn dry_run(plan: &[(&File, PathBuf, Option<String>, Action)]) -> Result<()> {
+fn dry_run(plan: &[(&File, PathBuf, Entry, Action)]) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    for (file, target, _, action) in plan {
+    for (file, target, current, action) in plan {
         let path = file.path.display();
         match action {
             Action::Create => {
@@ -196,21 +220,29 @@ fn dry_run(plan: &[(&File, PathBuf, Option<String>, Action)]) -> Result<()> {
             Action::Update => {
                 writeln!(out, "would update {path}:")?;
                 out.flush()?;
-                show_difference(&file.path, target, &file.content)?;
+                show_difference(&file.path, target, current, &file.content)?;
             }
             Action::Unchanged | Action::Owned => writeln!(out, "unchanged {path}")?,
             Action::Keep => {
                 writeln!(out, "would keep {path}: you changed it")?;
                 out.flush()?;
-                show_difference(&file.path, target, &file.content)?;
+                show_difference(&file.path, target, current, &file.content)?;
             }
         }
     }
     Ok(())
 }
 
-/// `diff -u` between the file as it is and what mvk-init would write, on stdout.
-fn show_difference(path: &Path, target: &Path, new: &str) -> Result<()> {
+/// `diff -u` between the file as it is and what mvk-init would write, on stdout. A symlink or
+/// other non-file is only named: what it points at is not mvk-init's to show.
+fn show_difference(path: &Path, target: &Path, current: &Entry, new: &str) -> Result<()> {
+    if *current == Entry::Other {
+        println!(
+            "{} is not a plain file (a symlink?): left as it is",
+            path.display()
+        );
+        return Ok(());
+    }
     let mut child = Command::new("diff")
         .arg("-u")
         .arg("--label")
@@ -246,18 +278,20 @@ mod tests {
     fn a_file_is_mvk_inits_to_update_only_while_it_holds_what_mvk_init_wrote() {
         let new = file("new", false);
         let old = Value::from("old");
-        assert_eq!(decide(&new, None, None), Action::Create);
-        assert_eq!(decide(&new, Some("new"), None), Action::Unchanged);
-        assert_eq!(decide(&new, Some("old"), Some(&old)), Action::Update);
-        assert_eq!(decide(&new, Some("edited"), Some(&old)), Action::Keep);
-        assert_eq!(decide(&new, Some("old"), None), Action::Keep);
+        let is = |s: &str| Entry::File(s.as_bytes().to_vec());
+        assert_eq!(decide(&new, &Entry::Missing, None), Action::Create);
+        assert_eq!(decide(&new, &Entry::Other, Some(&old)), Action::Keep);
+        assert_eq!(decide(&new, &is("new"), None), Action::Unchanged);
+        assert_eq!(decide(&new, &is("old"), Some(&old)), Action::Update);
+        assert_eq!(decide(&new, &is("edited"), Some(&old)), Action::Keep);
+        assert_eq!(decide(&new, &is("old"), None), Action::Keep);
         // The upstream file is mvk-swap's once a deploy changed it.
         assert_eq!(
-            decide(&file("new", true), Some("old"), Some(&old)),
+            decide(&file("new", true), &is("old"), Some(&old)),
             Action::Update
         );
         assert_eq!(
-            decide(&file("new", true), Some("live"), Some(&old)),
+            decide(&file("new", true), &is("live"), Some(&old)),
             Action::Owned
         );
     }
