@@ -247,6 +247,52 @@ fn deploy_interrupted_during_the_health_wait_keeps_the_live_release_and_removes_
     }
 }
 
+#[test]
+fn deploy_interrupted_before_the_swaps_reload_puts_the_upstream_file_back() {
+    let app = TestApp::new("int-reload");
+    deploy_ok(&app, "a");
+    let before = files(&app);
+    // An nginx whose config test takes long: mvk-swap has written the upstream file and waits
+    // on `nginx -T` before it reloads.
+    let dir = TempDir::new("nginx");
+    let wrapper = dir.join("nginx");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\n[ \"$1\" = -T ] && sleep 600\nexec nginx \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let nginx = wrapper.display().to_string();
+    let ctx = context(&app, "b", &[]);
+    for how in [Interrupt::CtrlC, Interrupt::Kill] {
+        let mut deploy = start_deploy(&app, ctx.path(), "b", &[("MVK_NGINX", &nginx)]);
+        deploy.wait_until("the upstream file to be rewritten", PHASE, || {
+            std::fs::read(&app.nginx.upstream_file).is_ok_and(|b| b != before.1)
+        });
+        deploy.interrupt(how);
+        let run = deploy.finish(EXIT);
+        assert_interrupted(&run, how, "mvk-swap");
+        assert!(
+            run.stderr.contains(
+                "interrupted during mvk-swap before the new release took traffic: \
+                 a stays live, nothing to roll back"
+            ),
+            "{how:?}: {}",
+            run.stderr
+        );
+        assert_logged(&app, "mvk-swap");
+        // Byte for byte: no half-written upstream file, no new state.
+        assert_eq!(files(&app), before, "{how:?}");
+        assert_eq!(routed_port(&app), app.blue_port);
+        assert_eq!(serving(&app), "demo a\n");
+        assert_lock_free(&app);
+    }
+}
+
 /// A request to `/sleep?ms=50000` through nginx, held open (nginx gives up after 60 s), once
 /// the release in `port` has it.
 fn hold_request(app: &TestApp, port: u16) -> TcpStream {
