@@ -140,7 +140,7 @@ impl Drop for RemoveRepo {
 }
 
 /// A proxy on a free loopback port in front of a [`Registry`] that passes every request on but
-/// holds each blob download (`GET /v2/<name>/blobs/<digest>`) unanswered, as a registry that
+/// holds each blob download (`GET /v2/<name>/blobs/sha256:…`) unanswered, as a registry that
 /// stalls in the middle of a pull would: a pull through it gets the manifest and then waits.
 /// Pushes (which only `HEAD` blobs) pass. Images are named through it by [`StalledBlobs::repo`].
 pub struct StalledBlobs {
@@ -209,8 +209,15 @@ fn relay(mut conn: TcpStream, upstream: u16, held: &AtomicUsize, stop: &AtomicBo
             break true;
         }
     };
+    // The head alone is text; what follows it (a body) is relayed as it came.
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(head.len(), |i| i + 4);
+    let body = head.split_off(end);
     let text = String::from_utf8_lossy(&head).into_owned();
-    if http && text.starts_with("GET ") && text.lines().next().unwrap_or("").contains("/blobs/") {
+    let request = text.lines().next().unwrap_or("");
+    if http && request.starts_with("GET ") && request.contains("/blobs/sha256:") {
         held.fetch_add(1, Ordering::SeqCst);
         while !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50));
@@ -225,6 +232,7 @@ fn relay(mut conn: TcpStream, upstream: u16, held: &AtomicUsize, stop: &AtomicBo
             .collect();
         head = format!("{first}\r\nConnection: close\r\n{rest}").into_bytes();
     }
+    head.extend_from_slice(&body);
     let Ok(mut registry) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return;
     };

@@ -366,11 +366,11 @@ fn deploy_interrupted_while_its_automatic_rollback_drains_leaves_the_previous_re
     for (how, release) in [(Interrupt::CtrlC, "b"), (Interrupt::Kill, "c")] {
         let ctx = context(&app, release, &[]);
         let mut deploy = start_deploy(&app, ctx.path(), release, &failing);
-        deploy.wait_until("the release to go live", PHASE, || {
-            std::fs::read(state_file(&app)).is_ok_and(|b| {
-                serde_json::from_slice::<Value>(&b).is_ok_and(|s| s["live"]["release"] == release)
-            })
-        });
+        // Live, and nginx's workers from before the reload take no new connections.
+        deploy.wait_for_line(
+            "mvk-swap: nginx's old workers take no new connections",
+            PHASE,
+        );
         let request = hold_request(&app, app.green_port);
         deploy.wait_for_line("rolling back to a", PHASE);
         let seen = deploy.stderr_handle();
@@ -438,18 +438,28 @@ fn deploy_interrupted_during_the_alert_gate_keeps_the_verified_release_live_with
     }
 }
 
-/// An app with `a` pushed to a registry and pulled through `proxy`, then `b` deployed over it,
-/// and `a` pruned from the host (its stopped container and its image): a rollback to `a`
-/// must pull it. Returns the images (kept until the test ends).
-fn pruned_release(app: &TestApp, proxy: &StalledBlobs) -> (RemoveRepo, DemoImage) {
-    let repo = proxy.repo(&app.name);
-    let a_ref = format!("{repo}:a");
-    let untag = RemoveRepo(repo);
+/// An app with `a` pushed to `registry` and named on the host through `proxy`, then `b`
+/// deployed over it, and `a` pruned from the host (its stopped container and its image): a
+/// rollback to `a` must pull it, through the proxy. Returns what removes the images at the end.
+fn pruned_release(
+    app: &TestApp,
+    registry: &Registry,
+    proxy: &StalledBlobs,
+) -> (RemoveRepo, RemoveRepo, DemoImage) {
+    // Pushed to the registry itself; the host knows it by its name through the proxy.
+    let (pushed, repo) = (registry.repo(&app.name), proxy.repo(&app.name));
+    let (pushed_ref, a_ref) = (format!("{pushed}:a"), format!("{repo}:a"));
+    let untag = (RemoveRepo(pushed), RemoveRepo(repo));
     let a = DemoImage::build(
-        &a_ref,
+        &pushed_ref,
         &[("MVK_TEST_APP", &app.name), ("DEMO_VERSION", "a")],
     );
-    docker(&["push", &a_ref]).unwrap();
+    docker(&["push", &pushed_ref]).unwrap();
+    docker(&["tag", &pushed_ref, &a_ref]).unwrap();
+    let a = DemoImage {
+        tag: a_ref.clone(),
+        id: a.id.clone(),
+    };
     let b = DemoImage::build(
         &app.tag("b"),
         &[("MVK_TEST_APP", &app.name), ("DEMO_VERSION", "b")],
@@ -464,9 +474,9 @@ fn pruned_release(app: &TestApp, proxy: &StalledBlobs) -> (RemoveRepo, DemoImage
         assert_eq!(swap.code, 0, "{}", swap.stderr);
     }
     docker(&["rm", &container(app, "blue")]).unwrap();
-    docker(&["rmi", &a_ref]).unwrap();
+    docker(&["rmi", &a_ref, &pushed_ref]).unwrap();
     assert_eq!(serving(app), "demo b\n");
-    (untag, b)
+    (untag.0, untag.1, b)
 }
 
 /// After a rollback to the pruned `a` was interrupted in its pull: nothing changed.
@@ -486,7 +496,7 @@ fn rollback_interrupted_during_a_stalled_pull_exits_130_and_changes_nothing() {
     let app = TestApp::new("int-rb-pull");
     let registry = Registry::start();
     let proxy = StalledBlobs::start(&registry);
-    let _images = pruned_release(&app, &proxy);
+    let _images = pruned_release(&app, &registry, &proxy);
     let before = files(&app);
     for how in [Interrupt::KillInt, Interrupt::Kill] {
         let held = proxy.held();
@@ -507,7 +517,7 @@ fn undo_interrupted_during_a_stalled_pull_keeps_the_live_release() {
     let app = TestApp::new("int-undo-pull");
     let registry = Registry::start();
     let proxy = StalledBlobs::start(&registry);
-    let _images = pruned_release(&app, &proxy);
+    let _images = pruned_release(&app, &registry, &proxy);
     let before = files(&app);
     for how in [Interrupt::CtrlC, Interrupt::Kill] {
         let held = proxy.held();
