@@ -68,6 +68,55 @@ impl Engine {
         })
     }
 
+    /// Stops container `id` (`name` for messages): SIGTERM, SIGKILL after `timeout`. Returns
+    /// as soon as its processes have exited, without waiting for Docker's teardown.
+    pub fn stop(&self, id: &str, name: &str, timeout: Duration) -> Result<Stopped> {
+        // The API takes whole seconds; round up so the app gets at least what was asked.
+        let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+        let options = StopContainerOptionsBuilder::new()
+            .t(secs.min(i32::MAX as u64) as i32)
+            .build();
+        // The request lasts as long as the stop: give it room beyond the client's default.
+        let api = self
+            .api
+            .clone()
+            .with_timeout(Duration::from_secs(secs + 30).max(self.api.timeout()));
+        // Events from just before the stop are replayed to a later subscription, so a `die`
+        // that comes before the events request is in place is not missed.
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let filters = HashMap::from([
+            ("type", vec!["container"]),
+            ("container", vec![id]),
+            ("event", vec!["die"]),
+        ]);
+        let events = EventsOptionsBuilder::new()
+            .since(&format!("{}.{:09}", since.as_secs(), since.subsec_nanos()))
+            .filters(&filters)
+            .build();
+        let stopped = async {
+            let events = api.events(Some(events));
+            let died = async move {
+                match pin!(events).next().await {
+                    Some(Ok(event)) => event
+                        .actor
+                        .and_then(|a| a.attributes?.get("exitCode")?.parse().ok())
+                        .unwrap_or(-1),
+                    // No events to be had: the stop's own answer decides.
+                    _ => future::pending().await,
+                }
+            };
+            let stop = api.stop_container(id, Some(options));
+            match future::select(pin!(stop), pin!(died)).await {
+                Either::Left((answer, _)) => answer.map(|()| Stopped::Answered),
+                Either::Right((code, _)) => Ok(Stopped::Exited(code)),
+            }
+        };
+        self.block_on(stopped)
+            .map_err(|e| api_error(e, &format!("stopping {name}")))
+    }
+
     /// The container named `name`, or `None` when there is none.
     pub fn container(&self, name: &str) -> Result<Option<ContainerInspectResponse>> {
         self.block_on(self.inspect(name))
@@ -155,57 +204,6 @@ impl Connecting {
         self.0
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    }
-}
-
-impl Engine {
-    /// Stops container `id` (`name` for messages): SIGTERM, SIGKILL after `timeout`. Returns
-    /// as soon as its processes have exited, without waiting for Docker's teardown.
-    pub fn stop(&self, id: &str, name: &str, timeout: Duration) -> Result<Stopped> {
-        // The API takes whole seconds; round up so the app gets at least what was asked.
-        let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
-        let options = StopContainerOptionsBuilder::new()
-            .t(secs.min(i32::MAX as u64) as i32)
-            .build();
-        // The request lasts as long as the stop: give it room beyond the client's default.
-        let api = self
-            .api
-            .clone()
-            .with_timeout(Duration::from_secs(secs + 30).max(self.api.timeout()));
-        // Events from just before the stop are replayed to a later subscription, so a `die`
-        // that comes before the events request is in place is not missed.
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let filters = HashMap::from([
-            ("type", vec!["container"]),
-            ("container", vec![id]),
-            ("event", vec!["die"]),
-        ]);
-        let events = EventsOptionsBuilder::new()
-            .since(&format!("{}.{:09}", since.as_secs(), since.subsec_nanos()))
-            .filters(&filters)
-            .build();
-        let stopped = async {
-            let events = api.events(Some(events));
-            let died = async move {
-                match pin!(events).next().await {
-                    Some(Ok(event)) => event
-                        .actor
-                        .and_then(|a| a.attributes?.get("exitCode")?.parse().ok())
-                        .unwrap_or(-1),
-                    // No events to be had: the stop's own answer decides.
-                    _ => future::pending().await,
-                }
-            };
-            let stop = api.stop_container(id, Some(options));
-            match future::select(pin!(stop), pin!(died)).await {
-                Either::Left((answer, _)) => answer.map(|()| Stopped::Answered),
-                Either::Right((code, _)) => Ok(Stopped::Exited(code)),
-            }
-        };
-        self.block_on(stopped)
-            .map_err(|e| api_error(e, &format!("stopping {name}")))
     }
 }
 
