@@ -28,7 +28,7 @@ install -d /usr/local/lib/mvk && install -m 0644 scripts/lib/mvk.bash /usr/local
 install -m 0644 scripts/systemd/*.service scripts/systemd/*.timer /etc/systemd/system/
 systemctl daemon-reload
 groupadd --system mvk
-install -d -g mvk -m 2775 /var/lib/node_exporter/textfile_collector
+install -d -g mvk -m 2775 /var/lib/prometheus/node-exporter
 install -d /etc/nginx/mvk /var/lib/mvk /etc/mvk
 ";
 

@@ -476,7 +476,7 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 /// A symlink planted below --root at any level on the way to what mvk-init writes (the top
-/// directory, nginx's, its conf.d, the state directory), or a
+/// directory, nginx's, its conf.d, the state directory, the textfile directory's parent), or a
 /// file where a directory must be, is refused before anything is written, with its path named,
 /// exit 1, for --dry-run too; nothing appears outside. A symlink at a file's own name (to a
 /// secret outside) is kept as the user's: not written through, and what it points at is never
@@ -490,6 +490,7 @@ fn symlinks_planted_below_the_root_are_refused_and_nothing_is_written() {
         "etc/nginx".to_string(),
         "etc/nginx/conf.d".to_string(),
         format!("var/lib/mvk/{app}"),
+        "var/lib/prometheus".to_string(),
     ];
     for plant in &plants {
         for dry_run in [false, true] {
@@ -570,4 +571,80 @@ fn symlinks_planted_below_the_root_are_refused_and_nothing_is_written() {
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "TOPSECRET\n");
     assert!(std::fs::symlink_metadata(&env).unwrap().is_symlink());
     assert_eq!(entries(outside.path()), ["secret"]);
+}
+
+/// The env file sets MVK_TEXTFILE_DIR (deploys then write mvk_deploy_APP.prom there) only when
+/// node_exporter's textfile directory is there below the root; otherwise it is left commented
+/// out and mvk-init says so, --dry-run too. Made later, the next run sets it.
+#[test]
+fn the_env_file_sets_the_textfile_directory_only_when_it_is_there() {
+    let s = Setup::new("inittextfile");
+    let app = s.app.name.clone();
+    let dir = "/var/lib/prometheus/node-exporter";
+    let set = format!("\nMVK_TEXTFILE_DIR={dir}\n");
+    let dry = s.init(&["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains(&format!(
+            "{} is not there: MVK_TEXTFILE_DIR is left unset, deploys write no metrics",
+            s.root.join(&dir[1..]).display()
+        )),
+        "{}",
+        dry.stderr
+    );
+    assert!(
+        dry.stdout.contains(&format!("\n#MVK_TEXTFILE_DIR={dir}\n")) && !dry.stdout.contains(&set),
+        "{}",
+        dry.stdout
+    );
+    let run = s.init(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let env_path = format!("etc/mvk/{app}.env");
+    assert!(!s.file(&env_path).contains(&set), "{}", s.file(&env_path));
+    assert!(
+        !s.root.join("var/lib/prometheus").exists(),
+        "made below --root"
+    );
+
+    std::fs::create_dir_all(s.root.join(&dir[1..])).unwrap();
+    let dry = s.init(&["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains(&format!(
+            "deploys write their metrics into {dir} (MVK_TEXTFILE_DIR)"
+        )),
+        "{}",
+        dry.stderr
+    );
+    assert!(
+        dry.stdout.contains(&format!("would update /{env_path}"))
+            && dry.stdout.contains(&format!("\n+MVK_TEXTFILE_DIR={dir}\n")),
+        "{}",
+        dry.stdout
+    );
+    let run = s.init(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("updated /{env_path}")),
+        "{}",
+        run.stderr
+    );
+    let env = s.file(&env_path);
+    assert!(env.contains(&set), "{env}");
+    // The tools read it as the option: mvk-swap's --textfile-dir comes from this file.
+    let vars = run_tool(
+        "mvk-healthwait",
+        &["--print-env", s.root.join(&env_path).to_str().unwrap()],
+        &[],
+        "",
+    );
+    assert!(
+        vars.stdout
+            .split('\0')
+            .any(|kv| kv == format!("MVK_TEXTFILE_DIR={dir}")),
+        "{:?}",
+        vars.stdout
+    );
+    let again = s.init(&[]);
+    assert!(!again.stderr.contains("updated"), "{}", again.stderr);
 }

@@ -7,9 +7,11 @@ use mvk_e2e::cmd::run_command;
 use mvk_e2e::demo::repo_root;
 use mvk_e2e::package::{build_package, expected, names};
 use mvk_e2e::TempDir;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+const TEXTFILE_DIR: &str = "var/lib/prometheus/node-exporter";
 
 /// Runs a prepared command to the end, with empty stdin.
 fn run(cmd: &mut Command) -> mvk_e2e::Run {
@@ -100,6 +102,18 @@ fn the_package_installs_runs_and_purges_cleanly() {
     }
     let group = std::fs::read_to_string(root.join("etc/group")).unwrap();
     assert!(group.lines().any(|l| l.starts_with("mvk:")), "{group}");
+    // node_exporter's textfile directory (Debian's default), for group mvk as the root knows it.
+    let gid: u32 = group
+        .lines()
+        .find_map(|l| l.strip_prefix("mvk:x:"))
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|g| g.parse().ok())
+        .unwrap_or_else(|| panic!("{group}"));
+    let textfile = std::fs::metadata(root.join(TEXTFILE_DIR)).expect("textfile directory");
+    assert_eq!(
+        (textfile.is_dir(), textfile.gid(), textfile.mode() & 0o7777),
+        (true, gid, 0o2775)
+    );
     // The units run the package's tools.
     for unit in names("scripts/systemd") {
         let text =
@@ -164,4 +178,52 @@ fn the_package_installs_runs_and_purges_cleanly() {
     }
     let group = std::fs::read_to_string(root.join("etc/group")).unwrap();
     assert!(!group.lines().any(|l| l.starts_with("mvk:")), "{group}");
+}
+
+/// An existing textfile directory (prometheus-node-exporter's, root's and 0755) is given to
+/// group mvk; a symlink planted in its place is not followed.
+#[test]
+fn the_package_gives_an_existing_textfile_directory_to_group_mvk_and_follows_no_symlink() {
+    let out = TempDir::new("pkgout");
+    let deb = build_package(out.path());
+    let root = empty_root();
+    let dir = root.join(TEXTFILE_DIR);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.join("other.prom"), "x 1\n").unwrap();
+    let installed = dpkg(
+        root.path(),
+        &["--force-depends", "-i", deb.to_str().unwrap()],
+    );
+    assert_eq!(installed.code, 0, "dpkg -i: {}", installed.stderr);
+    let meta = std::fs::metadata(&dir).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o2775);
+    assert_ne!(meta.gid(), 0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("other.prom")).unwrap(),
+        "x 1\n"
+    );
+
+    let planted = empty_root();
+    let outside = TempDir::new("pkgoutside");
+    std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::create_dir_all(planted.join("var/lib")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), planted.join("var/lib/prometheus")).unwrap();
+    let installed = dpkg(
+        planted.path(),
+        &["--force-depends", "-i", deb.to_str().unwrap()],
+    );
+    assert_eq!(installed.code, 0, "dpkg -i: {}", installed.stderr);
+    assert!(
+        installed.stderr.contains("is a symlink"),
+        "{}",
+        installed.stderr
+    );
+    assert!(!outside.join("node-exporter").exists());
+    let meta = std::fs::metadata(outside.path()).unwrap();
+    assert_eq!((meta.mode() & 0o7777, meta.gid()), (0o700, 0));
+    for deb_root in [root.path(), planted.path()] {
+        let purged = dpkg(deb_root, &["--purge", "maverick"]);
+        assert_eq!(purged.code, 0, "dpkg --purge: {}", purged.stderr);
+    }
 }

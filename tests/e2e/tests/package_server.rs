@@ -3,12 +3,15 @@
 //! (`apt-get install ./maverick_….deb` pulls the dependencies), every file lands where it should,
 //! `man mvk-swap`, `man mvk-deploy` and the completions work, systemd knows the units and runs
 //! the installed tools, README's "Setting up a server" works as written (install, mvk-init,
-//! deploy; through the host's engine), and a purge removes the package but leaves the app's
-//! state alone.
+//! deploy; through the host's engine), the deploy's metrics reach Debian's own
+//! prometheus-node-exporter as installed (its default textfile directory, which the package
+//! makes for group mvk), and a purge removes the package but leaves the app's state alone.
 
 use mvk_e2e::debian::{Image, DPKG_EXCLUDES};
 use mvk_e2e::package::{build_package, expected};
+use mvk_e2e::wait::wait_until;
 use mvk_e2e::{docker, free_port, get, Server, TempDir, TestApp};
+use std::time::Duration;
 
 /// An app's state, as a server that ran Maverick holds it: (path, content).
 const APP_STATE: &[(&str, &str)] = &[
@@ -118,6 +121,39 @@ fn the_package_installs_on_a_clean_debian_server_and_purges_leaving_the_apps_sta
     );
 }
 
+/// The deploy wrote `mvk_deploy_APP.prom` into the directory the package made (mvk-init set
+/// MVK_TEXTFILE_DIR, as it was there), and Debian's prometheus-node-exporter, installed after
+/// the package and run with its defaults, serves it (its textfile collector reads there).
+fn deploy_metrics_reach_node_exporter(server: &Server, app: &str) {
+    let dir = "/var/lib/prometheus/node-exporter";
+    let env = server.sh(&format!("cat /etc/mvk/{app}.env"));
+    assert!(
+        env.contains(&format!("\nMVK_TEXTFILE_DIR={dir}\n")),
+        "{env}"
+    );
+    let prom = server.sh(&format!("cat {dir}/mvk_deploy_{app}.prom"));
+    let info = format!("mvk_release_info{{app=\"{app}\"");
+    assert!(prom.contains(&info), "{prom}");
+    server.sh(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+         prometheus-node-exporter",
+    );
+    // Installing it leaves the directory as the package made it.
+    assert_eq!(server.sh(&format!("stat -c '%G %a' {dir}")), "mvk 2775\n");
+    let port = free_port();
+    let pid = server.sh(&format!(
+        "runuser -u prometheus -- prometheus-node-exporter --web.listen-address=127.0.0.1:{port} \
+         --collector.disable-defaults --collector.textfile >/dev/null 2>&1 & echo $!"
+    ));
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    wait_until(
+        "node_exporter serves the deploy's metrics",
+        Duration::from_secs(30),
+        || get(&url).is_ok_and(|(status, body)| status == 200 && body.contains(&info)),
+    );
+    server.sh(&format!("kill {}", pid.trim()));
+}
+
 /// README's "Setting up a server", steps 2 and 3, as written there: mvk-init on this server
 /// (nginx reloaded, the timers enabled and started, as systemd runs), then the first deploy of
 /// a checkout at /srv/APP, through the host's engine, answering through the site mvk-init made.
@@ -167,6 +203,7 @@ fn readme_steps_2_and_3(server: &Server) {
         get(&format!("http://127.0.0.1:{http}/")).unwrap(),
         (200, "demo readme\n".to_string())
     );
+    deploy_metrics_reach_node_exporter(server, name);
     // The timers stop with the server; the app's containers and images go with `app`.
     server.sh(&format!("systemctl disable --now {timers}"));
 }

@@ -8,7 +8,7 @@ use mvk_e2e::debian::{mirror, Image};
 use mvk_e2e::{docker, get, DemoContainer, DemoImage, Server, TestApp};
 use std::time::Duration;
 
-const TEXTFILES: &str = "/var/lib/node_exporter/textfile_collector";
+const TEXTFILES: &str = "/var/lib/prometheus/node-exporter";
 
 #[test]
 fn the_debian_fixture_is_found_by_its_tag_and_uses_apts_mirror() {

@@ -10,7 +10,34 @@ use nix::sys::stat::{fchmod, Mode};
 use std::path::Path;
 use std::process::Command;
 
-const TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_collector";
+/// node_exporter's textfile directory as Debian's prometheus-node-exporter reads it by default
+/// (the package ships it); the timed units and deploys write there.
+pub const TEXTFILE_DIR: &str = "/var/lib/prometheus/node-exporter";
+
+/// The textfile directory deploys may write, for the env file: there below the root, or about
+/// to be made here on the server (by [`run`], for group mvk). A symlink planted on the way is
+/// refused as any other write's.
+pub fn textfile_dir_ready(root: &Path, progress: &Progress) -> Result<Option<&'static Path>> {
+    let dir = Path::new(TEXTFILE_DIR);
+    let there = below::dir(root, dir, None)?.is_some();
+    let made = root == Path::new("/") && mvk_group().is_some();
+    if there || made {
+        progress.say(format!(
+            "deploys write their metrics into {TEXTFILE_DIR} (MVK_TEXTFILE_DIR)"
+        ));
+        Ok(Some(dir))
+    } else {
+        progress.say(format!(
+            "{} is not there: MVK_TEXTFILE_DIR is left unset, deploys write no metrics",
+            crate::plan::under(root, dir).display()
+        ));
+        Ok(None)
+    }
+}
+
+fn mvk_group() -> Option<nix::unistd::Group> {
+    nix::unistd::Group::from_name("mvk").ok().flatten()
+}
 
 pub fn run(args: &Args, nginx_changed: bool, progress: &Progress) -> Result<()> {
     if args.root != Path::new("/") {
@@ -88,7 +115,7 @@ fn textfile_dir(progress: &Progress) -> Result<()> {
     if below::dir(root, dir, None)?.is_some() {
         return Ok(());
     }
-    let Some(group) = nix::unistd::Group::from_name("mvk").ok().flatten() else {
+    let Some(group) = mvk_group() else {
         progress.say(format!(
             "no group mvk (the package makes it): {TEXTFILE_DIR} not made"
         ));

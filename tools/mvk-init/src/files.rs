@@ -19,7 +19,8 @@ struct Tls {
     key: PathBuf,
 }
 
-pub fn render(args: &Args) -> Result<Vec<File>, Fail> {
+/// `textfile`: node_exporter's textfile directory, when it is there for deploys to write.
+pub fn render(args: &Args, textfile: Option<&Path>) -> Result<Vec<File>, Fail> {
     let app = &args.app;
     let metrics_port = metrics_port(args)?;
     let tls = tls(args);
@@ -35,7 +36,7 @@ pub fn render(args: &Args) -> Result<Vec<File>, Fail> {
         file(
             format!("/etc/mvk/{app}.env"),
             0o600,
-            env_file(args, &tls),
+            env_file(args, &tls, textfile),
             false,
         ),
         file(
@@ -116,9 +117,26 @@ fn public_url(args: &Args, tls: &Option<Tls>) -> String {
     format!("{scheme}://{}{port}", args.server_names[0])
 }
 
-fn env_file(args: &Args, tls: &Option<Tls>) -> String {
+fn env_file(args: &Args, tls: &Option<Tls>, textfile: Option<&Path>) -> String {
     let app = &args.app;
     let s = &args.slots;
+    let textfile = match textfile {
+        Some(dir) => format!(
+            "# node_exporter's textfile directory: each deploy writes mvk_deploy_{app}.prom there (the
+# live release, deploy and rollback times), which the Grafana dashboard shows.
+MVK_TEXTFILE_DIR={}
+",
+            dir.display()
+        ),
+        None => format!(
+            "# No deploy metrics: {} was not there when mvk-init ran (the package
+# makes it); with it there, run mvk-init again or set:
+#MVK_TEXTFILE_DIR={}
+",
+            crate::activate::TEXTFILE_DIR,
+            crate::activate::TEXTFILE_DIR
+        ),
+    };
     format!(
         "# Maverick app {app}: every mvk tool, mvk-deploy, mvk-undo and the app's systemd units
 # read this file (MVK_* variables, see each tool's --help). Written by mvk-init; edit it
@@ -135,7 +153,7 @@ MVK_PROMETHEUS={}
 # nginx keeps up to 16 idle connections per worker open to the live release (the site
 # proxies with HTTP/1.1 and no Connection header, as that needs); 0: one per request.
 MVK_KEEPALIVE=16
-# What mvk-deploy builds (a checkout of the app), and the app container's own variables
+{textfile}# What mvk-deploy builds (a checkout of the app), and the app container's own variables
 # (their values never appear in records or logs):
 #MVK_CONTEXT=/srv/{app}
 #MVK_ENV_FILE=/etc/mvk/{app}.app.env

@@ -28,9 +28,11 @@ const TOOL: &str = "mvk-init";
 /// was. Only then is nginx reloaded and are mvk-verify@APP.timer and mvk-alerts@APP.timer
 /// enabled (when systemd runs; below --root, in the root, when its units are installed there).
 /// Run again, it changes nothing; a file you changed is never
-/// overwritten: its difference is shown and the exit code is 1. No directory or file is
-/// reached through a symlink: one planted on the way is refused, naming it, before anything
-/// is written.
+/// overwritten: its difference is shown and the exit code is 1. The env file sets
+/// MVK_TEXTFILE_DIR=/var/lib/prometheus/node-exporter (deploys write mvk_deploy_APP.prom there)
+/// when that directory is there (on the server, it is made for group mvk when missing). No
+/// directory or file is reached through a symlink: one planted on the way is refused, naming
+/// it, before anything is written.
 ///
 /// Exit codes: 0 set up (or already), 1 a file you changed was kept, the result did not
 /// validate or a symlink was planted on the way (nothing changed), 2 bad input, 4 nginx

@@ -43,7 +43,8 @@ pub fn run(args: &Args, progress: &Progress) -> Result<()> {
     if args.root != Path::new("/") {
         crate::enable::check(&args.root, &args.app)?;
     }
-    let files = files::render(args)?;
+    let textfile = activate::textfile_dir_ready(&args.root, progress)?;
+    let files = files::render(args, textfile)?;
     let record_path = args.state.state_dir.join(&args.app).join("init.json");
     // Every read goes through the same no-symlink walk as the writes: a symlink planted on
     // the way to any file is refused here, before anything is written.

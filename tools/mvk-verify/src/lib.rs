@@ -33,7 +33,7 @@ const TOOL: &str = "mvk-verify";
                   mvk-build | mvk-healthwait | mvk-swap | mvk-verify\n  \
                   mvk-verify --url https://shop.example.com --check '/=200~Welcome' --check /health\n  \
                   mvk-verify --url http://127.0.0.1 --header 'Host: shop.example.com' --checks checks.json\n  \
-                  mvk-verify --app shop --url http://127.0.0.1:8000 --textfile-dir /var/lib/node_exporter/textfile_collector"
+                  mvk-verify --app shop --url http://127.0.0.1:8000 --textfile-dir /var/lib/prometheus/node-exporter"
 )]
 pub struct Args {
     /// Check this base URL instead of the record's live slot (http://127.0.0.1:<swap.live.port>)
