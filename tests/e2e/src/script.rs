@@ -72,9 +72,10 @@ impl Interrupt {
     }
 }
 
-/// A command started in a process group of its own (so a signal to the group reaches it and
-/// its children, never the test), its stderr collected as it comes. Dropped before it was
-/// finished (a test failing on the way), its group is killed.
+/// A command started in a session of its own, so also its own process group (a signal to the
+/// group reaches it and its children, never the test), its stderr collected as it comes.
+/// Dropped before it was finished (a test failing on the way), every process of its session
+/// is killed: the scripts run their pipelines in process groups of their own.
 pub struct Interruptible {
     child: Child,
     stderr: Arc<Mutex<String>>,
@@ -84,8 +85,15 @@ pub struct Interruptible {
 
 impl Interruptible {
     pub fn start(mut cmd: Command, stdin: Stdio) -> Interruptible {
+        // SAFETY: setsid is async-signal-safe, and nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()
+                    .map(drop)
+                    .map_err(std::io::Error::from)
+            });
+        }
         let mut child = cmd
-            .process_group(0)
             .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -152,11 +160,10 @@ impl Interruptible {
         nix::sys::signal::kill(target, how.signal()).unwrap();
     }
 
-    /// Past `end`, kills its process group (what is left of it) and fails the test.
+    /// Past `end`, kills what is left of its session and fails the test.
     fn kill_after(&self, end: Instant, what: &str) {
         if Instant::now() > end {
-            let group = Pid::from_raw(-(self.child.id() as i32));
-            let _ = nix::sys::signal::kill(group, Signal::SIGKILL);
+            kill_session(self.child.id());
             panic!("{what} after the signal:\n{}", self.stderr());
         }
     }
@@ -196,9 +203,26 @@ impl Interruptible {
 impl Drop for Interruptible {
     fn drop(&mut self) {
         if self.stdout.is_some() {
-            let group = Pid::from_raw(-(self.child.id() as i32));
-            let _ = nix::sys::signal::kill(group, Signal::SIGKILL);
+            kill_session(self.child.id());
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// SIGKILL to every process of the session `sid` (by /proc: its processes may sit in other
+/// process groups, or have outlived its leader).
+fn kill_session(sid: u32) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // After the command name's last `)`: state, ppid, process group, session.
+        let session = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(3)?.parse::<u32>().ok());
+        if session == Some(sid) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 }
