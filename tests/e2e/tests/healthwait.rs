@@ -441,7 +441,17 @@ fn a_leftover_in_the_idle_slot_is_replaced() {
     let publish = format!("127.0.0.1:{}:8000", app.green_port);
     let label = format!("mvk.app={}", app.name);
     let old = docker(&[
-        "run", "-d", "--name", &green, "-p", &publish, "--label", &label, &v1.tag,
+        "run",
+        "-d",
+        "--name",
+        &green,
+        "-p",
+        &publish,
+        "--label",
+        &label,
+        "--label",
+        "mvk.slot=green",
+        &v1.tag,
     ])
     .unwrap();
 
@@ -464,11 +474,23 @@ fn a_container_under_the_slot_name_that_is_not_ours_is_left_alone() {
     let app = TestApp::new("hw-foreign");
     let v1 = app_image(&app, "v1", &[]);
     let name = format!("{}-blue", app.name);
-    let foreign = docker(&["create", "--name", &name, &v1.tag]).unwrap();
-    let run = healthwait(&app, &[], &record(&app, &v1));
-    assert_eq!(run.code, 4, "{}", run.stderr);
-    assert_eq!(run.record()["error"]["kind"], "name-taken");
-    assert_eq!(inspect(&name, "{{.Id}}"), foreign);
+    // Run by hand from the app's own image, it inherits the image's `mvk.app` label: that alone
+    // does not make it Maverick's; nor does a slot label naming the other slot.
+    for extra in [&[][..], &["--label", "mvk.slot=green"][..]] {
+        let mut args = vec!["create", "--name", &name];
+        args.extend_from_slice(extra);
+        args.push(&v1.tag);
+        let foreign = docker(&args).unwrap();
+        assert_eq!(
+            inspect(&name, r#"{{index .Config.Labels "mvk.app"}}"#),
+            app.name
+        );
+        let run = healthwait(&app, &[], &record(&app, &v1));
+        assert_eq!(run.code, 4, "{}", run.stderr);
+        assert_eq!(run.record()["error"]["kind"], "name-taken");
+        assert_eq!(inspect(&name, "{{.Id}}"), foreign);
+        docker(&["rm", &name]).unwrap();
+    }
 }
 
 #[test]

@@ -38,6 +38,13 @@ pub fn is_app(c: &ContainerInspectResponse, app: &str) -> bool {
     label(c, LABEL_APP) == Some(app)
 }
 
+/// True when Maverick made the container for `app` as `key=value` (its slot, or its role): the
+/// `mvk.app` label alone is no proof, since a container run by hand from an image mvk-build
+/// labelled inherits it.
+pub fn made_for(c: &ContainerInspectResponse, app: &str, key: &str, value: &str) -> bool {
+    is_app(c, app) && label(c, key) == Some(value)
+}
+
 /// The container's name without the engine's leading `/`.
 pub fn name(c: &ContainerInspectResponse) -> Option<&str> {
     c.name.as_deref().map(|n| n.trim_start_matches('/'))

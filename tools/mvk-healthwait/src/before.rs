@@ -6,7 +6,7 @@
 use anyhow::Result;
 use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HostConfig};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
-use mvk_core::containers::{is_app, labels, LABEL_APP, LABEL_ROLE};
+use mvk_core::containers::{labels, made_for, LABEL_APP, LABEL_ROLE};
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::envfile::EnvFile;
 use mvk_core::{signal, Fail, Progress};
@@ -73,10 +73,10 @@ pub fn run(engine: &Engine, command: &Command, job: &OneOff, progress: &Progress
     let name = format!("{}-before", job.app);
     // A one-off left by a run that was killed outright: ours by its label, so remove it.
     if let Some(c) = engine.container(&name)? {
-        if !is_app(&c, job.app) {
+        if !made_for(&c, job.app, LABEL_ROLE, "before") {
             return Err(Fail::unavailable(
                 "name-taken",
-                format!("a container named {name} exists that is not labelled {LABEL_APP}={}; rename or remove it", job.app),
+                format!("a container named {name} exists that is not labelled {LABEL_APP}={} and {LABEL_ROLE}=before; rename or remove it", job.app),
             )
             .into());
         }

@@ -12,7 +12,7 @@ use bollard::models::{
 use bollard::query_parameters::{CreateContainerOptionsBuilder, StopContainerOptionsBuilder};
 use mvk_core::config::SlotArgs;
 use mvk_core::containers::{
-    self, is_app, label, labels, published_port, Status, LABEL_APP, LABEL_RELEASE, LABEL_SLOT,
+    self, label, labels, made_for, published_port, Status, LABEL_APP, LABEL_RELEASE, LABEL_SLOT,
 };
 use mvk_core::docker::{api_error, Engine};
 use mvk_core::envfile::EnvFile;
@@ -162,16 +162,20 @@ pub struct Leftover {
     pub what: String,
 }
 
-/// The container named `name`, if any. One that is not labelled as this app's (someone
-/// else's container under our name) is refused rather than removed (exit 4).
-pub fn leftover(engine: &Engine, app: &str, name: &str) -> Result<Option<Leftover>> {
-    let Some(c) = engine.container(name)? else {
+/// The container in `slot`, if any. One that Maverick did not make for this app's slot
+/// (someone else's container under our name) is refused rather than removed (exit 4).
+pub fn leftover(engine: &Engine, app: &str, slot: Slot) -> Result<Option<Leftover>> {
+    let name = slot.container(app);
+    let Some(c) = engine.container(&name)? else {
         return Ok(None);
     };
-    if !is_app(&c, app) {
+    if !made_for(&c, app, LABEL_SLOT, slot.name()) {
         return Err(Fail::unavailable(
             "name-taken",
-            format!("a container named {name} exists that is not labelled {LABEL_APP}={app}; Maverick did not make it and will not remove it: rename or remove it"),
+            format!(
+                "a container named {name} exists that is not labelled {LABEL_APP}={app} and {LABEL_SLOT}={}; Maverick did not make it and will not remove it: rename or remove it",
+                slot.name()
+            ),
         )
         .into());
     }
@@ -274,7 +278,7 @@ pub fn reuse(
         .into());
     };
     let name = containers::name(&c).unwrap_or(id).to_string();
-    if !is_app(&c, app) {
+    if !containers::is_app(&c, app) {
         return Err(Fail::usage(format!(
             "candidate.container_id names {name}, which is not a container of app {app} (label {LABEL_APP})"
         ))

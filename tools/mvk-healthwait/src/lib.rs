@@ -414,7 +414,7 @@ fn start_new(
     let slot = live.idle();
     let port = args.slots.port(slot);
     let name = slot.container(spec.app);
-    let leftover = candidate::leftover(engine, spec.app, &name)?;
+    let leftover = candidate::leftover(engine, spec.app, slot)?;
     let leftover_up = leftover.as_ref().is_some_and(|l| l.up);
     live.ensure_idle(slot, port, leftover_up)?;
     // A leftover that is up may hold the port itself: then it is checked once it is gone.
