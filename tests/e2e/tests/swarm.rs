@@ -46,6 +46,16 @@ impl Setup {
     /// mvk-build --push of the demo app at `version` (on the main engine): its record.
     fn build(&self, version: &str, env: &[(&str, &str)]) -> String {
         let ctx = app_context(&self.app, version, env);
+        // Unlike Docker alone, Swarm replaces a task its HEALTHCHECK calls unhealthy, the live
+        // one too: the demo image's 1 s timeout and 2 retries are missed under the suite's
+        // load, which would take the live release away in the middle of a test. A release
+        // that answers unhealthy still fails within seconds.
+        let dockerfile = ctx.path().join("Dockerfile");
+        let mut text = std::fs::read_to_string(&dockerfile).unwrap();
+        text.push_str(
+            "HEALTHCHECK --interval=1s --timeout=5s --retries=3 CMD [\"/demo-app\", \"healthcheck\"]\n",
+        );
+        std::fs::write(&dockerfile, text).unwrap();
         let repo = self.registry.repo(&self.app.name);
         let run = self.app.run(
             "mvk-build",
