@@ -210,8 +210,8 @@ mvk_on_signal() {
 }
 
 # shellcheck disable=SC2034 # MVK_STATUS is for the calling script
-# mvk_run FUNC: runs FUNC, a function running one pipeline of tools that ends with
-# `mvk_piped "${PIPESTATUS[@]}"`, and sets MVK_STATUS to that PIPESTATUS. The pipeline runs in
+# mvk_run FUNC [ARGS...]: runs `FUNC ARGS...`, a function running one pipeline of tools that
+# ends with `mvk_piped "${PIPESTATUS[@]}"`, and sets MVK_STATUS to that PIPESTATUS. The pipeline runs in
 # a process group of its own, to which a caught signal is passed (once the tools run, they
 # undo their half-done work and pass their records on, exit 130); the script waits for it to
 # end either way. Returns 1, starting nothing, once the script was interrupted.
@@ -223,7 +223,7 @@ mvk_run() {
     set +e
     # Outlives the signal, to pass the statuses on; its children get the default handling.
     trap : INT TERM
-    "$1"
+    "$@"
   ) &
   MVK_JOB=$!
   set +m
@@ -243,6 +243,15 @@ mvk_run() {
 # mvk_piped STATUS...: the last command of an mvk_run pipeline function, with its PIPESTATUS.
 mvk_piped() {
   echo "$*" >"$MVK_STATUS_FILE"
+}
+
+# mvk_step IN OUT TOOL ARGS...: for mvk_run, one tool reading the record IN and writing its
+# record into OUT (`mvk_run mvk_step IN OUT TOOL ARGS...`; its exit code is MVK_STATUS).
+mvk_step() {
+  local in=$1 out=$2
+  shift 2
+  "$@" <"$in" >"$out"
+  mvk_piped "$?"
 }
 
 # mvk_tee FILE: tee into FILE, deaf to SIGINT and SIGTERM: it logs a step's record and passes

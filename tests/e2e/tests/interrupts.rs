@@ -536,3 +536,56 @@ fn undo_interrupted_during_a_stalled_pull_keeps_the_live_release() {
         assert_lock_free(&app);
     }
 }
+
+#[test]
+fn canary_interrupted_during_its_analysis_is_aborted_and_the_live_release_keeps_serving() {
+    let app = TestApp::new("int-canary");
+    deploy_ok(&app, "a");
+    let ctx = context(&app, "b", &[]);
+    for how in [Interrupt::Kill, Interrupt::CtrlC] {
+        let cmd = script_command(
+            &app,
+            "mvk-canary",
+            &["--release", "b", ctx.path().to_str().unwrap()],
+            &[
+                ("MVK_CANARY_WATCH", "300s"),
+                ("MVK_EVERY", "1s"),
+                ("MVK_NO_CACHE", "true"),
+                ("MVK_STOP_TIMEOUT", "2s"),
+            ],
+        );
+        let mut canary = Interruptible::start(cmd, Stdio::null());
+        canary.wait_for_line("mvk-alerts: comparing the canary", PHASE);
+        // The canary has its share: the abort must take it back.
+        assert_eq!(state(&app)["traffic"]["canary"]["release"], "b", "{how:?}");
+        canary.interrupt(how);
+        let run = canary.finish(EXIT);
+        assert_eq!(run.code, 130, "{how:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("aborting the canary: interrupted during mvk-alerts --canary")
+                && run.stderr.contains("aborted: a serves every request again"),
+            "{how:?}: {}",
+            run.stderr
+        );
+        let r = run.record();
+        assert_eq!(r["swap"]["weight"], 0, "{how:?}: {r}");
+        assert_eq!(r["swap"]["candidate_removed"], true, "{how:?}: {r}");
+        // The analysis itself got the signal and said so in its record.
+        let runs = app.state.path().join(&app.name).join("deploys");
+        let last = std::fs::read_dir(&runs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .max()
+            .unwrap();
+        let analysis: Value =
+            serde_json::from_slice(&std::fs::read(last.join("04-mvk-alerts-10.json")).unwrap())
+                .unwrap();
+        assert_eq!(analysis["error"]["kind"], "interrupted", "{how:?}: {analysis}");
+        assert!(in_slot(&app, "green").is_empty(), "{how:?}: the candidate is left");
+        assert_eq!(state(&app)["live"]["release"], "a", "{how:?}");
+        assert!(state(&app)["traffic"]["canary"].is_null(), "{how:?}");
+        assert_eq!(routed_port(&app), app.blue_port, "{how:?}");
+        assert_eq!(serving(&app), "demo a\n");
+        assert_lock_free(&app);
+    }
+}
