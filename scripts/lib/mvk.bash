@@ -187,9 +187,17 @@ mvk_unlock() {
   : >"$MVK_LOCK_FILE" 2>/dev/null || true
 }
 
+# mvk-rollback as the scripts run it, doing what its arguments say and nothing else: the
+# variables of its options that pick what it does (MVK_TO, MVK_LIST, MVK_CAUSE,
+# MVK_RESTORE_SPEC), left in the environment or set by the app's env file, are cleared, or
+# MVK_LIST=1 would print the history into a rollback's pipeline and MVK_TO pick its target.
+# The scripts pass --to, --list or --cause when they mean them. (An array, not a function:
+# mvk-undo execs it.)
+MVK_ROLLBACK=(env -u MVK_TO -u MVK_LIST -u MVK_CAUSE -u MVK_RESTORE_SPEC mvk-rollback)
+
 # The release live now, by the app's state (empty before the first deploy).
 mvk_live() {
-  mvk-rollback --live
+  "${MVK_ROLLBACK[@]}" --live
 }
 
 # mvk_forward_signals: from here on a SIGINT or SIGTERM to the script is passed on to the

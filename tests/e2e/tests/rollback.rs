@@ -766,3 +766,41 @@ fn cause_keeps_the_failed_deploys_error_and_a_bad_cause_file_is_exit_2() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("invalid JSON"), "{}", run.stderr);
 }
+
+#[test]
+fn undo_ignores_mvk_list_and_mvk_to_from_the_environment_and_the_env_file() {
+    let app = TestApp::new("rb-undo-env");
+    let a = image(&app, &app.tag("a"), "a");
+    let b = image(&app, &app.tag("b"), "b");
+    deploy(&app, &a);
+    deploy(&app, &b);
+    let dir = TempDir::new("undo-env");
+    let env_file = dir.join("app.env");
+    std::fs::write(&env_file, "MVK_LIST=1\nMVK_TO=nope\n").unwrap();
+    let env_file = env_file.to_str().unwrap();
+    let leaked = [("MVK_LIST", "1"), ("MVK_TO", "nope")];
+    let from_file = [("MVK_CONFIG", env_file)];
+
+    // Where it would go: the record of a dry run, not the listing, not the named release.
+    for extra in [&leaked[..], &from_file[..]] {
+        let run = run_script(&app, "mvk-undo", &["--dry-run"], extra, "");
+        assert_eq!(run.code, 0, "{extra:?}: {}", run.stderr);
+        assert_eq!(run.stdout.lines().count(), 1, "{extra:?}: {}", run.stdout);
+        assert_eq!(run.record()["rollback"]["to"], "a", "{extra:?}");
+    }
+    // The rollback itself, back and forth: each goes to the release before the live one.
+    for (extra, to) in [(&leaked[..], "a"), (&from_file[..], "b")] {
+        let run = run_script(&app, "mvk-undo", &[], extra, "");
+        assert_eq!(run.code, 0, "{extra:?}: {}", run.stderr);
+        let r = run.record();
+        assert_eq!(r["swap"]["live"]["release"], to, "{extra:?}: {r}");
+        assert_eq!(serving(&app), format!("demo {to}\n"));
+    }
+    // What it is told still counts: --to and --list.
+    let run = run_script(&app, "mvk-undo", &["--to", "a"], &leaked, "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(serving(&app), "demo a\n");
+    let run = run_script(&app, "mvk-undo", &["--list"], &[("MVK_TO", "nope")], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 5, "{}", run.stdout);
+}
