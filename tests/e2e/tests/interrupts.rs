@@ -562,7 +562,8 @@ fn canary_interrupted_during_its_analysis_is_aborted_and_the_live_release_keeps_
         let run = canary.finish(EXIT);
         assert_eq!(run.code, 130, "{how:?}: {}", run.stderr);
         assert!(
-            run.stderr.contains("aborting the canary: interrupted during mvk-alerts --canary")
+            run.stderr
+                .contains("aborting the canary: interrupted during mvk-alerts --canary")
                 && run.stderr.contains("aborted: a serves every request again"),
             "{how:?}: {}",
             run.stderr
@@ -580,8 +581,14 @@ fn canary_interrupted_during_its_analysis_is_aborted_and_the_live_release_keeps_
         let analysis: Value =
             serde_json::from_slice(&std::fs::read(last.join("04-mvk-alerts-10.json")).unwrap())
                 .unwrap();
-        assert_eq!(analysis["error"]["kind"], "interrupted", "{how:?}: {analysis}");
-        assert!(in_slot(&app, "green").is_empty(), "{how:?}: the candidate is left");
+        assert_eq!(
+            analysis["error"]["kind"], "interrupted",
+            "{how:?}: {analysis}"
+        );
+        assert!(
+            in_slot(&app, "green").is_empty(),
+            "{how:?}: the candidate is left"
+        );
         assert_eq!(state(&app)["live"]["release"], "a", "{how:?}");
         assert!(state(&app)["traffic"]["canary"].is_null(), "{how:?}");
         assert_eq!(routed_port(&app), app.blue_port, "{how:?}");
