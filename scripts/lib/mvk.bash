@@ -79,7 +79,8 @@ mvk_start() {
 }
 
 # mvk_configure ARGS...: the first half of mvk_init, for what changes nothing (a listing):
-# the app (checked) and its env file, with umask 077. Sets MVK_APP (exported).
+# the app (checked) and its env file, with umask 077. Sets MVK_APP (exported), and clears
+# the variables of mvk-rollback's --to, --list, --cause and --restore-spec.
 mvk_configure() {
   umask 077
   local arg want_app='' app=''
@@ -107,6 +108,10 @@ mvk_configure() {
   [ -n "$app" ] || mvk_die 2 "which app? set MVK_APP (or pass --app NAME, or MVK_CONFIG naming an env file that sets it)"
   mvk_check_app "$app"
   export MVK_APP=$app
+  # What mvk-rollback does is the scripts' to say (--to, --list, --cause): the variables of
+  # those options, left in the environment or set by the env file, would turn a rollback into
+  # a listing (its history piped into mvk-healthwait) or send it elsewhere.
+  unset MVK_TO MVK_LIST MVK_CAUSE MVK_RESTORE_SPEC
 }
 
 # mvk_check_app NAME: exit 2 unless NAME is an app name (as the tools check it).
@@ -187,17 +192,9 @@ mvk_unlock() {
   : >"$MVK_LOCK_FILE" 2>/dev/null || true
 }
 
-# mvk-rollback as the scripts run it, doing what its arguments say and nothing else: the
-# variables of its options that pick what it does (MVK_TO, MVK_LIST, MVK_CAUSE,
-# MVK_RESTORE_SPEC), left in the environment or set by the app's env file, are cleared, or
-# MVK_LIST=1 would print the history into a rollback's pipeline and MVK_TO pick its target.
-# The scripts pass --to, --list or --cause when they mean them. (An array, not a function:
-# mvk-undo execs it.)
-MVK_ROLLBACK=(env -u MVK_TO -u MVK_LIST -u MVK_CAUSE -u MVK_RESTORE_SPEC mvk-rollback)
-
 # The release live now, by the app's state (empty before the first deploy).
 mvk_live() {
-  "${MVK_ROLLBACK[@]}" --live
+  mvk-rollback --live
 }
 
 # mvk_forward_signals: from here on a SIGINT or SIGTERM to the script is passed on to the
