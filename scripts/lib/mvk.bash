@@ -293,6 +293,15 @@ mvk_failed() {
   done
 }
 
+# mvk_withdraw RECORD: after a swap that failed or was interrupted before nginx's reload, the
+# healthy candidate RECORD names runs on, unrouted, in the idle slot: it is removed
+# (`mvk-healthwait --withdraw`, which leaves anything live, reused or not ours), so a failed
+# run leaves nothing half-done.
+mvk_withdraw() {
+  mvk-healthwait --withdraw "$1" ||
+    mvk_say "warning: the candidate that did not go live could not be removed (see above); it takes no traffic"
+}
+
 # mvk_exit_code CODE: a tool's exit code as the script's (DESIGN.md §2); a tool that could
 # not run at all (127, not installed) is the environment, anything else unknown a failure.
 mvk_exit_code() {

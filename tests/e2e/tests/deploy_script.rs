@@ -675,6 +675,22 @@ fn mvk_swap_failing_inside_the_script_leaves_the_live_release_and_rolls_nothing_
         "{r}"
     );
     before.check(&app, &run, "a");
+    // The healthy candidate the swap never routed to is not left running in the idle slot.
+    assert!(
+        run.stderr
+            .contains("mvk-healthwait: withdrew the candidate"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        mvk_e2e::container_status(&format!("{}-green", app.name)),
+        "",
+        "the candidate is left"
+    );
+    assert_eq!(
+        mvk_e2e::container_status(&format!("{}-blue", app.name)),
+        "running"
+    );
 }
 
 /// Every file under `dir`, recursively, that contains `needle`.

@@ -1021,3 +1021,61 @@ fn a_before_command_sees_the_env_file_and_its_output_never_shows_a_value() {
     assert_hidden(&run, &secret);
     assert!(app.containers().is_empty(), "nothing started");
 }
+
+/// `mvk-healthwait --withdraw FILE` with `record` in FILE.
+fn withdraw(app: &TestApp, record: &Value) -> Run {
+    let dir = TempDir::new("withdraw");
+    let file = dir.join("record.json");
+    std::fs::write(&file, format!("{record}\n")).unwrap();
+    let run = healthwait(app, &["--withdraw", file.to_str().unwrap()], "");
+    assert_eq!(run.stdout, "", "--withdraw prints no record");
+    run
+}
+
+#[test]
+fn withdraw_removes_only_the_unrouted_candidate_the_record_names() {
+    let app = TestApp::new("hw-withdraw");
+    let v1 = app_image(&app, "v1", &[]);
+    let v2 = app_image(&app, "v2", &[]);
+    let (blue, green) = (format!("{}-blue", app.name), format!("{}-green", app.name));
+    let live = mvk_e2e::start_candidate(&app, "blue", &v1, &[]);
+    let swap = app.run("mvk-swap", &[], &[], &format!("{live}\n"));
+    assert_eq!(swap.code, 0, "{}", swap.stderr);
+    let live = swap.record();
+
+    // The live slot's container is never withdrawn.
+    let run = withdraw(&app, &live);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("live slot"), "{}", run.stderr);
+    assert_eq!(inspect(&blue, "{{.State.Status}}"), "running");
+
+    let mut cand = mvk_e2e::start_candidate(&app, "green", &v2, &[]);
+    cand["error"] = json!({"tool": "mvk-swap", "kind": "nginx-config", "message": "refused"});
+    // A reused container (a rollback's) and another container under the name are left.
+    let mut reused = cand.clone();
+    reused["candidate"]["reused"] = json!(true);
+    let mut other = cand.clone();
+    other["candidate"]["container_id"] = json!("0123456789ab");
+    for record in [&reused, &other] {
+        let run = withdraw(&app, record);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(inspect(&green, "{{.State.Status}}"), "running", "{record}");
+    }
+    // The failed swap's candidate is removed; a second time there is nothing left to do.
+    let run = withdraw(&app, &cand);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("withdrew the candidate"), "{}", run.stderr);
+    assert_eq!(inspect(&green, "{{.State.Status}}"), "");
+    let run = withdraw(&app, &cand);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("no longer there"), "{}", run.stderr);
+    assert_eq!(inspect(&blue, "{{.State.Status}}"), "running");
+    assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v1\n".into())));
+
+    // No record, or not one: exit 2, nothing changed.
+    let run = healthwait(&app, &["--withdraw", "/nonexistent/record.json"], "");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let run = withdraw(&app, &json!({"not": "a record"}));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(inspect(&blue, "{{.State.Status}}"), "running");
+}

@@ -248,7 +248,7 @@ fn deploy_interrupted_during_the_health_wait_keeps_the_live_release_and_removes_
 }
 
 #[test]
-fn deploy_interrupted_before_the_swaps_reload_puts_the_upstream_file_back() {
+fn deploy_interrupted_before_the_swaps_reload_puts_the_upstream_file_back_and_removes_the_candidate() {
     let app = TestApp::new("int-reload");
     deploy_ok(&app, "a");
     let before = files(&app);
@@ -288,6 +288,12 @@ fn deploy_interrupted_before_the_swaps_reload_puts_the_upstream_file_back() {
         // Byte for byte: no half-written upstream file, no new state.
         assert_eq!(files(&app), before, "{how:?}");
         assert_eq!(routed_port(&app), app.blue_port);
+        // The candidate nginx never routed to is removed; the live one is not.
+        assert!(
+            in_slot(&app, "green").is_empty(),
+            "{how:?}: the candidate is left"
+        );
+        assert_eq!(status(&container(&app, "blue")), "running", "{how:?}");
         assert_eq!(serving(&app), "demo a\n");
         assert_lock_free(&app);
     }

@@ -6,6 +6,7 @@ mod before;
 mod candidate;
 mod swarm;
 mod wait;
+mod withdraw;
 
 use anyhow::Result;
 use candidate::{Candidate, Spec};
@@ -103,6 +104,14 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub print_env: Option<PathBuf>,
 
+    /// Remove the candidate that the release record in FILE names, when its swap did not put
+    /// it live (failed or interrupted before nginx's reload), and do nothing else: how
+    /// mvk-deploy and mvk-undo leave no unrouted candidate behind. Only that container (name
+    /// and id), labelled as this app's candidate slot, new for the release (a reused one is
+    /// left), and never in the live slot; gone already is fine. Prints no record
+    #[arg(long, value_name = "FILE", conflicts_with = "print_env")]
+    pub withdraw: Option<PathBuf>,
+
     /// Host address the slot's port is published on
     #[arg(
         long,
@@ -169,6 +178,11 @@ pub fn main() -> ExitCode {
     let progress = Progress::new(TOOL, args.output.quiet);
     if let Some(path) = &args.print_env {
         return step::run_plain(&progress, || print_env(path));
+    }
+    if let Some(file) = &args.withdraw {
+        return step::run_plain(&progress, || {
+            withdraw::run(&args.state, &args.nginx, file, &progress)
+        });
     }
     // Connected while the record is on its way (a build before takes seconds).
     let engine = Connecting::start();
