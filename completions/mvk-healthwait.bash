@@ -23,7 +23,7 @@ _mvk__healthwait() {
 
     case "${cmd}" in
         mvk__healthwait)
-            opts="-q -h -V --health-path --health-header --interval --confirm-interval --successes --timeout --health-timeout --before --env-file --print-env --bind --no-init --keep-failed --pull --swarm --blue-port --green-port --container-port --state-dir --upstream-file --upstream-name --nginx --nginx-conf --quiet --help --version"
+            opts="-q -h -V --health-path --health-header --interval --confirm-interval --successes --timeout --health-timeout --before --env-file --print-env --withdraw --bind --no-init --keep-failed --pull --swarm --blue-port --green-port --container-port --state-dir --upstream-file --upstream-name --nginx --nginx-conf --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -66,6 +66,10 @@ _mvk__healthwait() {
                     return 0
                     ;;
                 --print-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --withdraw)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
