@@ -384,9 +384,10 @@ mvk_hook_trusted() {
 # state, deploy lock, nginx and hooks: these functions only run the one-host scripts there and
 # gather what they print. The hosts are checked first (mvk_fleet_check), then changed in waves
 # (mvk_fleet_run); after the first failure the hosts already changed are put back, newest first
-# (mvk_fleet_revert). What became of each host is in MVK_OUTCOME, MVK_CODE and MVK_TOOK;
+# (mvk_fleet_revert). What became of each host is in mvk_fleet_outcome, mvk_fleet_code and
+# mvk_fleet_took (not MVK_*: a global array named MVK_OUTCOME hid the hooks' variable);
 # mvk_fleet_finish prints it.
-declare -gA MVK_OUTCOME=() MVK_CODE=() MVK_TOOK=()
+declare -gA mvk_fleet_outcome=() mvk_fleet_code=() mvk_fleet_took=()
 
 # mvk_hosts LIST: the comma-separated LIST into MVK_HOSTS_LIST, exit 2 on a bad one. A name is
 # one ssh takes (an ssh_config alias, user@host) that cannot be read as an option: it starts
@@ -442,8 +443,8 @@ mvk_fleet_line() {
   if [ -s "$file" ] && jq -e '.' "$file" >/dev/null 2>&1; then
     record=$(jq -c '.' "$file")
   fi
-  jq -cn --arg host "$host" --arg outcome "${MVK_OUTCOME[$host]:-not-reached}" \
-    --argjson code "${MVK_CODE[$host]:-null}" --argjson seconds "${MVK_TOOK[$host]:-null}" \
+  jq -cn --arg host "$host" --arg outcome "${mvk_fleet_outcome[$host]:-not-reached}" \
+    --argjson code "${mvk_fleet_code[$host]:-null}" --argjson seconds "${mvk_fleet_took[$host]:-null}" \
     --argjson record "$record" \
     '{host: $host, outcome: $outcome, exit_code: $code, seconds: $seconds, record: $record}'
 }
@@ -457,8 +458,8 @@ mvk_fleet_finish() {
   done
   mvk_say "summary of $MVK_FLEET_WHAT:"
   for host in "${MVK_HOSTS_LIST[@]}"; do
-    printf '%s:   %-24s %-16s exit %-4s %ss\n' "$MVK_SCRIPT" "$host" "${MVK_OUTCOME[$host]:-not-reached}" \
-      "${MVK_CODE[$host]:--}" "${MVK_TOOK[$host]:--}" >&2
+    printf '%s:   %-24s %-16s exit %-4s %ss\n' "$MVK_SCRIPT" "$host" "${mvk_fleet_outcome[$host]:-not-reached}" \
+      "${mvk_fleet_code[$host]:--}" "${mvk_fleet_took[$host]:--}" >&2
   done
   exit "$1"
 }
@@ -477,14 +478,14 @@ mvk_fleet_check() {
       mvk_say "error: cannot reach $host over SSH (${MVK_SSH_CMD[*]})"
       status=4
     fi
-    MVK_CODE[$host]=$(mvk_exit_code "$status")
-    if [ "${MVK_CODE[$host]}" -eq 4 ]; then
-      MVK_OUTCOME[$host]=unreachable
+    mvk_fleet_code[$host]=$(mvk_exit_code "$status")
+    if [ "${mvk_fleet_code[$host]}" -eq 4 ]; then
+      mvk_fleet_outcome[$host]=unreachable
     else
-      MVK_OUTCOME[$host]=failed
+      mvk_fleet_outcome[$host]=failed
     fi
     mvk_say "$host is not ready: nothing was changed on any host"
-    mvk_fleet_finish "${MVK_CODE[$host]}"
+    mvk_fleet_finish "${mvk_fleet_code[$host]}"
   done
 }
 
@@ -513,23 +514,23 @@ mvk_fleet_run() {
       read -r status secs <"$MVK_LOG/$host.status" || true
       rm -f "$MVK_LOG/$host.status"
       status=${status:-255}
-      MVK_TOOK[$host]=${secs:-0}
+      mvk_fleet_took[$host]=${secs:-0}
       if [ "$status" -eq 0 ]; then
-        MVK_OUTCOME[$host]=$ok
-        MVK_CODE[$host]=0
+        mvk_fleet_outcome[$host]=$ok
+        mvk_fleet_code[$host]=0
         MVK_SWITCHED+=("$host")
         continue
       fi
       if [ "$status" -eq 255 ]; then
-        MVK_OUTCOME[$host]=unreachable
-        MVK_CODE[$host]=4
+        mvk_fleet_outcome[$host]=unreachable
+        mvk_fleet_code[$host]=4
         mvk_say "error: lost $host over SSH (exit 255)"
       else
-        MVK_OUTCOME[$host]=failed
-        MVK_CODE[$host]=$(mvk_exit_code "$status")
+        mvk_fleet_outcome[$host]=failed
+        mvk_fleet_code[$host]=$(mvk_exit_code "$status")
         mvk_say "error: $host failed (exit $status); see its record and its own log there"
       fi
-      [ "$MVK_FLEET_FAILED" -ne 0 ] || MVK_FLEET_FAILED=${MVK_CODE[$host]}
+      [ "$MVK_FLEET_FAILED" -ne 0 ] || MVK_FLEET_FAILED=${mvk_fleet_code[$host]}
     done
     [ "$MVK_FLEET_FAILED" -eq 0 ] || break
   done
@@ -553,12 +554,12 @@ mvk_fleet_revert() {
     start=$(date +%s.%N)
     status=0
     "$step" "$host" </dev/null >"$MVK_LOG/$host-revert.json" || status=$?
-    MVK_TOOK[$host]=$(awk -v a="${MVK_TOOK[$host]}" -v b="$(mvk_elapsed "$start")" 'BEGIN { printf "%.3f", a + b }')
+    mvk_fleet_took[$host]=$(awk -v a="${mvk_fleet_took[$host]}" -v b="$(mvk_elapsed "$start")" 'BEGIN { printf "%.3f", a + b }')
     if [ "$status" -eq 0 ]; then
-      MVK_OUTCOME[$host]=$ok
+      mvk_fleet_outcome[$host]=$ok
     else
-      MVK_OUTCOME[$host]=$bad
+      mvk_fleet_outcome[$host]=$bad
     fi
-    MVK_CODE[$host]=$status
+    mvk_fleet_code[$host]=$status
   done
 }
