@@ -1064,7 +1064,11 @@ fn withdraw_removes_only_the_unrouted_candidate_the_record_names() {
     // The failed swap's candidate is removed; a second time there is nothing left to do.
     let run = withdraw(&app, &cand);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("withdrew the candidate"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("withdrew the candidate"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(inspect(&green, "{{.State.Status}}"), "");
     let run = withdraw(&app, &cand);
     assert_eq!(run.code, 0, "{}", run.stderr);

@@ -248,7 +248,8 @@ fn deploy_interrupted_during_the_health_wait_keeps_the_live_release_and_removes_
 }
 
 #[test]
-fn deploy_interrupted_before_the_swaps_reload_puts_the_upstream_file_back_and_removes_the_candidate() {
+fn deploy_interrupted_before_the_swaps_reload_puts_the_upstream_file_back_and_removes_the_candidate(
+) {
     let app = TestApp::new("int-reload");
     deploy_ok(&app, "a");
     let before = files(&app);
