@@ -23,7 +23,7 @@ _mvk__deploy() {
 
     case "${cmd}" in
         mvk__deploy)
-            opts="-f -q --app --context --file --build-arg --target --build-target --builder --no-cache --release --repo --max-size --container-port --strict --push --image --quiet --built"
+            opts="-f -q --app --context --file --build-arg --target --build-target --builder --no-cache --release --repo --max-size --container-port --strict --push --image --quiet --built --tethered"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -15,4 +15,5 @@ complete -c mvk-deploy -l no-cache -d 'Build every step afresh, without the buil
 complete -c mvk-deploy -l strict -d 'Fail (exit 1) when an image check fails, instead of warning'
 complete -c mvk-deploy -l push -d 'Push the image to the registry named in --repo (credentials from the Docker config)'
 complete -c mvk-deploy -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
-complete -c mvk-deploy -l built -d 'Deploy a release built and pushed elsewhere: its mvk-build --push record on stdin, the image pulled by digest when missing (first argument only; then only --app is read)'
+complete -c mvk-deploy -l built -d 'Deploy a release built and pushed elsewhere: its mvk-build --push record on stdin, the image pulled by digest when missing (first argument only; then only --tethered and --app are read)'
+complete -c mvk-deploy -l tethered -d 'With --built, right after it: the record is the first line on stdin, and stdin ending before the deploy does interrupts it as SIGTERM would (how mvk-rollout runs it over SSH: an interrupted rollout, or a lost connection, interrupts the deploy there)'

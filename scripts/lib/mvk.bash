@@ -187,9 +187,24 @@ mvk_lock() {
   printf '%s (pid %s) since %s\n' "$MVK_SCRIPT" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$file"
 }
 
-# Clears the holder line as the script exits (the kernel releases the lock itself).
+# Clears the holder line as the script exits (the kernel releases the lock itself), and ends
+# the tether's watcher.
 mvk_unlock() {
   : >"$MVK_LOCK_FILE" 2>/dev/null || true
+  [ -z "${MVK_TETHER_PID:-}" ] || kill "$MVK_TETHER_PID" 2>/dev/null || true
+}
+
+# mvk_tether: from here on, the end of stdin (what is left of it) interrupts this script as a
+# SIGTERM would (mvk-deploy --tethered): mvk-rollout holds it open while the deploy runs.
+mvk_tether() {
+  (
+    # Not the deploy lock, not the output: only stdin.
+    exec {MVK_LOCK_FD}<&- >/dev/null 2>&1
+    while IFS= read -r _; do :; done
+    kill -s TERM "$$"
+    # Named: a background job's stdin would be /dev/null.
+  ) <&0 &
+  MVK_TETHER_PID=$!
 }
 
 # The release live now, by the app's state (empty before the first deploy).
@@ -202,16 +217,22 @@ mvk_live() {
 # no trap while a foreground pipeline runs, and a signal sent to the script alone (`kill PID`,
 # systemd's stop of the main process) never reached the tools: the script died at once, 143,
 # and the deploy went on without it.
-MVK_SIGNAL='' MVK_JOB='' MVK_WOKEN=''
+MVK_SIGNAL='' MVK_WOKEN='' MVK_FORWARDING=''
+MVK_JOBS=()
 mvk_forward_signals() {
+  MVK_FORWARDING=1
   trap 'mvk_on_signal INT' INT
   trap 'mvk_on_signal TERM' TERM
 }
 
+# The signal to the process group of every job running (MVK_JOBS).
 mvk_on_signal() {
+  local job
   MVK_SIGNAL=$1
   MVK_WOKEN=1
-  [ -z "$MVK_JOB" ] || kill -s "$1" -- "-$MVK_JOB" 2>/dev/null || true
+  for job in "${MVK_JOBS[@]}"; do
+    kill -s "$1" -- "-$job" 2>/dev/null || true
+  done
 }
 
 # shellcheck disable=SC2034 # MVK_STATUS is for the calling script
@@ -230,19 +251,27 @@ mvk_run() {
     trap : INT TERM
     "$@"
   ) &
-  MVK_JOB=$!
+  MVK_JOBS=("$!")
   set +m
-  # A signal that came while the job was being started.
-  [ -z "$MVK_SIGNAL" ] || kill -s "$MVK_SIGNAL" -- "-$MVK_JOB" 2>/dev/null || true
-  # `wait` returns early when a trap ran: wait again until the job is over.
-  while :; do
-    MVK_WOKEN=
-    wait "$MVK_JOB" || true
-    [ -n "$MVK_WOKEN" ] || break
-  done
-  MVK_JOB=
+  mvk_wait_jobs
   read -r -a MVK_STATUS <"$MVK_STATUS_FILE" || MVK_STATUS=(1)
   rm -f "$MVK_STATUS_FILE"
+}
+
+# mvk_wait_jobs: waits until every job of MVK_JOBS is over, passing a signal that came while
+# they were being started on to them, and empties MVK_JOBS.
+mvk_wait_jobs() {
+  local job
+  [ -z "$MVK_SIGNAL" ] || mvk_on_signal "$MVK_SIGNAL"
+  for job in "${MVK_JOBS[@]}"; do
+    # `wait` returns early when a trap ran: wait again until the job is over.
+    while :; do
+      MVK_WOKEN=
+      wait "$job" || true
+      [ -n "$MVK_WOKEN" ] || break
+    done
+  done
+  MVK_JOBS=()
 }
 
 # mvk_piped STATUS...: the last command of an mvk_run pipeline function, with its PIPESTATUS.
@@ -495,20 +524,22 @@ mvk_fleet_check() {
 # back as it was) is failed, or unreachable (exit 4) when ssh lost it; a wave with a failure is
 # the last. MVK_FLEET_FAILED: the exit code of the first host that failed, 0 if none.
 mvk_fleet_run() {
-  local step=$1 ok=$2 w host pid status secs
-  local -a wave pids
+  local step=$1 ok=$2 w host status secs
+  local -a wave
   MVK_SWITCHED=()
   MVK_FLEET_FAILED=0
   for ((w = 0; w < ${#MVK_HOSTS_LIST[@]}; w += MVK_PARALLEL_N)); do
     wave=("${MVK_HOSTS_LIST[@]:w:MVK_PARALLEL_N}")
-    pids=()
+    [ -z "$MVK_SIGNAL" ] || break
+    # With mvk_forward_signals, each host in a process group of its own (its ssh is not cut
+    # by a Ctrl-C to the script's), which the signal is passed on to.
+    [ -z "$MVK_FORWARDING" ] || set -m
     for host in "${wave[@]}"; do
       mvk_fleet_timed "$step" "$host" &
-      pids+=("$!")
+      MVK_JOBS+=("$!")
     done
-    for pid in "${pids[@]}"; do
-      wait "$pid" || true
-    done
+    set +m
+    mvk_wait_jobs
     for host in "${wave[@]}"; do
       status='' secs=''
       read -r status secs <"$MVK_LOG/$host.status" || true
@@ -534,6 +565,35 @@ mvk_fleet_run() {
     done
     [ "$MVK_FLEET_FAILED" -eq 0 ] || break
   done
+  # Interrupted between waves: the hosts not reached are never touched.
+  [ -z "$MVK_SIGNAL" ] || [ "$MVK_FLEET_FAILED" -ne 0 ] || MVK_FLEET_FAILED=130
+}
+
+# mvk_tethered HOST COMMAND...: COMMAND on HOST (for mvk_fleet_run) with the file $MVK_TETHER
+# on stdin, which is then held open until COMMAND ends: the command there (mvk-deploy
+# --tethered) takes the end of its stdin before its own for an interrupt. A SIGINT or SIGTERM
+# to this host's job ends it, and so does this script dying; ssh itself runs in a process
+# group of its own, so that it still brings back what the command printed.
+mvk_tethered() {
+  local host=$1 fifo=$MVK_LOG/$1.in ssh hold status woken
+  shift
+  rm -f "$fifo"
+  mkfifo -m 0600 "$fifo" || return 4
+  set -m
+  mvk_on "$host" "$@" <"$fifo" &
+  ssh=$!
+  set +m
+  exec {hold}>"$fifo"
+  rm -f "$fifo"
+  trap 'exec {hold}>&-; woken=1' INT TERM
+  cat "$MVK_TETHER" >&"$hold" || true
+  while :; do
+    woken=
+    status=0
+    wait "$ssh" || status=$?
+    [ -n "$woken" ] || break
+  done
+  return "$status"
 }
 
 # mvk_fleet_timed STEP HOST: `STEP HOST >HOST.json`; "EXIT SECONDS" into $MVK_LOG/HOST.status.

@@ -73,14 +73,25 @@ fn deploy() -> Script {
         tool: mvk_build::command,
         withheld: &[],
         own: || {
-            vec![Arg::new("built")
-                .long("built")
-                .action(ArgAction::SetTrue)
-                .help(
-                    "Deploy a release built and pushed elsewhere: its mvk-build --push record \
-                     on stdin, the image pulled by digest when missing (first argument only; \
-                     then only --app is read)",
-                )]
+            vec![
+                Arg::new("built")
+                    .long("built")
+                    .action(ArgAction::SetTrue)
+                    .help(
+                        "Deploy a release built and pushed elsewhere: its mvk-build --push \
+                         record on stdin, the image pulled by digest when missing (first \
+                         argument only; then only --tethered and --app are read)",
+                    ),
+                Arg::new("tethered")
+                    .long("tethered")
+                    .action(ArgAction::SetTrue)
+                    .help(
+                        "With --built, right after it: the record is the first line on stdin, \
+                         and stdin ending before the deploy does interrupts it as SIGTERM \
+                         would (how mvk-rollout runs it over SSH: an interrupted rollout, or a \
+                         lost connection, interrupts the deploy there)",
+                    ),
+            ]
         },
         about: "Ship one release of an app with zero downtime, rolled back when it fails",
         long_about: "Ship one release of an app with zero downtime:

@@ -77,7 +77,10 @@ fn every_script_parses_what_its_command_shows_and_hands_on_the_rest() {
         parsed_options(&source("mvk-rollout")),
         ["--app", "--hosts", "--parallel"]
     );
-    assert_eq!(parsed_options(&source("mvk-deploy")), ["--app", "--built"]);
+    assert_eq!(
+        parsed_options(&source("mvk-deploy")),
+        ["--app", "--built", "--tethered"]
+    );
 }
 
 /// The comparison itself: an option a script starts to parse, one it stops parsing, and

@@ -7,11 +7,15 @@
 
 use mvk_e2e::demo::app_context as context;
 use mvk_e2e::fleet::Fleet;
-use mvk_e2e::{free_port, get, script_command, Hey, Nginx, Registry, TempDir, TestApp};
+use mvk_e2e::{
+    free_port, get, script_command, Hey, Interrupt, Interruptible, Nginx, Registry, TempDir,
+    TestApp,
+};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A rollout setup: the build machine (the main engine), `n` hosts of the fleet running the
 /// same app, a registry, and the ssh_config naming the hosts web1… (and `down`).
@@ -83,6 +87,19 @@ impl Setup {
         release: &str,
         options: &[&str],
     ) -> (i32, Vec<Value>, String) {
+        let (mut cmd, _ctx) = self.rollout_command(hosts, release, options);
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let lines = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{stderr}")))
+            .collect();
+        (out.status.code().unwrap_or(-1), lines, stderr)
+    }
+
+    /// The command of [`Setup::rollout_with`], and the build context it needs.
+    fn rollout_command(&self, hosts: &str, release: &str, options: &[&str]) -> (Command, TempDir) {
         let ctx = context(&self.build, release, &[]);
         let repo = self.registry.repo(&self.build.name);
         let mut args = vec!["--hosts", hosts];
@@ -95,14 +112,7 @@ impl Setup {
             &[("MVK_SSH", self.ssh.as_str()), ("MVK_NO_CACHE", "true")],
         );
         cmd.arg(ctx.path());
-        let out = cmd.output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        let lines = stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{stderr}")))
-            .collect();
-        (out.status.code().unwrap_or(-1), lines, stderr)
+        (cmd, ctx)
     }
 
     /// `mvk-undo ARGS…` from the build machine, over the same ssh_config; `extra` on top of the
@@ -261,6 +271,79 @@ fn a_release_failing_on_the_second_host_rolls_the_first_back_and_never_touches_t
         s.images(2)
     );
     assert!(stderr.contains("rolling web1 back"), "{stderr}");
+}
+
+/// `lock` is free (flock) and names no holder.
+fn assert_lock_free(lock: &std::path::Path) {
+    let free = Command::new("flock")
+        .args(["--nonblock", lock.to_str().unwrap(), "true"])
+        .status()
+        .unwrap();
+    assert!(free.success(), "{} is still held", lock.display());
+    assert_eq!(
+        std::fs::read_to_string(lock).unwrap(),
+        "",
+        "{}",
+        lock.display()
+    );
+}
+
+#[test]
+fn a_rollout_interrupted_during_a_hosts_deploy_interrupts_it_there_and_leaves_nothing() {
+    let s = Setup::new("mh-int", 1);
+    let (code, _, stderr) = s.rollout("web1", "a");
+    assert_eq!(code, 0, "{stderr}");
+    // No later release is healthy within the test: web1's deploy waits in its health check.
+    s.configure(
+        0,
+        &[("MVK_HEALTH_PATH", "/nope"), ("MVK_HEALTH_TIMEOUT", "600s")],
+    );
+    let wait = Duration::from_secs(300);
+    // A release each: a rebuilt b would be another image under a tag web1 already pulled.
+    for (how, release) in [(Interrupt::Kill, "b"), (Interrupt::CtrlC, "c")] {
+        let (cmd, _ctx) = s.rollout_command("web1", release, &[]);
+        let mut rollout = Interruptible::start(cmd, Stdio::null());
+        rollout.wait_for_line("mvk-healthwait: waiting for", wait);
+        rollout.interrupt(how);
+        let run = rollout.finish(wait);
+        assert_eq!(run.code, 130, "{how:?}: {}", run.stderr);
+        let lines: Vec<Value> = run
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(outcomes(&lines), [pair("web1", "failed")], "{how:?}");
+        let record = &lines[0]["record"];
+        assert_eq!(lines[0]["exit_code"], 130, "{how:?}: {}", lines[0]);
+        assert_eq!(record["error"]["kind"], "interrupted", "{how:?}: {record}");
+        assert_eq!(
+            record["error"]["tool"], "mvk-healthwait",
+            "{how:?}: {record}"
+        );
+        mvk_e2e::schema::check_output(&record.to_string(), 130);
+        // web1 keeps a, its candidate is gone, and no deploy runs there any more.
+        assert_eq!(s.live(0), "a", "{how:?}");
+        assert_eq!(s.serving(0), "demo a\n", "{how:?}");
+        let filter = format!("label=mvk.app={}", s.build.name);
+        let green = s
+            .fleet
+            .docker(
+                0,
+                &[
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &filter,
+                    "--filter",
+                    "label=mvk.slot=green",
+                ],
+            )
+            .unwrap();
+        assert_eq!(green, "", "{how:?}: the candidate is left on web1");
+        let app = &s.build.name;
+        assert_lock_free(&s.hosts[0].state.path().join(app).join("deploy.lock"));
+        assert_lock_free(&s.build.state.path().join(app).join("fleet.lock"));
+    }
 }
 
 #[test]
