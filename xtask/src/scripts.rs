@@ -247,14 +247,15 @@ fn rollout() -> Script {
         long_about: "Ship one release to several hosts over SSH:
 
   mvk-build --push                           once, here
-  for each host, in order: ssh HOST mvk-deploy --built   (the record on stdin)
+  for each host, in order: ssh HOST mvk-deploy --built --tethered   (the record on stdin)
   on the first failure:    ssh HOST mvk-undo             the hosts already switched, newest first
 
 Every option but --hosts and --parallel goes to mvk-build. Before the build every host is \
 checked (reachable, mvk-deploy and mvk-undo installed): one that is not is exit 4 and nothing is \
 built or changed anywhere. When a host fails (it puts its own previous release back), the \
 hosts switched before it are rolled back with mvk-undo, and the hosts after it are never \
-touched.
+touched. SIGINT or SIGTERM interrupts the build or the deploys running (their stdin is closed, \
+which --tethered makes an interrupt there); the hosts deployed keep the release; exit 130.
 
 Output: one JSON line per host: {host, outcome, exit_code, seconds, record}, outcome one of \
 deployed, failed, rolled-back, rollback-failed, unreachable, not-reached; a summary on stderr.
