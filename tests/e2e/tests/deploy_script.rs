@@ -763,3 +763,34 @@ fn mvk_env_file_values_reach_the_app_and_no_record_state_or_output() {
         "records, state and logs under the state dir hold the value"
     );
 }
+
+#[test]
+fn a_tethered_deploy_whose_stdin_ends_is_interrupted_and_changes_nothing() {
+    let app = TestApp::new("dep-tether");
+    deploy_ok(&app, "a");
+    let before = Untouched::take(&app);
+    let args = ["--built", "--tethered"];
+    // No record line at all: bad input.
+    let run = run_script(&app, "mvk-deploy", &args, &[], "");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no release record line on stdin"),
+        "{}",
+        run.stderr
+    );
+    // The record, then the end of stdin (the rollout holding it is gone): interrupted.
+    let image = app.tag("a");
+    let id = docker(&["inspect", "-f", "{{.Id}}", &image]).unwrap();
+    let built = serde_json::json!({"schema": "mvk.release/v1", "app": app.name, "release": "b",
+                                   "image": image, "image_id": id, "steps": [], "error": null});
+    let run = run_script(&app, "mvk-deploy", &args, &[], &format!("{built}\n"));
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(std::fs::read(state_file(&app)).unwrap(), before.state);
+    assert_eq!(
+        std::fs::read(&app.nginx.upstream_file).unwrap(),
+        before.upstream
+    );
+    assert_eq!(app.containers(), before.containers, "a candidate is left");
+}
