@@ -259,7 +259,7 @@ fn deploy_interrupted_before_the_swaps_reload_puts_the_upstream_file_back_and_re
     let wrapper = dir.join("nginx");
     std::fs::write(
         &wrapper,
-        "#!/bin/sh\n[ \"$1\" = -T ] && sleep 600\nexec nginx \"$@\"\n",
+        "#!/bin/sh\n[ \"$1\" = -T ] && exec sleep 600\nexec nginx \"$@\"\n",
     )
     .unwrap();
     std::fs::set_permissions(

@@ -3,12 +3,15 @@
 use crate::procs::{self, Proc};
 use anyhow::Result;
 use mvk_core::config::NginxArgs;
-use mvk_core::Fail;
+use mvk_core::{signal, Fail};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
+use std::io::Read;
 use std::process::{Command, Output, Stdio};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 pub struct Nginx {
     bin: PathBuf,
@@ -23,15 +26,42 @@ impl Nginx {
         }
     }
 
+    /// Runs nginx with `args` to its end, or until a signal arrives: then it is killed and the
+    /// result is `Err(interrupted)`. A signal that came just before the spawn would otherwise
+    /// wait out a config test that hangs (a stuck include on a network mount, say).
     fn run(&self, args: &[&str]) -> Result<Output> {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args);
         if let Some(conf) = &self.conf {
             cmd.arg("-c").arg(conf);
         }
-        cmd.stdin(Stdio::null()).output().map_err(|e| {
-            Fail::unavailable("nginx", format!("cannot run {}: {e}", self.bin.display())).into()
-        })
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Fail::unavailable("nginx", format!("cannot run {}: {e}", self.bin.display()))
+            })?;
+        // Read on threads, so a large `-T` dump never fills a pipe while we poll.
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        loop {
+            if let Some(status) = child.try_wait()? {
+                let joined = |t: JoinHandle<Vec<u8>>| t.join().unwrap_or_default();
+                return Ok(Output {
+                    status,
+                    stdout: joined(stdout),
+                    stderr: joined(stderr),
+                });
+            }
+            if let Err(interrupted) = signal::check() {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(interrupted.into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// `nginx -T`: the configuration must be valid and must include `upstream_file` (a site
@@ -154,6 +184,17 @@ impl Nginx {
         // Relative paths are relative to nginx's prefix.
         Ok(Path::new(&prefix).join(pid))
     }
+}
+
+/// Everything `pipe` yields, read on a thread of its own.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut bytes);
+        }
+        bytes
+    })
 }
 
 fn not_running(why: String) -> anyhow::Error {
