@@ -245,7 +245,7 @@ fn healthwait(
 }
 
 /// The release to start a new candidate of; `None` when the record names an existing one.
-struct Fresh {
+pub(crate) struct Fresh {
     release: String,
     image: String,
     image_id: Option<String>,
@@ -253,7 +253,7 @@ struct Fresh {
 }
 
 impl Fresh {
-    fn read(record: &Record) -> Result<Option<Fresh>, Fail> {
+    pub(crate) fn read(record: &Record) -> Result<Option<Fresh>, Fail> {
         if record.get("candidate.container_id").is_some() {
             return Ok(None);
         }

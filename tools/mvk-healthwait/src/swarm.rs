@@ -4,7 +4,7 @@
 //! is probed as a container candidate is. The live slot's service is never touched.
 
 use crate::candidate::Candidate;
-use crate::{probe, wait, Args, LOG_LINES, TOOL};
+use crate::{probe, wait, Args, Fresh, LOG_LINES, TOOL};
 use anyhow::Result;
 use bollard::models::Service;
 use mvk_core::containers::{describe, Status, LABEL_APP};
@@ -41,28 +41,21 @@ impl Release {
                 .is_some_and(|d| d.starts_with('@'))
             || (self.image_id.is_some() && self.image_id.as_deref() == task_image_id)
     }
-}
 
-impl Release {
     fn read(record: &Record) -> Result<Release, Fail> {
-        if record.get("candidate.container_id").is_some() {
+        let Some(fresh) = Fresh::read(record)? else {
             return Err(Fail::usage(
                 "the record names a candidate container: with --swarm a slot is a service, so a release goes in by its image (or `mvk-rollback --restore-spec` for a recorded spec)",
             ));
-        }
-        let image = record.str("image")?;
-        let digest = record.get("build.digest").and_then(|d| d.as_str());
-        let image = match digest {
-            Some(digest) if !image.contains('@') => format!("{image}@{digest}"),
-            _ => image.to_string(),
+        };
+        let image = match &fresh.digest {
+            Some(digest) if !fresh.image.contains('@') => format!("{}@{digest}", fresh.image),
+            _ => fresh.image.clone(),
         };
         Ok(Release {
-            id: record.str("release")?.to_string(),
-            named: record.str("image")?.to_string(),
-            image_id: record
-                .get("image_id")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
+            id: fresh.release,
+            named: fresh.image,
+            image_id: fresh.image_id,
             image,
         })
     }
