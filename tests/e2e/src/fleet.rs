@@ -45,6 +45,19 @@ impl Drop for Host {
     }
 }
 
+/// The `T` in `slot` while any test of this process holds it, else a new one from `start`:
+/// what is costly to start (engines, sshd, a swarm) is started once for the tests that run
+/// together, and stopped when the last of them drops it.
+pub(crate) fn shared<T>(slot: &Mutex<Weak<T>>, start: impl FnOnce() -> T) -> Arc<T> {
+    let mut held = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(running) = held.upgrade() {
+        return running;
+    }
+    let started = Arc::new(start());
+    *held = Arc::downgrade(&started);
+    started
+}
+
 static SHARED: Mutex<Weak<Fleet>> = Mutex::new(Weak::new());
 /// Fleets this process has started: a fleet started while the last one is still being torn
 /// down (its last handle was just dropped) gets names of its own, not the dying one's.
@@ -53,14 +66,10 @@ static STARTED: AtomicU32 = AtomicU32::new(0);
 impl Fleet {
     /// The running fleet, started if no test holds it now.
     pub fn get() -> Arc<Fleet> {
-        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(fleet) = shared.upgrade() {
-            return fleet;
-        }
-        sweep();
-        let fleet = Arc::new(Fleet::start());
-        *shared = Arc::downgrade(&fleet);
-        fleet
+        shared(&SHARED, || {
+            sweep();
+            Fleet::start()
+        })
     }
 
     fn start() -> Fleet {

@@ -11,7 +11,7 @@
 //! directory. A binary killed first leaves `/tmp/mvk-swarm-<pid>-<n>` behind: the next one
 //! sweeps such leftovers of dead processes.
 
-use crate::fleet::{delete_link, free_subnet, start_engine, stop_engine, Engine};
+use crate::fleet::{delete_link, free_subnet, shared, start_engine, stop_engine, Engine};
 use crate::net::free_port;
 use std::net::UdpSocket;
 use std::path::PathBuf;
@@ -40,14 +40,10 @@ static STARTED: AtomicU32 = AtomicU32::new(0);
 impl SwarmEngine {
     /// The running swarm, started if no test holds it now.
     pub fn get() -> Arc<SwarmEngine> {
-        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(swarm) = shared.upgrade() {
-            return swarm;
-        }
-        sweep();
-        let swarm = Arc::new(SwarmEngine::start());
-        *shared = Arc::downgrade(&swarm);
-        swarm
+        shared(&SHARED, || {
+            sweep();
+            SwarmEngine::start()
+        })
     }
 
     fn start() -> SwarmEngine {
