@@ -270,12 +270,16 @@ fn settled(service: &Service, tasks: &[Task], image: &str, created: bool) -> Opt
             Some(TaskState::FAILED | TaskState::REJECTED)
         )
     });
-    // The task that says why: the latest with an error, else the latest that had a
-    // container (an unhealthy one ends shut down, without an error; Swarm's retry may have
-    // been shut down before it got a container).
-    let failed = of_image()
-        .filter(|t| error_of(t).is_some_and(|e| !e.is_empty()))
+    // The task that says why: the latest with an error that had a container, else the latest
+    // with an error, else the latest that had a container (an unhealthy one may end shut
+    // down, without an error; Swarm's retry may have been shut down before it got a
+    // container). A retry the scheduler rejected because the failed task still held the
+    // host-mode port has an error but no container: a consequence, not the cause.
+    let errored = || of_image().filter(|t| error_of(t).is_some_and(|e| !e.is_empty()));
+    let failed = errored()
+        .filter(|t| container_of(t).is_some())
         .max_by_key(latest)
+        .or_else(|| errored().max_by_key(latest))
         .or_else(|| {
             of_image()
                 .filter(|t| container_of(t).is_some())
