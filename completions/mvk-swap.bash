@@ -23,7 +23,7 @@ _mvk__swap() {
 
     case "${cmd}" in
         mvk__swap)
-            opts="-q -h -V --textfile-dir --drain --stop-timeout --keep-images --weight --maintenance --app --max-fails --fail-timeout --keep-warm --sticky --maintenance-page --keepalive --retry-after --env-file --upstream-file --upstream-name --nginx --nginx-conf --state-dir --blue-port --green-port --container-port --quiet --timings --help --version"
+            opts="-q -h -V --textfile-dir --drain --stop-timeout --keep-images --weight --maintenance --app --max-fails --fail-timeout --keep-warm --sticky --maintenance-page --keepalive --retry-after --env-file --upstream-file --upstream-name --nginx --nginx-conf --state-dir --blue-port --green-port --container-port --quiet --handover --timings --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -111,6 +111,10 @@ _mvk__swap() {
                     ;;
                 --container-port)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handover)
+                    COMPREPLY=($(compgen -W "quick nginx" -- "${cur}"))
                     return 0
                     ;;
                 *)

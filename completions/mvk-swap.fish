@@ -20,6 +20,8 @@ complete -c mvk-swap -l state-dir -d 'Directory holding <app>/state.json and <ap
 complete -c mvk-swap -l blue-port -d 'Host port of the blue slot' -r
 complete -c mvk-swap -l green-port -d 'Host port of the green slot' -r
 complete -c mvk-swap -l container-port -d 'Port the app listens on inside the container' -r
+complete -c mvk-swap -l handover -d 'Who tells nginx\'s workers from before the reload to stop taking connections: quick, mvk-swap as soon as the new workers run (SIGQUIT, a worker\'s graceful shutdown); nginx, its master, about 100 ms later (until then the old workers take most new connections)' -r -f -a "quick\t''
+nginx\t''"
 complete -c mvk-swap -l keep-warm -d 'Keep the previous release running as nginx\'s first backup instead of stopping it (instant failover; costs the memory of a second running release)'
 complete -c mvk-swap -l sticky -d 'With --weight: keep each client on one side of the canary, by client address (`hash $remote_addr consistent`; nginx then allows no backup servers)'
 complete -c mvk-swap -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'

@@ -760,6 +760,51 @@ fn timings_say_when_each_phase_ended_even_when_quiet() {
     );
 }
 
+/// By default mvk-swap itself tells nginx's old workers to stop taking connections as soon as
+/// the new ones run (each worker logs who sent it SIGQUIT), and the master, which tells them
+/// the same later, respawns none of them: nginx ends with its two workers. With `--handover
+/// nginx` the master alone tells them (over its channel, so no signal is logged).
+#[test]
+fn the_old_nginx_workers_are_told_to_quit_by_mvk_swap_unless_left_to_nginx() {
+    let app = TestApp::new("sw-handover");
+    let v1 = app_image(&app, "v1", &[]);
+    let v2 = app_image(&app, "v2", &[]);
+    let v3 = app_image(&app, "v3", &[]);
+    deploy(&app, "blue", &v1);
+    let quit_by = |pid: u32| format!("signal 3 (SIGQUIT) received from {pid}");
+
+    let quick = spawn_swap(&app, &start_candidate(&app, "green", &v2, &[]), &[], &[]);
+    let pid = quick.id();
+    let run = finish(quick);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(serving(&app), "demo v2");
+    let log = app.nginx.error_log();
+    assert!(log.contains(&quit_by(pid)), "{log}");
+    // A respawned worker would appear as soon as the master reaps the old one.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        app.nginx.accepting_workers(),
+        2,
+        "{}",
+        app.nginx.error_log()
+    );
+
+    let left = spawn_swap(
+        &app,
+        &start_candidate(&app, "blue", &v3, &[]),
+        &["--handover", "nginx"],
+        &[],
+    );
+    let pid = left.id();
+    let run = finish(left);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(serving(&app), "demo v3");
+    let log = app.nginx.error_log();
+    assert!(!log.contains(&quit_by(pid)), "{log}");
+    assert!(log.contains("gracefully shutting down"), "{log}");
+    assert_eq!(app.nginx.accepting_workers(), 2, "{log}");
+}
+
 #[test]
 fn a_failed_record_is_passed_on_with_exit_3_even_when_docker_is_unreachable() {
     // mvk-swap connects while its record is on its way: a failed connection only counts when

@@ -78,10 +78,22 @@ pub struct Args {
     pub slots: SlotArgs,
     #[command(flatten)]
     pub output: Output,
+    /// Who tells nginx's workers from before the reload to stop taking connections: quick,
+    /// mvk-swap as soon as the new workers run (SIGQUIT, a worker's graceful shutdown); nginx,
+    /// its master, about 100 ms later (until then the old workers take most new connections)
+    #[arg(long, env = "MVK_HANDOVER", value_enum, default_value = "quick")]
+    pub handover: Handover,
     /// Print on stderr when each phase of the step ended and how long it took (where a swap
     /// spends its time), even with --quiet
     #[arg(long, env = "MVK_TIMINGS", value_parser = clap::builder::BoolishValueParser::new())]
     pub timings: bool,
+}
+
+/// Who ends the old nginx workers' accepting after a reload (`--handover`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Handover {
+    Quick,
+    Nginx,
 }
 
 pub fn command() -> clap::Command {

@@ -121,6 +121,27 @@ impl Nginx {
         }
     }
 
+    /// Tells nginx's workers from before a reload to stop taking connections now: SIGQUIT,
+    /// a worker's graceful shutdown (it closes its listening sockets and finishes what it
+    /// serves). The master tells them the same only after a fixed 100 ms sleep that follows
+    /// the start of the new workers, and until then the old workers, first in the kernel's
+    /// queue, take most new connections. Call it only once new workers run: the master
+    /// blocks SIGCHLD through that sleep, so an old worker that exits early is still its
+    /// (unreaped) child when the master tells it to quit, and is never respawned. Workers
+    /// already shutting down, gone, or no longer the processes `old` names are left alone.
+    pub fn quit_workers(old: &[Proc]) {
+        for &worker in old {
+            let title = procs::cmdline(worker.pid);
+            if procs::alive(worker)
+                && title.contains("worker process")
+                && !title.contains("shutting down")
+            {
+                // ESRCH: it exited meanwhile, which is what was asked.
+                let _ = kill(Pid::from_raw(worker.pid), Signal::SIGQUIT);
+            }
+        }
+    }
+
     /// The running master process, or exit 4 saying why there is none.
     pub fn master(&self) -> Result<Proc> {
         let pid_file = self.pid_file()?;

@@ -40,7 +40,7 @@ pub fn reroute(
             }
         }));
     }
-    handed_over(&old_workers, reloaded, progress);
+    handed_over(&old_workers, reloaded, args.handover, progress);
     progress.say(format!(
         "{what}: done; waiting for {} nginx worker(s) from before the reload (up to {})",
         old_workers.len(),

@@ -11,9 +11,9 @@
 //!    another reload, in case the master was merely slow).
 //! 4. Save the state with the candidate live. From the reload on, finishing is the consistent
 //!    outcome, so this happens even when interrupted; if the state cannot be written, nginx
-//!    is routed back to the old file so the two agree again. Then wait until the old workers
-//!    take no new connections (nginx tells them about 100 ms after the new ones started; the
-//!    save happens within that time).
+//!    is routed back to the old file so the two agree again. Then tell the old workers to take
+//!    no new connections (nginx's master would only tell them about 100 ms after the new ones
+//!    started) and wait until they have stopped.
 //! 5. Drain: wait for the old workers to exit. An interruption stops the wait and leaves the
 //!    old container running: it may still be answering requests, and nginx no longer routes
 //!    to it; the next deploy replaces it.
@@ -29,7 +29,7 @@ use crate::nginx::Nginx;
 use crate::procs::{self, Proc};
 use crate::traffic::Traffic;
 use crate::upstream::UpstreamFile;
-use crate::{drain, long_lived, prune, routing, Args};
+use crate::{drain, long_lived, prune, routing, Args, Handover};
 use anyhow::{Context, Result};
 use mvk_core::docker::{Connecting, Engine, Stopped};
 use mvk_core::envfile::EnvFile;
@@ -156,7 +156,7 @@ pub fn run(
         return Err(unrecorded(e, &nginx, &swap.upstream, master));
     }
     progress.phase("state saved");
-    handed_over(&old_workers, reloaded, progress);
+    handed_over(&old_workers, reloaded, args.handover, progress);
     progress.say(format!(
         "{} is live; recorded in {}",
         swap.release.id,
@@ -528,10 +528,14 @@ pub(crate) fn route(
 }
 
 /// Waits until nginx's workers from before the reload (`old`, reloaded at `sent`) take no new
-/// connections, so that whatever comes after the step reaches the new routing. nginx tells them
-/// about 100 ms after starting the new workers; the state is saved meanwhile. A warning if
-/// they still take connections after [`RELOAD_BOUND`].
-pub(crate) fn handed_over(old: &[Proc], sent: Instant, progress: &Progress) {
+/// connections, so that whatever comes after the step reaches the new routing. With
+/// `--handover quick` mvk-swap tells them at once; nginx's master tells them about 100 ms
+/// after starting the new workers. A warning if they still take connections after
+/// [`RELOAD_BOUND`].
+pub(crate) fn handed_over(old: &[Proc], sent: Instant, handover: Handover, progress: &Progress) {
+    if handover == Handover::Quick {
+        Nginx::quit_workers(old);
+    }
     let done = drain::handed_over(old, RELOAD_BOUND);
     progress.phase("old nginx workers take no new connections");
     if done {
