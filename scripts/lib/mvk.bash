@@ -323,9 +323,10 @@ mvk_failed() {
 }
 
 # mvk_withdraw RECORD: after a swap that failed or was interrupted before nginx's reload, the
-# healthy candidate RECORD names runs on, unrouted, in the idle slot: it is removed
-# (`mvk-healthwait --withdraw`, which leaves anything live, reused or not ours), so a failed
-# run leaves nothing half-done.
+# healthy candidate RECORD names runs on, unrouted, in the idle slot: it is removed, or
+# stopped again if it was a rollback's stopped container (`mvk-healthwait --withdraw`, which
+# leaves anything live, already running before or not ours), so a failed run leaves nothing
+# half-done.
 mvk_withdraw() {
   mvk-healthwait --withdraw "$1" ||
     mvk_say "warning: the candidate that did not go live could not be removed (see above); it takes no traffic"

@@ -84,7 +84,7 @@ fn first_deploy_picks_blue_and_the_candidate_answers() {
     assert_eq!(
         r["candidate"],
         json!({"slot": "blue", "port": app.blue_port, "container": name, "container_id": id,
-               "image": v1.tag, "reused": false})
+               "image": v1.tag, "reused": false, "started": true})
     );
     assert_eq!(r["health"]["healthy"], true);
     assert_eq!(r["health"]["http_status"], 200);
@@ -654,6 +654,7 @@ fn a_stopped_candidate_named_by_the_record_is_started_again() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.record();
     assert_eq!(r["candidate"]["reused"], true);
+    assert_eq!(r["candidate"]["started"], true);
     assert_eq!(
         r["candidate"]["container_id"],
         first["candidate"]["container_id"]
@@ -676,6 +677,7 @@ fn a_stopped_candidate_named_by_the_record_is_started_again() {
     let run = healthwait(&app, &[], &rollback.to_string());
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.record()["candidate"]["reused"], true);
+    assert_eq!(run.record()["candidate"]["started"], false);
     assert_eq!(inspect(&blue, "{{.State.StartedAt}}"), started_at);
 }
 
@@ -1051,9 +1053,11 @@ fn withdraw_removes_only_the_unrouted_candidate_the_record_names() {
 
     let mut cand = mvk_e2e::start_candidate(&app, "green", &v2, &[]);
     cand["error"] = json!({"tool": "mvk-swap", "kind": "nginx-config", "message": "refused"});
-    // A reused container (a rollback's) and another container under the name are left.
+    // A reused container (a rollback's) that already ran and another container under the
+    // name are left.
     let mut reused = cand.clone();
     reused["candidate"]["reused"] = json!(true);
+    reused["candidate"]["started"] = json!(false);
     let mut other = cand.clone();
     other["candidate"]["container_id"] = json!("0123456789ab");
     for record in [&reused, &other] {
@@ -1061,6 +1065,17 @@ fn withdraw_removes_only_the_unrouted_candidate_the_record_names() {
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert_eq!(inspect(&green, "{{.State.Status}}"), "running", "{record}");
     }
+    // A reused container the wait started (a rollback's stopped one) is stopped again, kept
+    // for the next rollback, with the restart policy it had.
+    reused["candidate"]["started"] = json!(true);
+    let run = withdraw(&app, &reused);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("stopped again"), "{}", run.stderr);
+    assert_eq!(inspect(&green, "{{.State.Status}}"), "exited");
+    assert_eq!(
+        inspect(&green, "{{.HostConfig.RestartPolicy.Name}}"),
+        "unless-stopped"
+    );
     // The failed swap's candidate is removed; a second time there is nothing left to do.
     let run = withdraw(&app, &cand);
     assert_eq!(run.code, 0, "{}", run.stderr);

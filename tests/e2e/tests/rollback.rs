@@ -234,7 +234,7 @@ fn the_stopped_container_in_the_idle_slot_is_the_fast_path() {
     let r = run.record();
     assert_eq!(
         r["candidate"],
-        json!({"slot": "green", "port": app.green_port, "container": green, "container_id": id, "image": a.tag, "reused": true})
+        json!({"slot": "green", "port": app.green_port, "container": green, "container_id": id, "image": a.tag, "reused": true, "started": false})
     );
     assert!(run.stderr.contains("fast path"), "{}", run.stderr);
     // Reading Docker changed nothing: the container is still there, still stopped.
@@ -623,6 +623,62 @@ fn deploy_a_deploy_b_undo_puts_a_back_by_starting_its_stopped_container() {
         .map(|(r, l)| (r.to_string(), *l))
         .collect();
     assert_eq!(history, want);
+}
+
+/// mvk-undo whose swap fails (here nginx rejects the configuration) leaves what it found: the
+/// previous release's container, which the health wait started again, is stopped again (the
+/// same container, kept for the next undo), and the live release keeps serving.
+#[test]
+fn undo_whose_swap_fails_stops_the_started_container_again() {
+    let app = TestApp::new("rb-undo-fail");
+    let a = image(&app, &app.tag("a"), "a");
+    let b = image(&app, &app.tag("b"), "b");
+    let first = deploy(&app, &a);
+    let a_slot = first["swap"]["live"]["container"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a_container = container_id(&a_slot);
+    deploy(&app, &b);
+    let dir = TempDir::new("undo-fail");
+    let nginx = dir.join("nginx");
+    std::fs::write(
+        &nginx,
+        "#!/bin/sh\ncase \"$1\" in -T) echo 'nginx: [emerg] refused by the test' >&2; exit 1;; esac\nexec nginx \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&nginx, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let run = run_script(
+        &app,
+        "mvk-undo",
+        &[],
+        &[("MVK_NGINX", nginx.to_str().unwrap())],
+        "",
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.record()["error"]["kind"],
+        "nginx-config",
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("stopped again"), "{}", run.stderr);
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &a_slot]).unwrap(),
+        "false"
+    );
+    assert_eq!(container_id(&a_slot), a_container, "kept, not removed");
+    assert_eq!(serving(&app), "demo b\n");
+
+    // The next undo finds it as before.
+    let run = run_script(&app, "mvk-undo", &[], &[], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.record()["candidate"]["container_id"],
+        a_container.as_str()
+    );
+    assert_eq!(serving(&app), "demo a\n");
 }
 
 #[test]

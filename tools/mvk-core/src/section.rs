@@ -30,6 +30,10 @@ pub struct Candidate {
     /// An existing container (a rollback's stopped one), not one made for this release.
     #[serde(default)]
     pub reused: bool,
+    /// The step started it: a new container always; a reused one that was stopped (false: it
+    /// already ran, and a withdrawn candidate is left running as it was).
+    #[serde(default)]
+    pub started: bool,
     #[serde(flatten)]
     pub extra: Extra,
 }

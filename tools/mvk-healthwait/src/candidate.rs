@@ -49,7 +49,22 @@ impl Candidate {
             container_id: self.id.clone(),
             image: self.image.clone(),
             reused: self.reused,
+            started: self.started,
             extra: Default::default(),
+        }
+    }
+
+    /// The candidate a record's `candidate` section names.
+    pub fn of(section: &section::Candidate) -> Candidate {
+        Candidate {
+            slot: section.slot,
+            port: section.port,
+            name: section.container.clone(),
+            id: section.container_id.clone(),
+            image: section.image.clone(),
+            reused: section.reused,
+            started: section.started,
+            restarts: 0,
         }
     }
 

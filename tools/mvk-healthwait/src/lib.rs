@@ -104,11 +104,12 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub print_env: Option<PathBuf>,
 
-    /// Remove the candidate that the release record in FILE names, when its swap did not put
-    /// it live (failed or interrupted before nginx's reload), and do nothing else: how
+    /// Withdraw the candidate that the release record in FILE names, when its swap did not
+    /// put it live (failed or interrupted before nginx's reload), and do nothing else: how
     /// mvk-deploy and mvk-undo leave no unrouted candidate behind. Only that container (name
-    /// and id), labelled as this app's candidate slot, new for the release (a reused one is
-    /// left), and never in the live slot; gone already is fine. Prints no record
+    /// and id), labelled as this app's candidate slot, never in the live slot: one new for
+    /// the release is removed, a reused one the wait started is stopped again, one that
+    /// already ran is left; gone already is fine. Prints no record
     #[arg(long, value_name = "FILE", conflicts_with = "print_env")]
     pub withdraw: Option<PathBuf>,
 

@@ -333,7 +333,7 @@ fn probe_task(
         id: container.to_string(),
         image: placement.section.image.clone(),
         reused: placement.section.placed == Placed::Reused,
-        started: true,
+        started: placement.section.placed != Placed::Reused,
         restarts: found.restart_count.unwrap_or(0),
     };
     record.put(&candidate.section());

@@ -1,10 +1,12 @@
 //! `--withdraw FILE`: after a deploy whose swap did not put the candidate live (it failed, or
 //! was interrupted, before nginx's reload), the healthy candidate still runs, unrouted, in the
-//! idle slot. This removes it, as the health wait removes one that failed: only the container
-//! the record's `candidate` section names (by name and id), made by Maverick for this app's
-//! slot, new for this release (a rollback's reused container is left as it was), and never
-//! while its slot is the live one.
+//! idle slot. This undoes the health wait's work, as an interrupted wait does: only for the
+//! container the record's `candidate` section names (by name and id), made by Maverick for
+//! this app's slot, and never while its slot is the live one. One new for the release is
+//! removed; a rollback's reused container is stopped again if the wait started it, and left
+//! running if it already ran.
 
+use crate::candidate::Candidate;
 use anyhow::Result;
 use mvk_core::config::{NginxArgs, StateArgs};
 use mvk_core::containers::{describe, made_for, LABEL_SLOT};
@@ -22,9 +24,9 @@ pub fn run(state: &StateArgs, nginx: &NginxArgs, file: &Path, progress: &Progres
         progress.say("the record names no candidate: nothing to withdraw");
         return Ok(());
     };
-    if cand.reused {
+    if cand.reused && !cand.started {
         progress.say(format!(
-            "{} is an existing container the rollback reused: left as it is",
+            "{} is an existing container the rollback reused, already running: left as it is",
             cand.container
         ));
         return Ok(());
@@ -53,7 +55,7 @@ pub fn run(state: &StateArgs, nginx: &NginxArgs, file: &Path, progress: &Progres
         progress.say(format!("{name} is no longer there: nothing to withdraw"));
         return Ok(());
     }
-    engine.remove_container(&cand.container_id)?;
-    progress.say(format!("withdrew the candidate {name}: removed"));
+    let done = Candidate::of(&cand).undo(&engine)?;
+    progress.say(format!("withdrew the candidate {name}: {done}"));
     Ok(())
 }

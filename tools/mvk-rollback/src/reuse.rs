@@ -66,6 +66,8 @@ pub fn stopped_candidate(
             .and_then(|cfg| cfg.image.clone())
             .unwrap_or_default(),
         reused: true,
+        // mvk-healthwait starts it, and says so.
+        started: false,
         extra: Default::default(),
     }))
 }
