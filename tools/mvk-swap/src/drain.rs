@@ -8,7 +8,11 @@ use anyhow::Result;
 use mvk_core::{signal, Fail};
 use std::time::{Duration, Instant};
 
+/// How often a drain looks at the old workers: it lasts as long as the slowest request.
 const POLL: Duration = Duration::from_millis(10);
+/// How often the reload and the handover are looked at: they take milliseconds, and the swap
+/// (and with it the first request to the new release) waits on them.
+const RELOAD_POLL: Duration = Duration::from_millis(1);
 
 /// Waits until `master` runs a worker that was not among `before`: the reload took effect.
 /// nginx keeps its old workers when it cannot apply the new configuration, so none appearing
@@ -44,7 +48,7 @@ pub fn new_workers(master: Proc, before: &[Proc], bound: Duration) -> Result<Vec
             )
             .into());
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(RELOAD_POLL);
     }
 }
 
@@ -65,7 +69,7 @@ pub fn handed_over(old: &[Proc], bound: Duration) -> bool {
         if Instant::now() >= end {
             return false;
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(RELOAD_POLL);
     }
 }
 
@@ -151,6 +155,11 @@ mod tests {
         }
         let fresh = new_workers(master, &before, Duration::from_secs(5)).unwrap();
         assert_eq!(fresh.len(), 1);
+        // Seen as soon as it is forked, maybe before it runs `sleep`.
+        let end = Instant::now() + Duration::from_secs(5);
+        while procs::cmdline(fresh[0].pid) != "sleep 30" && Instant::now() < end {
+            std::thread::sleep(POLL);
+        }
         assert_eq!(procs::cmdline(fresh[0].pid), "sleep 30");
         let now = procs::children(master);
         let err = new_workers(master, &now, Duration::from_millis(50)).unwrap_err();

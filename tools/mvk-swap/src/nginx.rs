@@ -1,6 +1,7 @@
 //! Driving nginx: validate the configuration, find its master process and make it reload.
 
 use crate::procs::{self, Proc};
+use crate::Handover;
 use anyhow::Result;
 use mvk_core::config::NginxArgs;
 use mvk_core::{signal, Fail};
@@ -16,13 +17,15 @@ use std::time::Duration;
 pub struct Nginx {
     bin: PathBuf,
     conf: Option<PathBuf>,
+    handover: Handover,
 }
 
 impl Nginx {
-    pub fn new(args: &NginxArgs) -> Nginx {
+    pub fn new(args: &NginxArgs, handover: Handover) -> Nginx {
         Nginx {
             bin: args.nginx.clone(),
             conf: args.nginx_conf.clone(),
+            handover,
         }
     }
 
@@ -121,15 +124,19 @@ impl Nginx {
         }
     }
 
-    /// Tells nginx's workers from before a reload to stop taking connections now: SIGQUIT,
-    /// a worker's graceful shutdown (it closes its listening sockets and finishes what it
-    /// serves). The master tells them the same only after a fixed 100 ms sleep that follows
-    /// the start of the new workers, and until then the old workers, first in the kernel's
-    /// queue, take most new connections. Call it only once new workers run: the master
-    /// blocks SIGCHLD through that sleep, so an old worker that exits early is still its
-    /// (unreaped) child when the master tells it to quit, and is never respawned. Workers
-    /// already shutting down, gone, or no longer the processes `old` names are left alone.
-    pub fn quit_workers(old: &[Proc]) {
+    /// With `--handover quick`, tells nginx's workers from before a reload to stop taking
+    /// connections now: SIGQUIT, a worker's graceful shutdown (it closes its listening
+    /// sockets and finishes what it serves). The master tells them the same only after a
+    /// fixed 100 ms sleep that follows the start of the new workers, and until then the old
+    /// workers, first in the kernel's queue, take most new connections. Call it only once new
+    /// workers run: the master blocks SIGCHLD through that sleep, so an old worker that exits
+    /// early is still its (unreaped) child when the master tells it to quit, and is never
+    /// respawned. Workers already shutting down, gone, or no longer the processes `old` names
+    /// are left alone.
+    pub fn hand_over(&self, old: &[Proc]) {
+        if self.handover == Handover::Nginx {
+            return;
+        }
         for &worker in old {
             let title = procs::cmdline(worker.pid);
             if procs::alive(worker)
@@ -321,6 +328,7 @@ mod tests {
         let nginx = Nginx {
             bin: dir.join("no-nginx"),
             conf: Some(conf.clone()),
+            handover: Handover::Quick,
         };
         std::fs::write(&conf, "pid /run/mvk-test.pid;\nhttp { }\n").unwrap();
         assert_eq!(nginx.pid_file().unwrap(), Path::new("/run/mvk-test.pid"));

@@ -64,28 +64,64 @@ pub fn cmdline(pid: i32) -> String {
         .join(" ")
 }
 
-/// The live children of `parent`, found by scanning /proc.
+/// The live children of `parent`: those its threads list in /proc/<pid>/task/*/children (a
+/// few small reads, so a reload can be watched every millisecond), or, on a kernel built
+/// without those files, those a scan of all of /proc finds.
 pub fn children(parent: Proc) -> Vec<Proc> {
-    children_in(Path::new("/proc"), parent.pid)
-}
-
-fn children_in(proc_dir: &Path, parent: i32) -> Vec<Proc> {
-    let Ok(entries) = fs::read_dir(proc_dir) else {
-        return Vec::new();
+    let proc_dir = Path::new("/proc");
+    let listed = listed_children(proc_dir, parent.pid);
+    let pids = match listed {
+        Some(pids) => pids,
+        None => numbered(proc_dir),
     };
-    let mut kids: Vec<Proc> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let s =
-                parse_stat(&fs::read_to_string(proc_dir.join(pid.to_string()).join("stat")).ok()?)?;
-            (s.ppid == parent && !matches!(s.state, 'Z' | 'X' | 'x')).then_some(Proc {
-                pid,
-                start: s.start,
-            })
-        })
+    let mut kids: Vec<Proc> = pids
+        .into_iter()
+        .filter_map(|pid| child(proc_dir, pid, parent.pid))
         .collect();
     kids.sort_by_key(|p| p.pid);
+    kids.dedup();
     kids
+}
+
+/// The pids the threads of `parent` list as their children; None where the kernel has no
+/// such files.
+fn listed_children(proc_dir: &Path, parent: i32) -> Option<Vec<i32>> {
+    let tasks = fs::read_dir(proc_dir.join(parent.to_string()).join("task")).ok()?;
+    let mut pids = Vec::new();
+    for task in tasks.filter_map(Result::ok) {
+        let Ok(text) = fs::read_to_string(task.path().join("children")) else {
+            // No such file on this kernel, unless the thread has just ended.
+            if task.path().exists() {
+                return None;
+            }
+            continue;
+        };
+        pids.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    Some(pids)
+}
+
+/// Every pid under /proc.
+fn numbered(proc_dir: &Path) -> Vec<i32> {
+    fs::read_dir(proc_dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `pid`, if it is a live child of `parent`.
+fn child(proc_dir: &Path, pid: i32, parent: i32) -> Option<Proc> {
+    let s = parse_stat(&fs::read_to_string(proc_dir.join(pid.to_string()).join("stat")).ok()?)?;
+    (s.ppid == parent && !matches!(s.state, 'Z' | 'X' | 'x')).then_some(Proc {
+        pid,
+        start: s.start,
+    })
 }
 
 #[cfg(test)]
@@ -116,6 +152,16 @@ mod tests {
             .unwrap();
         let kid = find(child.id() as i32).unwrap();
         assert!(children(me).contains(&kid));
+        // The scan of /proc, for kernels without the children files, finds the same.
+        let proc_dir = Path::new("/proc");
+        let listed = listed_children(proc_dir, me.pid).expect("this kernel lists children");
+        assert!(listed.contains(&kid.pid));
+        assert_eq!(
+            super::child(proc_dir, kid.pid, me.pid),
+            Some(kid),
+            "a child the scan finds"
+        );
+        assert!(numbered(proc_dir).contains(&kid.pid));
         child.kill().unwrap();
         // Killed but not reaped yet: a zombie, which counts as exited.
         let end = std::time::Instant::now() + std::time::Duration::from_secs(5);

@@ -26,7 +26,7 @@ pub fn reroute(
     what: &str,
     progress: &Progress,
 ) -> Result<Drained> {
-    let nginx = Nginx::new(&args.nginx);
+    let nginx = Nginx::new(&args.nginx, args.handover);
     let master = nginx.master()?;
     interrupted("nothing was changed")?;
     progress.say(format!("{what}: rewriting {}", upstream.path.display()));
@@ -40,7 +40,7 @@ pub fn reroute(
             }
         }));
     }
-    handed_over(&old_workers, reloaded, args.handover, progress);
+    handed_over(&old_workers, reloaded, progress);
     progress.say(format!(
         "{what}: done; waiting for {} nginx worker(s) from before the reload (up to {})",
         old_workers.len(),

@@ -11,9 +11,9 @@
 //!    another reload, in case the master was merely slow).
 //! 4. Save the state with the candidate live. From the reload on, finishing is the consistent
 //!    outcome, so this happens even when interrupted; if the state cannot be written, nginx
-//!    is routed back to the old file so the two agree again. Then tell the old workers to take
-//!    no new connections (nginx's master would only tell them about 100 ms after the new ones
-//!    started) and wait until they have stopped.
+//!    is routed back to the old file so the two agree again. Then wait until the old workers
+//!    take no new connections (mvk-swap told them so as soon as the new workers ran; nginx's
+//!    master would only tell them about 100 ms later).
 //! 5. Drain: wait for the old workers to exit. An interruption stops the wait and leaves the
 //!    old container running: it may still be answering requests, and nginx no longer routes
 //!    to it; the next deploy replaces it.
@@ -29,7 +29,7 @@ use crate::nginx::Nginx;
 use crate::procs::{self, Proc};
 use crate::traffic::Traffic;
 use crate::upstream::UpstreamFile;
-use crate::{drain, long_lived, prune, routing, Args, Handover};
+use crate::{drain, long_lived, prune, routing, Args};
 use anyhow::{Context, Result};
 use mvk_core::docker::{Connecting, Engine, Stopped};
 use mvk_core::envfile::EnvFile;
@@ -140,7 +140,7 @@ pub fn run(
         return Ok(());
     }
     swap.report.previous = swap.previous.as_ref().map(Previous::section);
-    let nginx = Nginx::new(&args.nginx);
+    let nginx = Nginx::new(&args.nginx, args.handover);
     let master = nginx.master()?;
     progress.phase("nginx master found");
     interrupted("nothing was changed")?;
@@ -156,7 +156,7 @@ pub fn run(
         return Err(unrecorded(e, &nginx, &swap.upstream, master));
     }
     progress.phase("state saved");
-    handed_over(&old_workers, reloaded, args.handover, progress);
+    handed_over(&old_workers, reloaded, progress);
     progress.say(format!(
         "{} is live; recorded in {}",
         swap.release.id,
@@ -509,6 +509,8 @@ pub(crate) fn route(
     match drain::new_workers(master, &old, RELOAD_BOUND) {
         Ok(fresh) => {
             progress.phase("reloaded: nginx runs new workers");
+            // Before the state is saved: routing is settled once new workers run.
+            nginx.hand_over(&old);
             progress.say(format!(
                 "nginx reloaded in {} ms ({} new worker(s))",
                 sent.elapsed().as_millis(),
@@ -528,14 +530,9 @@ pub(crate) fn route(
 }
 
 /// Waits until nginx's workers from before the reload (`old`, reloaded at `sent`) take no new
-/// connections, so that whatever comes after the step reaches the new routing. With
-/// `--handover quick` mvk-swap tells them at once; nginx's master tells them about 100 ms
-/// after starting the new workers. A warning if they still take connections after
-/// [`RELOAD_BOUND`].
-pub(crate) fn handed_over(old: &[Proc], sent: Instant, handover: Handover, progress: &Progress) {
-    if handover == Handover::Quick {
-        Nginx::quit_workers(old);
-    }
+/// connections, so that whatever comes after the step reaches the new routing (see
+/// [`Nginx::hand_over`]). A warning if they still take connections after [`RELOAD_BOUND`].
+pub(crate) fn handed_over(old: &[Proc], sent: Instant, progress: &Progress) {
     let done = drain::handed_over(old, RELOAD_BOUND);
     progress.phase("old nginx workers take no new connections");
     if done {
