@@ -6,9 +6,13 @@
 # A loopback port nothing listens on, and none handed out before by this shell.
 sandbox_ports=" "
 sandbox_free_port() {
-  local port
+  local port low
+  # Below the kernel's ephemeral range: a port in it can be taken as the local port of a load
+  # test's client connection before the container or nginx given it binds it.
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range || low=32768
+  [ "$low" -gt 12000 ] || low=12000
   while :; do
-    port=$((20000 + RANDOM % 30000))
+    port=$((10000 + RANDOM % (low - 10000)))
     case $sandbox_ports in *" $port "*) continue ;; esac
     if [ -z "$(ss -Hltn "sport = :$port")" ]; then
       sandbox_ports+="$port "

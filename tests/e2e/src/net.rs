@@ -8,20 +8,38 @@ use std::time::{Duration, Instant};
 
 static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
-/// A loopback port nothing listens on, never handed out twice in this process.
+/// A loopback port nothing listens on, never handed out twice in this process, and below the
+/// kernel's ephemeral range: a port from that range (what binding port 0 gives) can be taken
+/// as the local port of any client connection, a load test's among them, before the
+/// container or nginx it was handed to binds it.
 pub fn free_port() -> u16 {
     let mut handed = HANDED_OUT.lock().unwrap();
     let handed = handed.get_or_insert_with(HashSet::new);
+    let (low, high) = (10_000u32, ephemeral_low().max(12_000));
+    // A different sequence in each test process (pid and clock), xorshift from there.
+    let mut x = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.subsec_nanos())
+        | 1;
     loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if handed.insert(port) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let port = (low + x % (high - low)) as u16;
+        if !handed.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed.insert(port);
             return port;
         }
     }
+}
+
+/// The first port of the kernel's ephemeral range (32768 when it cannot be read).
+fn ephemeral_low() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// Waits until something accepts connections on the port.
