@@ -36,6 +36,10 @@ pub struct Config {
     /// `DEMO_METRICS_LINE`: a line appended to `/metrics` as it is (an app that echoes a value
     /// there, or whose exposition is malformed).
     pub metrics_line: Option<String>,
+    /// `DEMO_ORPHANS`: at start, leave this many processes whose parent has exited, for PID 1
+    /// to reap when they end (a worker pool or a shell script does so; an app that is PID 1
+    /// itself and never waits leaves them as zombies).
+    pub orphans: u32,
 }
 
 impl Config {
@@ -56,6 +60,7 @@ impl Config {
                 .map(|_| parse("DEMO_CRASH_AFTER_MS", 0).map(Duration::from_millis))
                 .transpose()?,
             metrics_line: var("DEMO_METRICS_LINE"),
+            orphans: parse("DEMO_ORPHANS", 0)?,
         })
     }
 }

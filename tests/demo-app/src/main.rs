@@ -30,8 +30,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         };
     }
-    if std::env::args().nth(1).as_deref() == Some("migrate") {
-        return migrate(&config.version, std::env::args().skip(2).collect());
+    match std::env::args().nth(1).as_deref() {
+        Some("migrate") => return migrate(&config.version, std::env::args().skip(2).collect()),
+        Some("orphan-parent") => return orphan_parent(),
+        Some("orphan") => {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    for _ in 0..config.orphans {
+        // The parent is waited for; its child, orphaned, is PID 1's to reap.
+        let parent = std::process::Command::new("/proc/self/exe")
+            .arg("orphan-parent")
+            .status();
+        if let Err(e) = parent {
+            eprintln!("demo-app: cannot start a process: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     for n in 1..=config.log_lines {
         println!("log line {n}");
@@ -80,6 +96,22 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo-app: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `demo-app orphan-parent`: starts `demo-app orphan` (which ends 100 ms later) and exits at
+/// once, never waiting for it.
+fn orphan_parent() -> ExitCode {
+    match std::process::Command::new("/proc/self/exe")
+        .arg("orphan")
+        .spawn()
+    {
+        // Dropping a Child neither waits for it nor kills it.
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo-app: cannot start a process: {e}");
             ExitCode::FAILURE
         }
     }

@@ -112,3 +112,49 @@ fn a_sigterm_aware_app_under_the_init_finishes_its_requests_in_flight() {
         "{logs}"
     );
 }
+
+/// The states (`S`, `R`, `Z`…) of the children of `container`'s PID 1, read from the host's
+/// /proc: `docker top` cannot show a zombie, which has already left the container's cgroup.
+fn children_of_pid1(container: &str) -> Vec<char> {
+    let pid = inspect(container, "{{.State.Pid}}");
+    let listed = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_else(|e| panic!("the children of {container}'s PID 1 ({pid}): {e}"));
+    listed
+        .split_whitespace()
+        .filter_map(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            stat.rsplit_once(')')?.1.trim_start().chars().next()
+        })
+        .collect()
+}
+
+/// Processes orphaned inside the container (the demo app leaves three at start, each ending
+/// 100 ms later) are reaped under the init; with the app as PID 1, which never waits for them,
+/// they stay zombies.
+#[test]
+fn orphans_are_reaped_under_the_init_and_left_as_zombies_without_it() {
+    let app = TestApp::new("init-reap");
+    let v1 = app_image(&app, "v1", &[("DEMO_ORPHANS", "3")]);
+    let v2 = app_image(&app, "v2", &[("DEMO_ORPHANS", "3")]);
+    deploy(&app, &v1, &[], &[("MVK_NO_INIT", "1")]);
+    let blue = format!("{}-blue", app.name);
+    mvk_e2e::wait_until(
+        "three zombies without the init",
+        Duration::from_secs(20),
+        || children_of_pid1(&blue) == ['Z', 'Z', 'Z'],
+    );
+
+    deploy(&app, &v2, &[], &[]);
+    let green = format!("{}-green", app.name);
+    assert_eq!(inspect(&green, "{{.HostConfig.Init}}"), "true");
+    // The orphans were started before the app listened, so before it was healthy: under the
+    // init (PID 1) only the app is left once they end.
+    mvk_e2e::wait_until(
+        "the orphans to end and be reaped under the init",
+        Duration::from_secs(20),
+        || {
+            let children = children_of_pid1(&green);
+            children.len() == 1 && children[0] != 'Z'
+        },
+    );
+}
