@@ -23,7 +23,7 @@ _mvk__undo() {
 
     case "${cmd}" in
         mvk__undo)
-            opts="-q --app --to --list --pull --restore-spec --state-dir --blue-port --green-port --container-port --quiet --dry-run --hosts --parallel --live --cause"
+            opts="-q --app --to --list --pull --restore-spec --state-dir --blue-port --green-port --container-port --quiet --dry-run --hosts --parallel --tethered --live --cause"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -12,4 +12,5 @@ complete -c mvk-undo -l list -d 'Print the release history as JSON Lines, newest
 complete -c mvk-undo -l pull -d 'Pull the image by its recorded repo:tag when it is no longer on this host (credentials from the Docker config, as for mvk-build --push)'
 complete -c mvk-undo -s q -l quiet -d 'Print no progress on stderr (errors are still printed)'
 complete -c mvk-undo -l dry-run -d 'Print the record of where the undo would go (mvk-rollback alone) and change nothing; exit 1 when there is nothing to go back to'
+complete -c mvk-undo -l tethered -d 'Stdin ending before the undo does interrupts it as SIGTERM would (how mvk-undo --hosts runs it over SSH: an interrupted run, or a lost connection, interrupts the undo there)'
 complete -c mvk-undo -l live -d 'Print the live release (nothing before the first deploy) and change nothing: how the deploy scripts ask, instead of reading JSON themselves'

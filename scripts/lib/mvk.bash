@@ -605,6 +605,13 @@ mvk_fleet_timed() {
   echo "$status $(mvk_elapsed "$start")" >"$MVK_LOG/$host.status"
 }
 
+# mvk_fleet_switched: the hosts of MVK_SWITCHED as --hosts takes them (web1,web2), for the
+# command an interrupted run suggests.
+mvk_fleet_switched() {
+  local IFS=,
+  echo "${MVK_SWITCHED[*]:-…}"
+}
+
 # mvk_fleet_revert STEP OUTCOME FAILED: puts the hosts of MVK_SWITCHED back, newest first,
 # with `STEP HOST` (its record into $MVK_LOG/HOST-revert.json); each gets OUTCOME, or FAILED
 # (STEP says loudly that this host may be left on what the run gave it), and STEP's exit code.

@@ -151,6 +151,15 @@ fn undo() -> Script {
                     .value_parser(clap::value_parser!(u16).range(1..=999))
                     .requires("hosts")
                     .help("With --hosts: how many hosts roll back at once, in waves"),
+                Arg::new("tethered")
+                    .long("tethered")
+                    .action(ArgAction::SetTrue)
+                    .conflicts_with("hosts")
+                    .help(
+                        "Stdin ending before the undo does interrupts it as SIGTERM would (how \
+                         mvk-undo --hosts runs it over SSH: an interrupted run, or a lost \
+                         connection, interrupts the undo there)",
+                    ),
             ]
         },
         about: "Put back the release that was live before the live one: the manual rollback, \
@@ -166,9 +175,11 @@ read the app's env file like the rollback, take no lock and change nothing.
 
 With --hosts, on several hosts over SSH ($MVK_SSH), by mvk-rollout's rules: every host is \
 checked first (ssh HOST mvk-undo --dry-run; unreachable: exit 4, nothing to go back to: exit \
-1, and nothing changes anywhere), then each runs mvk-undo --to the release its check found \
-(its own env file, state, deploy lock, nginx, hooks). When a host fails, the hosts already \
-rolled back get their release back, newest first, and the hosts after it are never touched. \
+1, and nothing changes anywhere), then each runs mvk-undo --tethered --to the release its \
+check found (its own env file, state, deploy lock, nginx, hooks). When a host fails, the hosts \
+already rolled back get their release back, newest first, and the hosts after it are never \
+touched. Interrupted, the undo running on a host is interrupted there, the hosts rolled back \
+stay so, and the run exits 130. \
 Output: one JSON line per host, {host, outcome, exit_code, seconds, record}, outcome one of \
 rolled-back, failed, restored, restore-failed, unreachable, not-reached; a summary on stderr. \
 With --hosts and --list: one line per host, {host, outcome, exit_code, live, candidates, \

@@ -535,6 +535,69 @@ fn a_host_not_ready_stops_the_undo_before_any_host_changes() {
     assert_eq!(lines[0]["exit_code"], 4);
 }
 
+/// An undo across hosts interrupted while a host's undo runs (its health wait never ends here)
+/// interrupts it there: the host keeps its release, the stopped container the undo started is
+/// stopped again, no lock is left held, and the run exits 130 saying so.
+#[test]
+fn an_undo_across_hosts_interrupted_during_a_hosts_undo_interrupts_it_there() {
+    let s = Setup::new("mh-undo-int", 1);
+    for release in ["a", "b"] {
+        let (code, _, stderr) = s.rollout("web1", release);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    s.configure(
+        0,
+        &[("MVK_HEALTH_PATH", "/nope"), ("MVK_HEALTH_TIMEOUT", "600s")],
+    );
+    let filter = format!("label=mvk.app={}", s.build.name);
+    let running = || {
+        s.fleet
+            .docker(0, &["ps", "-q", "--filter", &filter])
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(running(), 1, "only b runs on web1");
+    let wait = Duration::from_secs(300);
+    for how in [Interrupt::Kill, Interrupt::CtrlC] {
+        let cmd = script_command(
+            &s.build,
+            "mvk-undo",
+            &["--hosts", "web1"],
+            &[("MVK_SSH", s.ssh.as_str())],
+        );
+        let mut undo = Interruptible::start(cmd, Stdio::null());
+        undo.wait_for_line("mvk-healthwait: waiting for", wait);
+        undo.interrupt(how);
+        let run = undo.finish(wait);
+        assert_eq!(run.code, 130, "{how:?}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("interrupted: the hosts rolled back stay so"),
+            "{how:?}: {}",
+            run.stderr
+        );
+        let lines: Vec<Value> = run
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(outcomes(&lines), [pair("web1", "failed")], "{how:?}");
+        let record = &lines[0]["record"];
+        assert_eq!(record["error"]["kind"], "interrupted", "{how:?}: {record}");
+        assert_eq!(
+            record["error"]["tool"], "mvk-healthwait",
+            "{how:?}: {record}"
+        );
+        assert_eq!(s.live(0), "b", "{how:?}");
+        assert_eq!(s.serving(0), "demo b\n", "{how:?}");
+        assert_eq!(running(), 1, "{how:?}: a's container was left running");
+        let app = &s.build.name;
+        assert_lock_free(&s.hosts[0].state.path().join(app).join("deploy.lock"));
+        assert_lock_free(&s.build.state.path().join(app).join("fleet.lock"));
+    }
+}
+
 #[test]
 fn bad_host_names_and_options_for_undo_are_exit_2_and_change_nothing() {
     let s = Setup::new("mh-undo-names", 1);
