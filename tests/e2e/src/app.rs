@@ -40,6 +40,24 @@ impl TestApp {
         }
     }
 
+    /// The app's state file in its state dir.
+    pub fn state_file(&self) -> std::path::PathBuf {
+        self.state.path().join(&self.name).join("state.json")
+    }
+
+    /// The app's state, which must be there.
+    pub fn state(&self) -> serde_json::Value {
+        let path = self.state_file();
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// What nginx answers on `/` (the body names the version), or why it did not answer.
+    pub fn serving(&self) -> String {
+        crate::get(&self.nginx.url("/")).map_or_else(|e| e, |(_, body)| body)
+    }
+
     /// The environment that points every tool at this app's ports, state and nginx.
     pub fn env(&self) -> Vec<(String, String)> {
         [

@@ -14,11 +14,6 @@ fn swap(app: &TestApp, record: &Value, args: &[&str]) -> Value {
     run.record()
 }
 
-fn state(app: &TestApp) -> Value {
-    let path = app.state.path().join(&app.name).join("state.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// `n` requests through nginx, one after the other: how many each version answered.
 fn split(app: &TestApp, n: usize) -> BTreeMap<String, usize> {
     let mut by = BTreeMap::new();
@@ -67,7 +62,7 @@ fn a_weighted_canary_takes_its_share_moves_and_ends_without_a_failed_request() {
     assert_eq!(r["swap"]["live"]["release"], "v1");
     assert_eq!(r["swap"]["live"]["container"], format!("{}-blue", app.name));
     assert!(r["swap"].get("candidate_removed").is_none(), "{r}");
-    let s = state(&app);
+    let s = app.state();
     assert_eq!(s["live"]["release"], "v1", "the live release stays live");
     assert_eq!(s["traffic"]["canary"]["weight"], 10);
     let upstream = std::fs::read_to_string(&app.nginx.upstream_file).unwrap();
@@ -110,7 +105,7 @@ fn a_weighted_canary_takes_its_share_moves_and_ends_without_a_failed_request() {
     load.finish().assert_only(&[200], 100);
     assert_eq!(container_status(&format!("{}-green", app.name)), "");
     assert_eq!(container_status(&format!("{}-blue", app.name)), "running");
-    assert!(state(&app)["traffic"]["canary"].is_null());
+    assert!(app.state()["traffic"]["canary"].is_null());
     assert_eq!(split(&app, 20).keys().collect::<Vec<_>>(), ["demo v1"]);
 }
 
@@ -186,7 +181,7 @@ fn mvk_canary_aborts_a_failing_candidate_at_the_first_step() {
         0,
         "the live release failed requests"
     );
-    assert_eq!(state(&app)["live"]["release"], "v1");
+    assert_eq!(app.state()["live"]["release"], "v1");
     assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v1\n".into())));
 }
 
@@ -214,8 +209,8 @@ fn mvk_canary_promotes_a_good_candidate_without_a_failed_request() {
     let r = run.record();
     assert_eq!(r["swap"]["live"]["release"], "v2", "{r}");
     assert_eq!(r["swap"]["previous_stopped"], true);
-    assert_eq!(state(&app)["live"]["release"], "v2");
-    assert!(state(&app)["traffic"]["canary"].is_null());
+    assert_eq!(app.state()["live"]["release"], "v2");
+    assert!(app.state()["traffic"]["canary"].is_null());
     assert_eq!(container_status(&format!("{}-blue", app.name)), "exited");
     assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v2\n".into())));
     let o = load.finish();

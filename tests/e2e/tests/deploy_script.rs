@@ -39,16 +39,6 @@ fn deploy_ok(app: &TestApp, version: &str) -> Value {
     run.record()
 }
 
-fn serving(app: &TestApp) -> String {
-    get(&app.nginx.url("/"))
-        .map(|(_, body)| body)
-        .unwrap_or_else(|e| e)
-}
-
-fn state_file(app: &TestApp) -> PathBuf {
-    app.state.path().join(&app.name).join("state.json")
-}
-
 /// The runs' log directories, oldest first.
 fn log_dirs(app: &TestApp) -> Vec<PathBuf> {
     let dir = app.state.path().join(&app.name).join("deploys");
@@ -158,7 +148,7 @@ fn a_deploy_goes_live_verified_and_gated_and_logs_each_step() {
         "{r}"
     );
     assert!(r.get("rollback").is_none());
-    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(app.serving(), "demo a\n");
     // Each step's record, in the log dir the env file named; the last one is what was printed.
     let names = files(logs.path());
     assert_eq!(
@@ -224,9 +214,9 @@ fn verification_failing_after_the_swap_rolls_back_to_the_previous_release() {
         "a's stopped container is started again"
     );
     assert_eq!(r["candidate"]["container_id"], a_container.as_str());
-    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(app.serving(), "demo a\n");
     let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(state_file(&app)).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(app.state_file()).unwrap()).unwrap();
     assert_eq!(state["live"]["release"], "a");
     let dirs = log_dirs(&app);
     let last = dirs.last().unwrap();
@@ -264,7 +254,7 @@ fn the_alert_gate_firing_rolls_back_and_no_request_fails_but_the_bad_releases_50
     assert_eq!(r["rollback"]["cause"]["tool"], "mvk-alerts", "{r}");
     assert_eq!(r["rollback"]["to"], "a");
     assert_eq!(r["swap"]["live"]["release"], "a");
-    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(app.serving(), "demo a\n");
     let dirs = log_dirs(&app);
     let gate: Value = serde_json::from_str(
         &std::fs::read_to_string(dirs.last().unwrap().join("05-mvk-alerts.json")).unwrap(),
@@ -289,7 +279,7 @@ fn a_failed_build_touches_nothing_and_rolls_nothing_back() {
     let app = TestApp::new("dep-build");
     deploy_ok(&app, "a");
     let containers = app.containers();
-    let state = std::fs::read(state_file(&app)).unwrap();
+    let state = std::fs::read(app.state_file()).unwrap();
     let upstream = std::fs::read(&app.nginx.upstream_file).unwrap();
     let ctx = context(&app, "b", &[]);
     std::fs::write(
@@ -311,9 +301,9 @@ fn a_failed_build_touches_nothing_and_rolls_nothing_back() {
         r.get("rollback").is_none() && r.get("swap").is_none(),
         "{r}"
     );
-    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(app.serving(), "demo a\n");
     assert_eq!(app.containers(), containers);
-    assert_eq!(std::fs::read(state_file(&app)).unwrap(), state);
+    assert_eq!(std::fs::read(app.state_file()).unwrap(), state);
     assert_eq!(std::fs::read(&app.nginx.upstream_file).unwrap(), upstream);
     let dirs = log_dirs(&app);
     assert!(!files(dirs.last().unwrap())
@@ -394,7 +384,7 @@ fn a_second_deploy_at_once_fails_cleanly_or_waits_with_mvk_lock_wait() {
         third.stderr
     );
     assert_eq!(third.record()["swap"]["previous"]["release"], "b");
-    assert_eq!(serving(&app), "demo c\n");
+    assert_eq!(app.serving(), "demo c\n");
 }
 
 #[test]
@@ -478,7 +468,7 @@ fn a_rollback_that_fails_too_is_reported_and_leaves_the_new_release_serving() {
     // mvk-swap never ran for the rollback: b, broken as it is, still serves.
     assert_eq!(get(&app.nginx.url("/")).unwrap().0, 500);
     let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(state_file(&app)).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(app.state_file()).unwrap()).unwrap();
     assert_eq!(state["live"]["release"], "b");
 }
 
@@ -579,7 +569,7 @@ impl Untouched {
     fn take(app: &TestApp) -> Untouched {
         Untouched {
             containers: app.containers(),
-            state: std::fs::read(state_file(app)).unwrap(),
+            state: std::fs::read(app.state_file()).unwrap(),
             upstream: std::fs::read(&app.nginx.upstream_file).unwrap(),
         }
     }
@@ -595,8 +585,8 @@ impl Untouched {
         );
         let r = run.record();
         assert!(r.get("rollback").is_none(), "{r}");
-        assert_eq!(serving(app), format!("demo {live}\n"));
-        assert_eq!(std::fs::read(state_file(app)).unwrap(), self.state);
+        assert_eq!(app.serving(), format!("demo {live}\n"));
+        assert_eq!(std::fs::read(app.state_file()).unwrap(), self.state);
         assert_eq!(
             std::fs::read(&app.nginx.upstream_file).unwrap(),
             self.upstream
@@ -726,7 +716,7 @@ fn mvk_env_file_values_reach_the_app_and_no_record_state_or_output() {
     let ctx = context(&app, "a", &[]);
     let run = deploy(&app, ctx.path(), "a", &[("MVK_ENV_FILE", file)]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(serving(&app), format!("demo {secret}\n"), "the app got it");
+    assert_eq!(app.serving(), format!("demo {secret}\n"), "the app got it");
     let mut outputs = vec![run.stdout, run.stderr];
 
     // A failing migration and a crash print the app's output: masked there too.
@@ -786,8 +776,8 @@ fn a_tethered_deploy_whose_stdin_ends_is_interrupted_and_changes_nothing() {
     let run = run_script(&app, "mvk-deploy", &args, &[], &format!("{built}\n"));
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
-    assert_eq!(serving(&app), "demo a\n");
-    assert_eq!(std::fs::read(state_file(&app)).unwrap(), before.state);
+    assert_eq!(app.serving(), "demo a\n");
+    assert_eq!(std::fs::read(app.state_file()).unwrap(), before.state);
     assert_eq!(
         std::fs::read(&app.nginx.upstream_file).unwrap(),
         before.upstream

@@ -8,8 +8,8 @@
 use mvk_e2e::demo::app_context as context;
 use mvk_e2e::registry::{RemoveRepo, StalledBlobs};
 use mvk_e2e::{
-    docker, get, script_command, sleeping_requests, DemoImage, Interrupt, Interruptible, Registry,
-    Run, TempDir, TestApp,
+    docker, script_command, sleeping_requests, DemoImage, Interrupt, Interruptible, Registry, Run,
+    TempDir, TestApp,
 };
 use serde_json::{json, Value};
 use std::io::Write;
@@ -47,7 +47,7 @@ fn deploy_ok(app: &TestApp, release: &str) {
     let ctx = context(app, release, &[]);
     let run = mvk_e2e::cmd::run_command(deploy_command(app, ctx.path(), release, &[]), "");
     assert_eq!(run.code, 0, "deploy {release}: {}", run.stderr);
-    assert_eq!(serving(app), format!("demo {release}\n"));
+    assert_eq!(app.serving(), format!("demo {release}\n"));
 }
 
 /// Starts `mvk-deploy` of `release` from `ctx`, to be interrupted.
@@ -70,24 +70,10 @@ fn slow_context(app: &TestApp, release: &str, delay_ms: u32) -> TempDir {
     ctx
 }
 
-fn serving(app: &TestApp) -> String {
-    get(&app.nginx.url("/"))
-        .map(|(_, body)| body)
-        .unwrap_or_else(|e| e)
-}
-
-fn state_file(app: &TestApp) -> PathBuf {
-    app.state.path().join(&app.name).join("state.json")
-}
-
-fn state(app: &TestApp) -> Value {
-    serde_json::from_slice(&std::fs::read(state_file(app)).unwrap()).unwrap()
-}
-
 /// The state file and the upstream file, byte for byte.
 fn files(app: &TestApp) -> (Vec<u8>, Vec<u8>) {
     (
-        std::fs::read(state_file(app)).unwrap(),
+        std::fs::read(app.state_file()).unwrap(),
         std::fs::read(&app.nginx.upstream_file).unwrap(),
     )
 }
@@ -207,7 +193,7 @@ fn deploy_interrupted_during_the_build_keeps_the_live_release() {
         assert_logged(&app, "mvk-build");
         assert_eq!(docker(&["images", "-q", &app.tag("b")]).unwrap(), "");
         assert_eq!(files(&app), before, "{how:?}");
-        assert_eq!(serving(&app), "demo a\n");
+        assert_eq!(app.serving(), "demo a\n");
         assert!(in_slot(&app, "green").is_empty(), "{how:?}");
         assert_lock_free(&app);
     }
@@ -242,7 +228,7 @@ fn deploy_interrupted_during_the_health_wait_keeps_the_live_release_and_removes_
         );
         assert_eq!(files(&app), before, "{how:?}");
         assert_eq!(status(&container(&app, "blue")), "running");
-        assert_eq!(serving(&app), "demo a\n");
+        assert_eq!(app.serving(), "demo a\n");
         assert_lock_free(&app);
     }
 }
@@ -295,7 +281,7 @@ fn deploy_interrupted_before_the_swaps_reload_puts_the_upstream_file_back_and_re
             "{how:?}: the candidate is left"
         );
         assert_eq!(status(&container(&app, "blue")), "running", "{how:?}");
-        assert_eq!(serving(&app), "demo a\n");
+        assert_eq!(app.serving(), "demo a\n");
         assert_lock_free(&app);
     }
 }
@@ -347,9 +333,9 @@ fn deploy_interrupted_while_the_swap_drains_leaves_the_new_release_live_and_cons
             run.stderr
         );
         // State, nginx and what answers agree: the new release is live, nothing rolled back.
-        assert_eq!(state(&app)["live"]["release"], next.0, "{how:?}");
+        assert_eq!(app.state()["live"]["release"], next.0, "{how:?}");
         assert_eq!(routed_port(&app), next.2, "{how:?}");
-        assert_eq!(serving(&app), format!("demo {}\n", next.0));
+        assert_eq!(app.serving(), format!("demo {}\n", next.0));
         // The old release was left running with its request, not stopped under it.
         assert_eq!(status(&container(&app, live.1)), "running", "{how:?}");
         assert_eq!(sleeping_requests(live.2), 1, "{how:?}");
@@ -395,9 +381,9 @@ fn deploy_interrupted_while_its_automatic_rollback_drains_leaves_the_previous_re
             run.stderr
         );
         assert_logged(&app, "mvk-swap");
-        assert_eq!(state(&app)["live"]["release"], "a", "{how:?}");
+        assert_eq!(app.state()["live"]["release"], "a", "{how:?}");
         assert_eq!(routed_port(&app), app.blue_port, "{how:?}");
-        assert_eq!(serving(&app), "demo a\n");
+        assert_eq!(app.serving(), "demo a\n");
         // The failed release keeps its request: left running, not stopped under it.
         assert_eq!(status(&container(&app, "green")), "running", "{how:?}");
         assert_eq!(sleeping_requests(app.green_port), 1, "{how:?}");
@@ -439,8 +425,8 @@ fn deploy_interrupted_during_the_alert_gate_keeps_the_verified_release_live_with
             run.stderr
         );
         assert_logged(&app, "mvk-alerts");
-        assert_eq!(state(&app)["live"]["release"], release.as_str());
-        assert_eq!(serving(&app), format!("demo {release}\n"));
+        assert_eq!(app.state()["live"]["release"], release.as_str());
+        assert_eq!(app.serving(), format!("demo {release}\n"));
         assert_lock_free(&app);
     }
 }
@@ -482,14 +468,14 @@ fn pruned_release(
     }
     docker(&["rm", &container(app, "blue")]).unwrap();
     docker(&["rmi", &a_ref, &pushed_ref]).unwrap();
-    assert_eq!(serving(app), "demo b\n");
+    assert_eq!(app.serving(), "demo b\n");
     (untag.0, untag.1, b)
 }
 
 /// After a rollback to the pruned `a` was interrupted in its pull: nothing changed.
 fn assert_nothing_rolled_back(app: &TestApp, before: &(Vec<u8>, Vec<u8>), how: Interrupt) {
     assert_eq!(&files(app), before, "{how:?}");
-    assert_eq!(serving(app), "demo b\n");
+    assert_eq!(app.serving(), "demo b\n");
     assert!(
         in_slot(app, "blue").is_empty(),
         "{how:?}: {:?}",
@@ -564,7 +550,7 @@ fn canary_interrupted_during_its_analysis_is_aborted_and_the_live_release_keeps_
         let mut canary = Interruptible::start(cmd, Stdio::null());
         canary.wait_for_line("mvk-alerts: comparing the canary", PHASE);
         // The canary has its share: the abort must take it back.
-        assert_eq!(state(&app)["traffic"]["canary"]["release"], "b", "{how:?}");
+        assert_eq!(app.state()["traffic"]["canary"]["release"], "b", "{how:?}");
         canary.interrupt(how);
         let run = canary.finish(EXIT);
         assert_eq!(run.code, 130, "{how:?}: {}", run.stderr);
@@ -596,10 +582,10 @@ fn canary_interrupted_during_its_analysis_is_aborted_and_the_live_release_keeps_
             in_slot(&app, "green").is_empty(),
             "{how:?}: the candidate is left"
         );
-        assert_eq!(state(&app)["live"]["release"], "a", "{how:?}");
-        assert!(state(&app)["traffic"]["canary"].is_null(), "{how:?}");
+        assert_eq!(app.state()["live"]["release"], "a", "{how:?}");
+        assert!(app.state()["traffic"]["canary"].is_null(), "{how:?}");
         assert_eq!(routed_port(&app), app.blue_port, "{how:?}");
-        assert_eq!(serving(&app), "demo a\n");
+        assert_eq!(app.serving(), "demo a\n");
         assert_lock_free(&app);
     }
 }

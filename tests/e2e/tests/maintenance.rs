@@ -18,11 +18,6 @@ fn deploy(app: &TestApp, slot: &str, image: &DemoImage, extra: &[(&str, &str)]) 
     run.record()
 }
 
-fn state(app: &TestApp) -> Value {
-    let path = app.state.path().join(&app.name).join("state.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// The upstream file and the state, to see that nothing changed.
 fn files(app: &TestApp) -> (Vec<u8>, Vec<u8>) {
     (
@@ -70,7 +65,7 @@ fn the_warm_previous_release_answers_when_the_live_one_dies() {
         )),
         "{upstream}"
     );
-    assert_eq!(state(&app)["traffic"]["warm"]["port"], app.blue_port);
+    assert_eq!(app.state()["traffic"]["warm"]["port"], app.blue_port);
     assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v2\n".into())));
 
     let load = Hey::start(&app.nginx.url("/"), 6);
@@ -157,7 +152,7 @@ fn maintenance_on_and_off_lose_no_request() {
     assert_eq!(r["swap"]["maintenance"], "on", "{r}");
     assert_eq!(r["swap"]["live"]["container"], format!("{}-blue", app.name));
     assert_eq!(r["app"], app.name);
-    assert_eq!(state(&app)["traffic"]["maintenance"], true);
+    assert_eq!(app.state()["traffic"]["maintenance"], true);
     let (status, head, body) = fetch(&app, "GET");
     assert_eq!(status, 503, "{head}");
     assert!(head.contains("\r\nRetry-After: 120"), "{head}");
@@ -181,7 +176,7 @@ fn maintenance_on_and_off_lose_no_request() {
     assert_eq!(run.record()["swap"]["maintenance"], "off");
     Hey::finish(load).assert_only(&[200, 503], 10);
     assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v1\n".into())));
-    assert_eq!(state(&app)["traffic"]["maintenance"], false);
+    assert_eq!(app.state()["traffic"]["maintenance"], false);
 }
 
 #[test]
@@ -200,7 +195,7 @@ fn a_swap_to_a_new_release_ends_maintenance() {
     assert_eq!(fetch(&app, "GET").0, 503);
     let r = deploy(&app, "green", &v2, &[]);
     assert_eq!(r["swap"]["live"]["release"], "v2", "{r}");
-    assert_eq!(state(&app)["traffic"]["maintenance"], false);
+    assert_eq!(app.state()["traffic"]["maintenance"], false);
     let upstream = std::fs::read_to_string(&app.nginx.upstream_file).unwrap();
     assert!(!upstream.contains(" down;"), "{upstream}");
     assert_eq!(get(&app.nginx.url("/")), Ok((200, "demo v2\n".into())));

@@ -6,7 +6,7 @@
 
 use mvk_e2e::debian::Image;
 use mvk_e2e::demo::repo_root;
-use mvk_e2e::{docker, get, run_script, Hey, TempDir, TestApp};
+use mvk_e2e::{docker, run_script, Hey, TempDir, TestApp};
 use std::sync::Mutex;
 
 /// The two tests share the build stage's cached layers; one at a time, so neither removes
@@ -56,10 +56,6 @@ fn deploy(app: &TestApp, ctx: &TempDir, stage: &str, version: &str, extra: &[(&s
     assert_eq!(record["verify"]["ok"], true, "{record}");
 }
 
-fn serving(app: &TestApp) -> String {
-    get(&app.nginx.url("/")).map_or_else(|e| e, |(_, body)| body)
-}
-
 /// How the release that was live before the last deploy ended: its container's exit code.
 fn previous_exit_code(app: &TestApp, version: &str) -> String {
     let id = docker(&[
@@ -85,7 +81,7 @@ fn deploy_and_roll_back_under_load(label: &str, stage: &str, extra: &[(&str, &st
     let app = TestApp::new(label);
     let ctx = context();
     deploy(&app, &ctx, stage, "v1", extra);
-    assert_eq!(serving(&app), "python v1\n");
+    assert_eq!(app.serving(), "python v1\n");
     let size: u64 = docker(&["image", "inspect", "-f", "{{.Size}}", &app.tag("v1")])
         .unwrap()
         .parse()
@@ -95,11 +91,11 @@ fn deploy_and_roll_back_under_load(label: &str, stage: &str, extra: &[(&str, &st
 
     let load = Hey::start(&app.nginx.url("/"), 240);
     deploy(&app, &ctx, stage, "v2", extra);
-    assert_eq!(serving(&app), "python v2\n");
+    assert_eq!(app.serving(), "python v2\n");
     let ended = previous_exit_code(&app, "v1");
     let undo = run_script(&app, "mvk-undo", &[], extra, "");
     assert_eq!(undo.code, 0, "mvk-undo: {}", undo.stderr);
-    assert_eq!(serving(&app), "python v1\n");
+    assert_eq!(app.serving(), "python v1\n");
     load.interrupt().assert_only(&[200], 100);
     ended
 }

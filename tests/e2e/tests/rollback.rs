@@ -4,12 +4,8 @@
 
 use mvk_e2e::demo::repo_root;
 use mvk_e2e::registry::docker_config;
-use mvk_e2e::{docker, get, run_script, DemoImage, Registry, TempDir, TestApp};
+use mvk_e2e::{docker, run_script, DemoImage, Registry, TempDir, TestApp};
 use serde_json::{json, Value};
-
-fn state_file(app: &TestApp) -> std::path::PathBuf {
-    app.state.path().join(&app.name).join("state.json")
-}
 
 /// One history entry as mvk-swap records it.
 fn entry(app: &TestApp, release: &str, image: &str, image_id: &str, slot: &str) -> Value {
@@ -25,9 +21,9 @@ fn entry(app: &TestApp, release: &str, image: &str, image_id: &str, slot: &str) 
 /// Writes a state whose history is `entries` (newest first), the first one live.
 fn write_state(app: &TestApp, entries: &[Value]) {
     let state = json!({"version": 1, "app": app.name, "live": entries.first(), "history": entries});
-    std::fs::create_dir_all(state_file(app).parent().unwrap()).unwrap();
+    std::fs::create_dir_all(app.state_file().parent().unwrap()).unwrap();
     std::fs::write(
-        state_file(app),
+        app.state_file(),
         serde_json::to_string_pretty(&state).unwrap(),
     )
     .unwrap();
@@ -57,13 +53,6 @@ fn deploy(app: &TestApp, image: &DemoImage) -> Value {
     let swap = app.run("mvk-swap", &[], &[], &health.stdout);
     assert_eq!(swap.code, 0, "{}", swap.stderr);
     swap.record()
-}
-
-/// What nginx answers on `/` for this app.
-fn serving(app: &TestApp) -> String {
-    get(&app.nginx.url("/"))
-        .map(|(_, body)| body)
-        .unwrap_or_else(|e| e)
 }
 
 fn container_id(name: &str) -> String {
@@ -98,13 +87,13 @@ fn nothing_to_roll_back_to_is_exit_1_and_creates_nothing() {
         run.stderr
     );
     assert!(
-        !state_file(&app).exists(),
+        !app.state_file().exists(),
         "rollback must not create a state file"
     );
 
     let a = image(&app, &app.tag("a"), "a");
     write_state(&app, &[entry(&app, "a", &a.tag, &a.id, "blue")]);
-    let before = std::fs::read(state_file(&app)).unwrap();
+    let before = std::fs::read(app.state_file()).unwrap();
     let run = rollback(&app, &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -113,7 +102,7 @@ fn nothing_to_roll_back_to_is_exit_1_and_creates_nothing() {
         run.stderr
     );
     assert!(run.record().get("rollback").is_none());
-    assert_eq!(std::fs::read(state_file(&app)).unwrap(), before);
+    assert_eq!(std::fs::read(app.state_file()).unwrap(), before);
 }
 
 #[test]
@@ -517,8 +506,8 @@ fn a_version_0_state_file_is_read_and_listed() {
         }
         .into();
     }
-    std::fs::create_dir_all(state_file(&app).parent().unwrap()).unwrap();
-    std::fs::write(state_file(&app), serde_json::to_string_pretty(&v0).unwrap()).unwrap();
+    std::fs::create_dir_all(app.state_file().parent().unwrap()).unwrap();
+    std::fs::write(app.state_file(), serde_json::to_string_pretty(&v0).unwrap()).unwrap();
 
     let run = rollback(&app, &["--list"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -555,9 +544,9 @@ fn deploy_a_deploy_b_undo_puts_a_back_by_starting_its_stopped_container() {
         .unwrap()
         .to_string();
     let a_container = container_id(&a_slot);
-    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(app.serving(), "demo a\n");
     deploy(&app, &b);
-    assert_eq!(serving(&app), "demo b\n");
+    assert_eq!(app.serving(), "demo b\n");
     assert_eq!(
         docker(&["inspect", "-f", "{{.State.Running}}", &a_slot]).unwrap(),
         "false"
@@ -573,7 +562,7 @@ fn deploy_a_deploy_b_undo_puts_a_back_by_starting_its_stopped_container() {
     assert_eq!(r["swap"]["live"]["release"], "a");
     assert_eq!(r["candidate"]["reused"], true, "{r}");
     assert_eq!(r["candidate"]["container_id"], a_container.as_str());
-    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(app.serving(), "demo a\n");
     assert_eq!(
         container_id(&a_slot),
         a_container,
@@ -616,7 +605,7 @@ fn deploy_a_deploy_b_undo_puts_a_back_by_starting_its_stopped_container() {
     let run = run_script(&app, "mvk-undo", &[], &[], "");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.record()["swap"]["live"]["release"], "b");
-    assert_eq!(serving(&app), "demo b\n");
+    assert_eq!(app.serving(), "demo b\n");
     let history = live_releases(&app);
     let want: Vec<(String, bool)> = [("b", true), ("a", false), ("b", false), ("a", false)]
         .iter()
@@ -669,7 +658,7 @@ fn undo_whose_swap_fails_stops_the_started_container_again() {
         "false"
     );
     assert_eq!(container_id(&a_slot), a_container, "kept, not removed");
-    assert_eq!(serving(&app), "demo b\n");
+    assert_eq!(app.serving(), "demo b\n");
 
     // The next undo finds it as before.
     let run = run_script(&app, "mvk-undo", &[], &[], "");
@@ -678,7 +667,7 @@ fn undo_whose_swap_fails_stops_the_started_container_again() {
         run.record()["candidate"]["container_id"],
         a_container.as_str()
     );
-    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(app.serving(), "demo a\n");
 }
 
 #[test]
@@ -695,14 +684,14 @@ fn undo_with_nothing_to_roll_back_to_or_an_unknown_release_changes_nothing() {
     assert_eq!(run.record()["error"]["tool"], "mvk-rollback");
 
     deploy(&app, &a);
-    let before = std::fs::read(state_file(&app)).unwrap();
+    let before = std::fs::read(app.state_file()).unwrap();
     for args in [&[][..], &["--to", "nope"][..]] {
         let run = run_script(&app, "mvk-undo", args, &[], "");
         assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
         assert!(run.record()["error"]["kind"].is_string());
-        assert_eq!(serving(&app), "demo a\n");
+        assert_eq!(app.serving(), "demo a\n");
         assert_eq!(
-            std::fs::read(state_file(&app)).unwrap(),
+            std::fs::read(app.state_file()).unwrap(),
             before,
             "the state must not change"
         );
@@ -723,14 +712,14 @@ fn undo_to_a_pruned_release_fails_without_pull_and_pulls_it_from_the_registry_wi
     // Pruned: its stopped container and its image are gone from the host.
     docker(&["rm", first["swap"]["live"]["container"].as_str().unwrap()]).unwrap();
     docker(&["rmi", &a_ref]).unwrap();
-    let before = std::fs::read(state_file(&app)).unwrap();
+    let before = std::fs::read(app.state_file()).unwrap();
 
     let run = run_script(&app, "mvk-undo", &[], &[], "");
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.record()["error"]["kind"], "image-gone");
     assert!(run.stderr.contains("--pull"), "{}", run.stderr);
-    assert_eq!(serving(&app), "demo b\n");
-    assert_eq!(std::fs::read(state_file(&app)).unwrap(), before);
+    assert_eq!(app.serving(), "demo b\n");
+    assert_eq!(std::fs::read(app.state_file()).unwrap(), before);
 
     let run = run_script(&app, "mvk-undo", &["--pull"], &[], "");
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -739,7 +728,7 @@ fn undo_to_a_pruned_release_fails_without_pull_and_pulls_it_from_the_registry_wi
     assert_eq!(r["image_id"], a.id.as_str());
     assert_eq!(r["candidate"]["reused"], false);
     assert_eq!(r["swap"]["live"]["release"], "a");
-    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(app.serving(), "demo a\n");
 }
 
 #[test]
@@ -769,14 +758,14 @@ fn a_version_0_state_file_is_migrated_by_the_tools_keeping_its_history() {
         }
         .into();
     }
-    std::fs::write(state_file(&app), serde_json::to_string_pretty(&v0).unwrap()).unwrap();
+    std::fs::write(app.state_file(), serde_json::to_string_pretty(&v0).unwrap()).unwrap();
 
     let run = run_script(&app, "mvk-undo", &[], &[], "");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.record()["swap"]["live"]["release"], "v1");
-    assert_eq!(serving(&app), "demo v1\n");
+    assert_eq!(app.serving(), "demo v1\n");
     let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(state_file(&app)).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(app.state_file()).unwrap()).unwrap();
     assert_eq!(state["version"], 1);
     assert!(state.get("releases").is_none(), "{state}");
     let releases: Vec<_> = state["history"]
@@ -850,12 +839,12 @@ fn undo_ignores_mvk_list_and_mvk_to_from_the_environment_and_the_env_file() {
         assert_eq!(run.code, 0, "{extra:?}: {}", run.stderr);
         let r = run.record();
         assert_eq!(r["swap"]["live"]["release"], to, "{extra:?}: {r}");
-        assert_eq!(serving(&app), format!("demo {to}\n"));
+        assert_eq!(app.serving(), format!("demo {to}\n"));
     }
     // What it is told still counts: --to and --list.
     let run = run_script(&app, "mvk-undo", &["--to", "a"], &leaked, "");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(serving(&app), "demo a\n");
+    assert_eq!(app.serving(), "demo a\n");
     let run = run_script(&app, "mvk-undo", &["--list"], &[("MVK_TO", "nope")], "");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.lines().count(), 5, "{}", run.stdout);

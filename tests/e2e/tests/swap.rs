@@ -8,7 +8,6 @@ use mvk_e2e::{
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,16 +27,8 @@ fn sigterm(child: &Child) {
     signal(child, nix::sys::signal::Signal::SIGTERM);
 }
 
-fn state_path(app: &TestApp) -> PathBuf {
-    app.state.path().join(&app.name).join("state.json")
-}
-
-fn state(app: &TestApp) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(state_path(app)).unwrap()).unwrap()
-}
-
 fn state_bytes(app: &TestApp) -> Option<Vec<u8>> {
-    std::fs::read(state_path(app)).ok()
+    std::fs::read(app.state_file()).ok()
 }
 
 fn upstream_bytes(app: &TestApp) -> Vec<u8> {
@@ -182,7 +173,7 @@ fn first_deploy_goes_live_and_is_recorded() {
         "{upstream}"
     );
     assert_eq!(serving(&app), "demo v1");
-    let s = state(&app);
+    let s = app.state();
     assert_eq!(s["live"]["release"], "v1");
     assert_eq!(s["live"]["slot"], "blue");
     assert_eq!(s["live"]["port"], app.blue_port);
@@ -196,7 +187,7 @@ fn first_deploy_goes_live_and_is_recorded() {
     let again = swap(&app, &record, &[], &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stderr.contains("already live"), "{}", again.stderr);
-    assert_eq!(state(&app)["history"].as_array().unwrap().len(), 1);
+    assert_eq!(app.state()["history"].as_array().unwrap().len(), 1);
 }
 
 #[test]
@@ -243,7 +234,7 @@ fn consecutive_deploys_under_load_fail_no_request() {
             "the old container is stopped, not removed"
         );
         assert_eq!(container_status(&name(&app, idle)), "running");
-        assert_eq!(state(&app)["live"]["release"], versions[i]);
+        assert_eq!(app.state()["live"]["release"], versions[i]);
         live = idle;
     }
     let tally = load.finish();
@@ -267,7 +258,7 @@ fn consecutive_deploys_under_load_fail_no_request() {
             "no request reached {v}: {tally:?}"
         );
     }
-    let s = state(&app);
+    let s = app.state();
     let history: Vec<&str> = s["history"]
         .as_array()
         .unwrap()
@@ -374,7 +365,7 @@ fn two_deploys_at_once_one_wins_the_other_changes_nothing() {
     assert_eq!(first.record()["swap"]["previous_stopped"], true);
     assert_eq!(long.join().unwrap().map(|(s, _)| s), Ok(200));
     assert_eq!(serving(&app), "demo v2");
-    assert_eq!(state(&app)["history"].as_array().unwrap().len(), 2);
+    assert_eq!(app.state()["history"].as_array().unwrap().len(), 2);
 }
 
 #[test]
@@ -451,7 +442,7 @@ fn sigterm_while_draining_ends_live_and_consistent() {
     assert_eq!(r["swap"]["live"]["release"], "v2");
     assert_eq!(r["swap"]["previous_stopped"], false);
     assert_eq!(mvk_core_port(&app), Some(app.green_port));
-    assert_eq!(state(&app)["live"]["release"], "v2");
+    assert_eq!(app.state()["live"]["release"], "v2");
     for _ in 0..5 {
         assert_eq!(serving(&app), "demo v2", "{}", run.stderr);
     }
@@ -493,7 +484,7 @@ fn swap_past_the_drain_deadline(
     assert_eq!(r["swap"]["previous_stopped"], true, "{r}");
     assert_eq!(container_status(&name(&app, "blue")), "exited");
     assert_eq!(serving(&app), "demo v2");
-    assert_eq!(state(&app)["live"]["release"], "v2");
+    assert_eq!(app.state()["live"]["release"], "v2");
     (r, took, answer)
 }
 
