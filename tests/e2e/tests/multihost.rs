@@ -63,6 +63,18 @@ impl Setup {
         setup
     }
 
+    /// A setup whose `n` hosts have had `a`, then `b` rolled out to them: an undo has
+    /// somewhere to go.
+    fn with_a_then_b(label: &str, n: usize) -> Setup {
+        let s = Setup::new(label, n);
+        let hosts: Vec<String> = (1..=n).map(|i| format!("web{i}")).collect();
+        for release in ["a", "b"] {
+            let (code, _, stderr) = s.rollout(&hosts.join(","), release);
+            assert_eq!(code, 0, "{stderr}");
+        }
+        s
+    }
+
     /// Writes host `i`'s env file: its app's variables, a short alert gate, and `extra`.
     fn configure(&self, i: usize, extra: &[(&str, &str)]) {
         let mut text = String::new();
@@ -403,11 +415,7 @@ fn listed(lines: &[Value]) -> Vec<(String, Value, Value)> {
 
 #[test]
 fn undo_across_hosts_puts_each_host_back_and_the_listing_shows_it() {
-    let s = Setup::new("mh-undo", 2);
-    for release in ["a", "b"] {
-        let (code, _, stderr) = s.rollout("web1,web2", release);
-        assert_eq!(code, 0, "{stderr}");
-    }
+    let s = Setup::with_a_then_b("mh-undo", 2);
     let (code, lines, stderr) = s.undo(&["--hosts", "web1,web2", "--list"], &[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
@@ -456,11 +464,7 @@ fn undo_across_hosts_puts_each_host_back_and_the_listing_shows_it() {
 
 #[test]
 fn an_undo_failing_on_the_second_host_gives_the_first_its_release_back() {
-    let s = Setup::new("mh-undo-fail", 2);
-    for release in ["a", "b"] {
-        let (code, _, stderr) = s.rollout("web1,web2", release);
-        assert_eq!(code, 0, "{stderr}");
-    }
+    let s = Setup::with_a_then_b("mh-undo-fail", 2);
     // web2 cannot bring a back: its health path answers 404.
     s.configure(
         1,
@@ -540,11 +544,7 @@ fn a_host_not_ready_stops_the_undo_before_any_host_changes() {
 /// stopped again, no lock is left held, and the run exits 130 saying so.
 #[test]
 fn an_undo_across_hosts_interrupted_during_a_hosts_undo_interrupts_it_there() {
-    let s = Setup::new("mh-undo-int", 1);
-    for release in ["a", "b"] {
-        let (code, _, stderr) = s.rollout("web1", release);
-        assert_eq!(code, 0, "{stderr}");
-    }
+    let s = Setup::with_a_then_b("mh-undo-int", 1);
     s.configure(
         0,
         &[("MVK_HEALTH_PATH", "/nope"), ("MVK_HEALTH_TIMEOUT", "600s")],

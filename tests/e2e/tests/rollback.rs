@@ -533,20 +533,39 @@ fn a_version_0_state_file_is_read_and_listed() {
     assert_eq!(r["rollback"]["from"], "v2");
 }
 
-#[test]
-fn deploy_a_deploy_b_undo_puts_a_back_by_starting_its_stopped_container() {
-    let app = TestApp::new("rb-undo");
-    let a = image(&app, &app.tag("a"), "a");
-    let b = image(&app, &app.tag("b"), "b");
-    let first = deploy(&app, &a);
+/// Release a deployed, then b: a's container is stopped and kept for an undo.
+struct AThenB {
+    a_slot: String,
+    a_container: String,
+    images: [DemoImage; 2],
+}
+
+fn deploy_a_then_b(app: &TestApp) -> AThenB {
+    let a = image(app, &app.tag("a"), "a");
+    let b = image(app, &app.tag("b"), "b");
+    let first = deploy(app, &a);
     let a_slot = first["swap"]["live"]["container"]
         .as_str()
         .unwrap()
         .to_string();
-    let a_container = container_id(&a_slot);
     assert_eq!(app.serving(), "demo a\n");
-    deploy(&app, &b);
+    deploy(app, &b);
     assert_eq!(app.serving(), "demo b\n");
+    AThenB {
+        a_container: container_id(&a_slot),
+        a_slot,
+        images: [a, b],
+    }
+}
+
+#[test]
+fn deploy_a_deploy_b_undo_puts_a_back_by_starting_its_stopped_container() {
+    let app = TestApp::new("rb-undo");
+    let AThenB {
+        a_slot,
+        a_container,
+        images: _images,
+    } = deploy_a_then_b(&app);
     assert_eq!(
         docker(&["inspect", "-f", "{{.State.Running}}", &a_slot]).unwrap(),
         "false"
@@ -620,15 +639,11 @@ fn deploy_a_deploy_b_undo_puts_a_back_by_starting_its_stopped_container() {
 #[test]
 fn undo_whose_swap_fails_stops_the_started_container_again() {
     let app = TestApp::new("rb-undo-fail");
-    let a = image(&app, &app.tag("a"), "a");
-    let b = image(&app, &app.tag("b"), "b");
-    let first = deploy(&app, &a);
-    let a_slot = first["swap"]["live"]["container"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let a_container = container_id(&a_slot);
-    deploy(&app, &b);
+    let AThenB {
+        a_slot,
+        a_container,
+        images: _images,
+    } = deploy_a_then_b(&app);
     let dir = TempDir::new("undo-fail");
     let nginx = dir.join("nginx");
     std::fs::write(

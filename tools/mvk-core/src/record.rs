@@ -438,15 +438,16 @@ mod tests {
         let text = r#"{"schema":"mvk.release/v1","app":"shop","candidate":{"x-ticket":"OPS-1","slot":"green","port":8001,"container":"shop-green","container_id":"abc","image":"shop:1","x-note":{"n":[1,2.5]}},"error":null}"#;
         let mut r = Record::parse(text).unwrap();
         let mut c: section::Candidate = r.section().unwrap().unwrap();
-        assert!(!c.reused, "absent means false");
+        assert!(!c.reused && !c.started, "absent means false");
         assert_eq!(c.extra.keys().collect::<Vec<_>>(), ["x-ticket", "x-note"]);
         c.reused = true;
         c.port = 8002;
         r.put(&c);
+        // The known fields that were absent are written after the user's.
         assert_eq!(
             r.to_line(),
             text.replace(r#""port":8001"#, r#""port":8002"#)
-                .replace(r#"2.5]}}"#, r#"2.5]},"reused":true}"#)
+                .replace(r#"2.5]}}"#, r#"2.5]},"reused":true,"started":false}"#)
         );
         // A fresh section (no extra fields) over it still keeps them.
         c.extra.clear();
