@@ -300,6 +300,32 @@ fn assert_lock_free(lock: &std::path::Path) {
     );
 }
 
+/// Runs `cmd`, a fleet run on web1 alone, interrupts it `how` once web1's health wait runs, and
+/// checks that it exited 130 with web1 failed there, interrupted in mvk-healthwait. Returns
+/// the run's stderr and web1's record.
+fn interrupted_in_the_health_wait(cmd: Command, how: Interrupt) -> (String, Value) {
+    let wait = Duration::from_secs(300);
+    let mut fleet = Interruptible::start(cmd, Stdio::null());
+    fleet.wait_for_line("mvk-healthwait: waiting for", wait);
+    fleet.interrupt(how);
+    let run = fleet.finish(wait);
+    assert_eq!(run.code, 130, "{how:?}: {}", run.stderr);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(outcomes(&lines), [pair("web1", "failed")], "{how:?}");
+    assert_eq!(lines[0]["exit_code"], 130, "{how:?}: {}", lines[0]);
+    let record = lines[0]["record"].clone();
+    assert_eq!(record["error"]["kind"], "interrupted", "{how:?}: {record}");
+    assert_eq!(
+        record["error"]["tool"], "mvk-healthwait",
+        "{how:?}: {record}"
+    );
+    (run.stderr, record)
+}
+
 #[test]
 fn a_rollout_interrupted_during_a_hosts_deploy_interrupts_it_there_and_leaves_nothing() {
     let s = Setup::new("mh-int", 1);
@@ -310,28 +336,10 @@ fn a_rollout_interrupted_during_a_hosts_deploy_interrupts_it_there_and_leaves_no
         0,
         &[("MVK_HEALTH_PATH", "/nope"), ("MVK_HEALTH_TIMEOUT", "600s")],
     );
-    let wait = Duration::from_secs(300);
     // A release each: a rebuilt b would be another image under a tag web1 already pulled.
     for (how, release) in [(Interrupt::Kill, "b"), (Interrupt::CtrlC, "c")] {
         let (cmd, _ctx) = s.rollout_command("web1", release, &[]);
-        let mut rollout = Interruptible::start(cmd, Stdio::null());
-        rollout.wait_for_line("mvk-healthwait: waiting for", wait);
-        rollout.interrupt(how);
-        let run = rollout.finish(wait);
-        assert_eq!(run.code, 130, "{how:?}: {}", run.stderr);
-        let lines: Vec<Value> = run
-            .stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(outcomes(&lines), [pair("web1", "failed")], "{how:?}");
-        let record = &lines[0]["record"];
-        assert_eq!(lines[0]["exit_code"], 130, "{how:?}: {}", lines[0]);
-        assert_eq!(record["error"]["kind"], "interrupted", "{how:?}: {record}");
-        assert_eq!(
-            record["error"]["tool"], "mvk-healthwait",
-            "{how:?}: {record}"
-        );
+        let (_, record) = interrupted_in_the_health_wait(cmd, how);
         mvk_e2e::schema::check_output(&record.to_string(), 130);
         // web1 keeps a, its candidate is gone, and no deploy runs there any more.
         assert_eq!(s.live(0), "a", "{how:?}");
@@ -558,7 +566,6 @@ fn an_undo_across_hosts_interrupted_during_a_hosts_undo_interrupts_it_there() {
             .count()
     };
     assert_eq!(running(), 1, "only b runs on web1");
-    let wait = Duration::from_secs(300);
     for how in [Interrupt::Kill, Interrupt::CtrlC] {
         let cmd = script_command(
             &s.build,
@@ -566,28 +573,10 @@ fn an_undo_across_hosts_interrupted_during_a_hosts_undo_interrupts_it_there() {
             &["--hosts", "web1"],
             &[("MVK_SSH", s.ssh.as_str())],
         );
-        let mut undo = Interruptible::start(cmd, Stdio::null());
-        undo.wait_for_line("mvk-healthwait: waiting for", wait);
-        undo.interrupt(how);
-        let run = undo.finish(wait);
-        assert_eq!(run.code, 130, "{how:?}: {}", run.stderr);
+        let (stderr, _) = interrupted_in_the_health_wait(cmd, how);
         assert!(
-            run.stderr
-                .contains("interrupted: the hosts rolled back stay so"),
-            "{how:?}: {}",
-            run.stderr
-        );
-        let lines: Vec<Value> = run
-            .stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(outcomes(&lines), [pair("web1", "failed")], "{how:?}");
-        let record = &lines[0]["record"];
-        assert_eq!(record["error"]["kind"], "interrupted", "{how:?}: {record}");
-        assert_eq!(
-            record["error"]["tool"], "mvk-healthwait",
-            "{how:?}: {record}"
+            stderr.contains("interrupted: the hosts rolled back stay so"),
+            "{how:?}: {stderr}"
         );
         assert_eq!(s.live(0), "b", "{how:?}");
         assert_eq!(s.serving(0), "demo b\n", "{how:?}");
