@@ -14,6 +14,7 @@ pub mod hey;
 pub mod net;
 pub mod nginx;
 pub mod package;
+pub mod procs;
 pub mod prometheus;
 pub mod registry;
 pub mod schema;

@@ -143,20 +143,12 @@ http {{
 
     /// How many worker processes the master runs that take connections (not shutting down).
     pub fn accepting_workers(&self) -> usize {
-        let master = self.master_pid().to_string();
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                let ppid = stat
-                    .rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_string));
-                let title =
-                    std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                ppid.as_deref() == Some(master.as_str())
-                    && title.contains("worker process")
-                    && !title.contains("shutting down")
+        crate::procs::children(self.master_pid())
+            .iter()
+            .filter(|p| {
+                p.state != 'Z'
+                    && p.cmdline.contains("worker process")
+                    && !p.cmdline.contains("shutting down")
             })
             .count()
     }

@@ -215,14 +215,13 @@ fn kill_session(sid: u32) {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
     };
-    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // After the command name's last `)`: state, ppid, process group, session.
-        let session = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(3)?.parse::<u32>().ok());
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        // State, ppid, process group, session.
+        let session = crate::procs::stat_fields(pid)
+            .get(3)
+            .and_then(|s| s.parse::<u32>().ok());
         if session == Some(sid) {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
     }
 }

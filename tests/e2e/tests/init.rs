@@ -117,14 +117,12 @@ fn a_sigterm_aware_app_under_the_init_finishes_its_requests_in_flight() {
 /// /proc: `docker top` cannot show a zombie, which has already left the container's cgroup.
 fn children_of_pid1(container: &str) -> Vec<char> {
     let pid = inspect(container, "{{.State.Pid}}");
-    let listed = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_else(|e| panic!("the children of {container}'s PID 1 ({pid}): {e}"));
-    listed
-        .split_whitespace()
-        .filter_map(|child| {
-            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
-            stat.rsplit_once(')')?.1.trim_start().chars().next()
-        })
+    let pid = pid
+        .parse()
+        .unwrap_or_else(|_| panic!("{container}'s PID 1: {pid:?}"));
+    mvk_e2e::procs::children(pid)
+        .iter()
+        .map(|p| p.state)
         .collect()
 }
 
